@@ -1,0 +1,27 @@
+# The README's two commands: `make main` (install + the main job) and `make test` (install + tests).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+RUN_DIR ?= runs/default
+
+.PHONY: install main test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# CPU build from this machine's disk; installing it first keeps pip from pulling a CUDA build.
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+main: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/hetlm prepare simulator --out $(RUN_DIR)/data
+
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs

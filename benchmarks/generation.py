@@ -1,0 +1,328 @@
+"""Time next-session generation for N users: HeTLM (K=3, K=6) against (a) one predictor of the same
+size serving everyone and (b) one single LM of the same family with at least K times the parameters.
+
+All systems get the same prompts (each simulated user's input sessions then `[BOS]`, left-padded
+batches in the same order), greedy decoding and the same `max_new_tokens`. The weights are random
+(the speed does not depend on them), so every session is forced to the same length with
+`min_new_tokens = max_new_tokens` (an untrained model would otherwise stop at random places, and the
+systems would not generate the same number of tokens). HeTLM's selector is fitted to K-means
+clusters of the users' embeddings before timing, so the K predictors serve balanced clusters as a
+trained model's would (a random selector sends almost everyone to one predictor).
+
+Printed per system: seconds, users/s and tokens/s. For HeTLM also the routing overhead: everything
+`HeTLMForBrowsing.generate` does besides its predictors' own `generate` calls (the encoder, the
+selector, the regrouping of rows per cluster and back), as a share of (a)'s time (target <= 10%), and
+the speed-up over (b) (target >= 4x).
+
+The encoder is all-MiniLM-L6-v2 (its real size and weights) unless `--tiny-encoder`. Presets give
+the predictor and the large LM per family: `cpu` (a few minutes for 2,000 users on 2 cores) and
+`paper` (the paper's OPT-350M vs OPT-2.7B, Qwen2.5-0.5B vs Qwen2.5-7B shapes; for a GPU).
+
+Example:
+    HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 2000 --clusters 3 6 --preset cpu
+    HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 200 --tiny-encoder --json runs/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from sklearn.cluster import KMeans
+from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, PreTrainedModel
+
+from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm
+from tokenization.examples import ExampleOptions, build_examples
+from tokenization.page_tokenizer import build_page_tokenizer, encode_sessions
+from tokenization.simulator import SimulatorConfig, simulate_events
+
+
+@dataclass(frozen=True)
+class LMShape:
+    """Width and depth of a causal LM, turned into a `transformers` config for a family.
+
+    Example:
+        >>> LMShape(hidden=64, layers=2, heads=4, kv_heads=4, ffn=128).config("opt", vocab_size=100)["ffn_dim"]
+        128
+    """
+
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    ffn: int
+
+    def config(self, family: str, vocab_size: int) -> dict:
+        """The config dict of this shape in `family` ("opt", "qwen2" or "llama")."""
+        common = {"model_type": family, "vocab_size": vocab_size, "hidden_size": self.hidden,
+                  "num_hidden_layers": self.layers, "num_attention_heads": self.heads}
+        if family == "opt":
+            return {**common, "ffn_dim": self.ffn, "word_embed_proj_dim": self.hidden, "max_position_embeddings": 2048}
+        if family in ("qwen2", "llama"):
+            return {**common, "num_key_value_heads": self.kv_heads, "intermediate_size": self.ffn,
+                    "max_position_embeddings": 4096, "tie_word_embeddings": True}
+        raise ValueError(f"family must be opt, qwen2 or llama, got {family!r}")
+
+
+# (predictor, large single LM) per preset and family. The large LM has at least 6x the predictor's
+# parameters, so it is "at least K times" for K=3 and K=6 (checked at run time).
+PRESETS: dict[str, dict[str, tuple[LMShape, LMShape]]] = {
+    "cpu": {
+        family: (LMShape(hidden=256, layers=4, heads=4, kv_heads=4, ffn=1024), LMShape(hidden=512, layers=8, heads=8, kv_heads=8, ffn=2048))
+        for family in ("opt", "qwen2", "llama")
+    },
+    "paper": {
+        "opt": (LMShape(1024, 24, 16, 16, 4096), LMShape(2560, 32, 32, 32, 10240)),  # OPT-350M, OPT-2.7B
+        "qwen2": (LMShape(896, 24, 14, 2, 4864), LMShape(3584, 28, 28, 4, 18944)),  # Qwen2.5-0.5B, -7B
+        "llama": (LMShape(960, 32, 15, 5, 2560), LMShape(3072, 28, 24, 8, 8192)),  # SmolLM2-360M, Llama-3.2-3B
+    },
+}
+TINY_ENCODER = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "intermediate_size": 64, "max_position_embeddings": 256}
+
+
+@dataclass
+class Timing:
+    """One system's figures on the whole population."""
+
+    system: str
+    parameters: int
+    seconds: float
+    users: int
+    new_tokens: int
+    routing_seconds: float | None = None
+    encoder_seconds: float | None = None
+    cluster_sizes: list[int] | None = None
+
+    @property
+    def users_per_second(self) -> float:
+        return self.users / self.seconds
+
+
+def simulated_prompts(num_users: int, seed: int, work_dir: Path):
+    """Prompts of `num_users` simulated users (input sessions then `[BOS]`) and their page tokenizer.
+
+    Example:
+        >>> prompts, tokenizer = simulated_prompts(50, seed=0, work_dir=Path(tempfile.mkdtemp()))
+        >>> prompts[0][-1] == tokenizer.bos_token_id
+        True
+    """
+    events = simulate_events(SimulatorConfig(num_users=num_users, seed=seed))
+    options = ExampleOptions(test_fraction=0.0, validation_fraction=0.0, max_session_length_percentile=None)
+    built = build_examples([events], options, work_dir=work_dir)
+    tokenizer = build_page_tokenizer(built.train_page_counts)
+    users = built.splits["train"]
+    prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in users["input_sessions"]]
+    return prompts, tokenizer
+
+
+def left_padded_batches(prompts: list[list[int]], batch_size: int, pad_id: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`(input_ids, attention_mask)` batches of `batch_size` prompts, left-padded with `pad_id`.
+
+    Example:
+        >>> ids, mask = left_padded_batches([[2, 5], [2, 6, 7]], 2, pad_id=0, device=torch.device("cpu"))[0]
+        >>> ids.tolist(), mask.tolist()
+        ([[0, 2, 5], [2, 6, 7]], [[0, 1, 1], [1, 1, 1]])
+    """
+    batches = []
+    for start in range(0, len(prompts), batch_size):
+        rows = prompts[start : start + batch_size]
+        width = max(len(row) for row in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for index, row in enumerate(rows):
+            ids[index, width - len(row) :] = torch.tensor(row)
+            mask[index, width - len(row) :] = 1
+        batches.append((ids.to(device), mask.to(device)))
+    return batches
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StopWatch:
+    """Wraps a callable and sums the wall-clock seconds spent in it (device work included).
+
+    Example:
+        >>> watch = StopWatch(sum, torch.device("cpu"))
+        >>> watch([1, 2]), watch.calls
+        (3, 1)
+    """
+
+    def __init__(self, function: Callable, device: torch.device):
+        self.function, self.device = function, device
+        self.seconds, self.calls = 0.0, 0
+
+    def __call__(self, *args, **kwargs):
+        synchronize(self.device)
+        start = time.perf_counter()
+        result = self.function(*args, **kwargs)
+        synchronize(self.device)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        return result
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    """Distinct parameters (tied weights counted once)."""
+    return sum(parameter.numel() for parameter in {id(p): p for p in module.parameters()}.values())
+
+
+def fit_selector_to_kmeans(model: HeTLMForBrowsing, embeddings: torch.Tensor, seed: int, steps: int = 300) -> None:
+    """Train the selector (cross-entropy) to reproduce K-means clusters of `embeddings`."""
+    k = model.config.num_clusters
+    labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(embeddings.float().cpu().numpy())
+    targets = torch.as_tensor(labels, dtype=torch.long, device=embeddings.device)
+    optimizer = torch.optim.Adam(model.selector.parameters(), lr=1e-2)
+    with torch.enable_grad():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            logits = model.selector(embeddings.to(model.selector[-1].weight.dtype)).float()
+            torch.nn.functional.cross_entropy(logits, targets).backward()
+            optimizer.step()
+
+
+def time_lm(name: str, lm: PreTrainedModel, batches, generation_config: GenerationConfig, device: torch.device) -> Timing:
+    """Generate for every batch with one causal LM."""
+    watch = StopWatch(lm.generate, device)
+    lm.generate(input_ids=batches[0][0][:2], attention_mask=batches[0][1][:2], generation_config=generation_config)
+    new_tokens = 0
+    for ids, mask in batches:
+        sequences = watch(input_ids=ids, attention_mask=mask, generation_config=generation_config)
+        new_tokens += (sequences.shape[1] - ids.shape[1]) * ids.shape[0]
+    return Timing(name, count_parameters(lm), watch.seconds, sum(ids.shape[0] for ids, _ in batches), new_tokens)
+
+
+def time_hetlm(model: HeTLMForBrowsing, batches, generation_kwargs: dict, device: torch.device) -> Timing:
+    """Generate for every batch with `model.generate`, timing its predictors and encoder inside it."""
+    model.generate(batches[0][0][:2], batches[0][1][:2], **generation_kwargs)
+    predictor_watches = [StopWatch(predictor.generate, device) for predictor in model.predictors]
+    encoder_watch = StopWatch(model.embed_users, device)
+    for predictor, watch in zip(model.predictors, predictor_watches):
+        predictor.generate = watch
+    model.embed_users = encoder_watch
+    total = StopWatch(model.generate, device)
+    new_tokens, cluster_sizes = 0, torch.zeros(model.config.num_clusters, dtype=torch.long)
+    try:
+        for ids, mask in batches:
+            new, clusters = total(ids, mask, return_clusters=True, **generation_kwargs)
+            new_tokens += new.numel()
+            cluster_sizes += torch.bincount(clusters.cpu(), minlength=model.config.num_clusters)
+    finally:
+        for predictor in model.predictors:
+            del predictor.generate
+        del model.embed_users
+    predictors_seconds = sum(watch.seconds for watch in predictor_watches)
+    return Timing(
+        f"HeTLM K={model.config.num_clusters}", count_parameters(model), total.seconds, sum(ids.shape[0] for ids, _ in batches),
+        new_tokens, routing_seconds=total.seconds - predictors_seconds, encoder_seconds=encoder_watch.seconds,
+        cluster_sizes=cluster_sizes.tolist(),
+    )
+
+
+def build_model(tokenizer, family: str, shape: LMShape, num_clusters: int, tiny_encoder: bool, seed: int) -> HeTLMForBrowsing:
+    """A HeTLM with random predictors of `shape` and the MiniLM encoder (or a tiny random one)."""
+    torch.manual_seed(seed)
+    kwargs = {"num_clusters": num_clusters, "predictor_config": shape.config(family, len(tokenizer))}
+    if tiny_encoder:
+        pages = tokenizer.convert_ids_to_tokens(list(range(4, len(tokenizer))))
+        encoder_tokenizer = build_encoder_tokenizer(pages, vocab_size=400)
+        kwargs.update(encoder_config={**TINY_ENCODER, "vocab_size": len(encoder_tokenizer)}, encoder_max_length=256)
+        return build_hetlm(tokenizer, encoder_tokenizer=encoder_tokenizer, **kwargs).eval()
+    return build_hetlm(tokenizer, **kwargs).eval()
+
+
+def run(args: argparse.Namespace) -> list[Timing]:
+    """Build the population and the systems, time them all, print the table."""
+    device = torch.device(args.device)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
+    with tempfile.TemporaryDirectory() as work_dir:
+        prompts, tokenizer = simulated_prompts(args.users, args.seed, Path(work_dir))
+    predictor_shape, large_shape = PRESETS[args.preset][args.family]
+    batches = left_padded_batches(prompts, args.batch_size, tokenizer.pad_token_id, device)
+    generation_kwargs = {"do_sample": False, "num_beams": 1, "max_new_tokens": args.max_new_tokens,
+                         "min_new_tokens": args.max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
+                         "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    generation_config = GenerationConfig(**generation_kwargs)
+    lengths = [len(prompt) for prompt in prompts]
+    print(f"{len(prompts):,} users, {len(tokenizer):,} page ids, prompt length mean {sum(lengths) / len(lengths):.1f} "
+          f"max {max(lengths)}, {args.max_new_tokens} new tokens each, batches of {args.batch_size}, "
+          f"{args.family} preset {args.preset!r}, encoder {'tiny' if args.tiny_encoder else 'all-MiniLM-L6-v2'}, "
+          f"device {device}, {args.dtype}, {torch.get_num_threads()} threads")
+
+    timings: list[Timing] = []
+    with torch.no_grad():
+        models = {k: build_model(tokenizer, args.family, predictor_shape, k, args.tiny_encoder, args.seed).to(device, dtype) for k in args.clusters}
+        single = models[args.clusters[0]].predictors[0]
+        timings.append(time_lm("(a) one predictor", single, batches, generation_config, device))
+        print_row(timings[-1])
+        first = models[args.clusters[0]]
+        fit_ids, fit_mask = left_padded_batches(prompts[: args.fit_users], args.fit_users, tokenizer.pad_token_id, device)[0]
+        embeddings = first.embed_users(fit_ids, fit_mask)
+        for model in models.values():
+            model.encoder.load_state_dict(first.encoder.state_dict())
+            fit_selector_to_kmeans(model, embeddings, args.seed)
+            timings.append(time_hetlm(model, batches, generation_kwargs, device))
+            print_row(timings[-1])
+        del models
+        torch.manual_seed(args.seed)
+        large = AutoModelForCausalLM.from_config(AutoConfig.for_model(**large_shape.config(args.family, len(tokenizer)))).to(device, dtype).eval()
+        smallest_ratio = count_parameters(large) / count_parameters(single)
+        if smallest_ratio < max(args.clusters):
+            raise ValueError(f"the large LM has only {smallest_ratio:.1f}x the predictor's parameters; it needs >= {max(args.clusters)}x")
+        timings.append(time_lm(f"(b) single LM {smallest_ratio:.1f}x params", large, batches, generation_config, device))
+        print_row(timings[-1])
+    print_summary(timings)
+    return timings
+
+
+def print_row(timing: Timing) -> None:
+    print(f"  {timing.system:<28} {timing.parameters / 1e6:>9.1f}M params {timing.seconds:>9.1f} s "
+          f"{timing.users_per_second:>9.1f} users/s {timing.new_tokens / timing.seconds:>10.0f} tokens/s", flush=True)
+
+
+def print_summary(timings: list[Timing]) -> None:
+    single, large = timings[0], timings[-1]
+    print("\nHeTLM vs (a) one predictor and (b) the single large LM:")
+    for timing in timings[1:-1]:
+        print(f"  {timing.system}: routing overhead {100 * timing.routing_seconds / single.seconds:.1f}% of (a)"
+              f" (encoder {100 * timing.encoder_seconds / single.seconds:.1f}%; target <= 10%),"
+              f" total time {timing.seconds / single.seconds:.2f}x (a),"
+              f" speed-up over (b) {large.seconds / timing.seconds:.2f}x (target >= 4x),"
+              f" users per cluster {timing.cluster_sizes}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=2000, help="simulated users to serve (default 2000)")
+    parser.add_argument("--clusters", type=int, nargs="+", default=[3, 6], help="HeTLM cluster counts K (default 3 6)")
+    parser.add_argument("--family", choices=("opt", "qwen2", "llama"), default="opt")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default="cpu", help="model sizes (see the module docstring)")
+    parser.add_argument("--tiny-encoder", action="store_true", help="a 2-layer 32-d random encoder instead of all-MiniLM-L6-v2")
+    parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens generated per user, forced (default 16)")
+    parser.add_argument("--batch-size", type=int, default=128, help="users per generate call (default 128)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    parser.add_argument("--fit-users", type=int, default=512, help="users whose K-means clusters the selectors learn (default 512)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a CPU shared with other jobs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    timings = run(args)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([{**asdict(t), "users_per_second": t.users_per_second} for t in timings], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Evaluation of browsing-session models: page generation, outcome prediction, BLEU, ranking and
+composite metrics, plain functions and ``evaluate`` modules.
+
+Names are imported lazily, so ``import evaluation`` stays cheap (no torch, no sacrebleu) -- the
+``evaluate`` modules import this package every time they load.
+
+Example:
+    >>> import evaluate
+    >>> from evaluation import metric_path, page_generation_scores
+    >>> page_generation_scores([["home", "cart"]], [["cart"]], [["home"]])["IoP"]
+    0.5
+    >>> evaluate.load(metric_path("browsing_outcomes")).compute(predictions=[["cart"]], references=[["cart"]])["CoP F1"]
+    1.0
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    "per_user_page_scores": "evaluation.page_metrics",
+    "aggregate_page_scores": "evaluation.page_metrics",
+    "page_generation_scores": "evaluation.page_metrics",
+    "PAGE_MEAN_METRICS": "evaluation.page_metrics",
+    "PAGE_VARIANCE_METRICS": "evaluation.page_metrics",
+    "outcome_labels": "evaluation.outcome_metrics",
+    "aggregate_outcome_scores": "evaluation.outcome_metrics",
+    "outcome_scores": "evaluation.outcome_metrics",
+    "OUTCOME_METRICS": "evaluation.outcome_metrics",
+    "bleu_score": "evaluation.bleu",
+    "sentence_bleu_scores": "evaluation.bleu",
+    "ranking_scores": "evaluation.ranking",
+    "target_ranks": "evaluation.ranking",
+    "composite_scores": "evaluation.composite",
+    "COMPOSITE_GROUPS": "evaluation.composite",
+    "metric_path": "evaluation.metric_modules",
+    "METRIC_MODULES": "evaluation.metric_modules",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'evaluation' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

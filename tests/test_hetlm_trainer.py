@@ -1,0 +1,123 @@
+"""HeTLMTrainer (Algorithm 1): beats the single LM it starts from, recovers segments, prunes empty clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from modeling_hetlm import HeTLMForBrowsing
+from tokenization.page_tokenizer import encode_sessions
+from trainers.clustering import pretrain_selector
+from trainers.data import pad_sequences
+from trainers.hetlm_trainer import CLUSTER_STATE_FILE, ClusterMask, HeTLMTrainer
+from trainers.hetlm_training import build_hetlm_trainer, train_hetlm
+from trainers.initialization import ClusterwiseSettings, initialize_clusterwise_model
+from trainers.pretrain import PretrainSettings, pretrain_language_model
+from training_fixtures import simulated_splits, tiny_encoder
+
+QUIET = {"disable_tqdm": True}
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """Three strongly different segments, a tiny Llama pretrained on them, and a tiny encoder."""
+    torch.manual_seed(0)
+    splits, tokenizer = simulated_splits(num_users=300, num_segments=3)
+    settings = PretrainSettings(family="llama", size="tiny", epochs=3, batch_size=16, max_length=96, bf16=False,
+                                logging_steps=100, extra_training_arguments=QUIET)
+    result = pretrain_language_model(splits, tokenizer, tmp_path_factory.mktemp("lm"), settings)
+    return splits, tokenizer, result.model, tiny_encoder(tokenizer)
+
+
+def small_settings(**overrides) -> ClusterwiseSettings:
+    values = dict(num_clusters=3, epochs=2, batch_size=16, max_length=96, selector_hidden_sizes=(32,), bf16=False,
+                  selector_pretrain_epochs=15, logging_steps=4, extra_training_arguments=QUIET)
+    values.update(overrides)
+    return ClusterwiseSettings(**values)
+
+
+def test_hetlm_lowers_validation_nll_and_recovers_segments(pretrained, tmp_path):
+    splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
+    result = train_hetlm(splits, tokenizer, lm, tmp_path / "hetlm", small_settings(),
+                         encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
+    ari = result.history["segment_ari"]
+    print(f"validation NLL {result.initial_eval_nll:.4f} -> {result.final_eval_nll:.4f}; adjusted Rand index {ari:.3f}")
+    assert result.final_eval_nll < result.initial_eval_nll
+    assert ari > 0.1
+    logged = [entry for entry in result.history["log_history"] if "critic_loss" in entry]
+    assert logged and all(
+        key in logged[-1] for key in ("l1", "l2", "l3", "num_clusters", "selector_grad_norm_l1", "selector_grad_norm_l3")
+    )
+    assert result.history["cluster_history"][-1]["num_clusters"] == result.model.config.num_clusters
+    assert (tmp_path / "hetlm" / "training_history.json").is_file()
+
+
+def test_optimizer_has_separate_selector_and_predictor_groups(pretrained, tmp_path):
+    splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
+    settings = small_settings(selector_learning_rate=3e-3, selector_weight_decay=1e-4, predictor_learning_rate=1e-4)
+    start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
+                                         encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
+    trainer = build_hetlm_trainer(start, tmp_path, settings)
+    optimizer = trainer.create_optimizer()
+    selector_ids = {id(parameter) for parameter in start.model.selector.parameters()}
+    encoder_ids = {id(parameter) for parameter in start.model.encoder.parameters()}
+    for group in optimizer.param_groups:
+        ids = {id(parameter) for parameter in group["params"]}
+        assert not ids & encoder_ids
+        if ids <= selector_ids:
+            assert group["lr"] == 3e-3 and group["weight_decay"] in (1e-4, 0.0)
+        else:
+            assert not ids & selector_ids
+            assert group["lr"] == 1e-4 and group["weight_decay"] in (0.01, 0.0)
+
+
+def test_cluster_mask_retires_a_cluster_from_routing():
+    mask = ClusterMask(3)
+    mask.retire([0])
+    probabilities = torch.softmax(mask(None, None, torch.tensor([[9.0, 1.0, 0.0]])), dim=-1)
+    assert probabilities.argmax().item() == 1
+    assert 0 < probabilities[0, 0] < 1e-30
+
+
+def test_an_emptied_cluster_is_pruned_and_the_model_saves_loads_and_generates(pretrained, tmp_path):
+    splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
+    settings = small_settings(num_clusters=3, epochs=1, min_cluster_size=1)
+    start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
+                                         encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
+    embeddings = np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32)
+    pretrain_selector(start.model, embeddings, start.clusters.labels, epochs=5)
+    with torch.no_grad():  # nobody is routed to cluster 1 any more
+        start.model.selector[-1].bias[1] = -1e3
+    trainer = build_hetlm_trainer(start, tmp_path / "trainer", settings)
+    assert trainer.cluster_sizes[1] == 0
+    trainer.train()
+    retired = trainer.cluster_history[-1]["retired"]
+    assert 1 in retired
+    kept = [cluster for cluster in range(3) if cluster not in retired]
+    assert trainer.finalize_clusters() == kept
+    model = trainer.model
+    assert model.config.num_clusters == len(model.predictors) == len(kept)
+    assert sum(model.config.cluster_sizes) == len(splits["train"])
+
+    model.save_pretrained(tmp_path / "model", page_tokenizer=tokenizer)
+    reloaded = HeTLMForBrowsing.from_pretrained(tmp_path / "model")
+    assert reloaded.config.num_clusters == len(kept)
+    prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in splits["test"]["input_sessions"][:4]]
+    prompt_ids = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
+    new_tokens, clusters = reloaded.generate(prompt_ids, (prompt_ids != tokenizer.pad_token_id).long(),
+                                             return_clusters=True, max_new_tokens=8)
+    assert new_tokens.shape[0] == 4 and set(clusters.tolist()) <= set(range(len(kept)))
+    assert torch.equal(reloaded.centroids, model.centroids)
+
+
+def test_trainer_needs_user_embeddings(pretrained, tmp_path):
+    splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
+    settings = small_settings()
+    start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
+                                         encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
+    with pytest.raises(ValueError, match="user_embeddings"):
+        HeTLMTrainer(model=start.model, args=build_hetlm_trainer(start, tmp_path, settings).args,
+                     train_dataset=start.users["train"].remove_columns("user_embeddings"),
+                     selector_learning_rate=1e-3, selector_weight_decay=0.0)
+    assert CLUSTER_STATE_FILE.endswith(".json")

@@ -1,0 +1,81 @@
+"""K-means on embeddings, the selector mimicking it, and the exogenous clusterwise baseline end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from modeling_hetlm import HeTLMForBrowsing
+from tokenization.page_tokenizer import encode_sessions
+from trainers.clustering import fit_kmeans, pretrain_selector
+from trainers.data import pad_sequences
+from trainers.initialization import ClusterwiseSettings
+from trainers.kmeans_baseline import train_kmeans_baseline
+from trainers.pretrain import build_language_model
+from training_fixtures import simulated_splits, tiny_encoder
+
+
+def blobs(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.array([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
+    return np.concatenate([centre + 0.2 * rng.normal(size=(40, 3)) for centre in centres]).astype(np.float32)
+
+
+def test_silhouette_picks_the_planted_k_and_fixed_k_is_respected():
+    points = blobs()
+    chosen = fit_kmeans(points, "auto", k_range=(2, 5))
+    assert chosen.k == 2 and set(chosen.silhouette_by_k) == {2, 3, 4, 5}
+    assert len(set(chosen.labels[:40])) == 1 and chosen.labels[0] != chosen.labels[-1]
+    assert fit_kmeans(points, 4).k == 4
+    with pytest.raises(ValueError, match="K-means needs"):
+        fit_kmeans(points[:3], 5)
+
+
+class _LinearSelector(nn.Module):
+    """The two methods pretrain_selector relies on, over a linear selector."""
+
+    def __init__(self, dim: int, k: int):
+        super().__init__()
+        self.selector = nn.Sequential(nn.Linear(dim, k))
+
+    def cluster_probabilities(self, user_embeddings: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.selector(user_embeddings), dim=-1)
+
+
+def test_selector_pretraining_mimics_kmeans_labels():
+    torch.manual_seed(0)
+    points = blobs()
+    clusters = fit_kmeans(points, 2)
+    result = pretrain_selector(_LinearSelector(3, 2), points, clusters.labels, epochs=30, learning_rate=5e-2)
+    assert result.accuracy == 1.0
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_kmeans_baseline_saves_loads_and_generates(tmp_path):
+    torch.manual_seed(0)
+    splits, tokenizer = simulated_splits(num_users=160, num_segments=2)
+    lm = build_language_model(tokenizer, "opt", "tiny", max_length=96)
+    encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
+    settings = ClusterwiseSettings(kmeans_k="auto", kmeans_k_range=(2, 3), epochs=1, batch_size=32, max_length=96,
+                                   selector_hidden_sizes=(16,), selector_pretrain_epochs=5, bf16=False,
+                                   logging_steps=100, extra_training_arguments={"disable_tqdm": True})
+    result = train_kmeans_baseline(splits, tokenizer, lm, tmp_path / "kmeans", settings,
+                                   encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
+    history = json.loads((tmp_path / "kmeans" / "training_history.json").read_text())
+    k = history["kmeans"]["k"]
+    print(f"K by silhouette: {k} ({history['kmeans']['silhouette_by_k']}); segment ARI {history['segment_ari']:.3f}")
+    assert k in (2, 3) and len(history["clusters"]) == k
+    assert sum(entry["train_users"] for entry in history["clusters"]) == len(splits["train"])
+    assert all(entry["final_eval_loss"] < entry["initial_eval_loss"] for entry in history["clusters"] if entry["validation_users"])
+
+    reloaded = HeTLMForBrowsing.from_pretrained(tmp_path / "kmeans")
+    assert reloaded.config.routing == "centroids" and reloaded.config.num_clusters == k
+    assert torch.allclose(reloaded.centroids, result.model.centroids)
+    prompts = [encode_sessions(tokenizer, s, open_next_session=True) for s in splits["test"]["input_sessions"][:3]]
+    prompt_ids = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
+    new_tokens, clusters = reloaded.generate(prompt_ids, (prompt_ids != 0).long(), return_clusters=True, max_new_tokens=6)
+    assert new_tokens.shape[0] == 3 and set(clusters.tolist()) <= set(range(k))

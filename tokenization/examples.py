@@ -1,0 +1,604 @@
+"""From events to examples: sessions per user, filters, the split by user, one example per user.
+
+The pipeline, vectorised with Arrow and numpy (no per-event Python loop) and streamed through
+per-user partitions on disk (:mod:`tokenization.event_partitions`), so memory stays flat:
+
+1. **Clean and partition**: events without a user, timestamp or page are dropped and counted.
+2. **Sessions**: each user's events in time order; a given ``session_id`` is kept; events whose
+   ``session_id`` is null are split into sessions wherever the user was inactive for *more* than
+   ``session_gap_minutes`` (exactly the gap stays in the same session). Sessions are ordered by
+   their first event (ties: the input order of their first events). Consecutive duplicate page views (reloads) are kept by default: on real logs
+   they carry dwell information and the paper's sequences keep them; ``drop_consecutive_duplicates``
+   removes them (counted).
+3. **Filters**, each counted: sessions shorter than ``min_session_length`` pages; sessions longer
+   than the ``max_session_length_percentile``-th percentile of session lengths (computed over all
+   users after the minimum-length filter; ``None`` disables it); users left with fewer than 2
+   sessions. Sessions older than the example window are not used and are counted too.
+4. **Split by user**: each user gets a seeded 64-bit hash of its id; the users with the lowest
+   ``test_fraction`` share of hashes form the test split, the next ``validation_fraction`` of the
+   remaining users the validation split, the rest train. Deterministic for a given seed, and a
+   user's split does not depend on the order of the input.
+5. **Examples**, one per user: ``input_sessions`` = up to ``max_input_sessions`` sessions before
+   the user's last session (oldest first), ``target_session`` = the last session.
+
+Example:
+    >>> import datetime as dt, tempfile
+    >>> import pyarrow as pa
+    >>> from tokenization.constants import EVENT_SCHEMA
+    >>> t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    >>> minutes = [0, 1, 60, 61, 200]
+    >>> events = pa.table({"user_id": ["u"] * 5, "session_id": [None] * 5,
+    ...                    "timestamp": [t0 + dt.timedelta(minutes=m) for m in minutes],
+    ...                    "page": ["home", "shoes", "home", "cart", "purchase"]}, schema=EVENT_SCHEMA)
+    >>> built = build_examples([events], ExampleOptions(test_fraction=0.0, validation_fraction=0.0),
+    ...                        work_dir=tempfile.mkdtemp())
+    >>> built.splits["train"][0]["input_sessions"], built.splits["train"][0]["target_session"]
+    ([['home', 'shoes'], ['home', 'cart']], ['purchase'])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+from datasets import Dataset, DatasetDict, load_from_disk
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerFast
+
+from .constants import DEFAULT_MAX_INPUT_SESSIONS, OUTCOME_CART, OUTCOME_PURCHASE
+from .event_partitions import EventPartitioner, hash_strings, mix64
+from .page_tokenizer import PageTokenizer
+
+SPLITS = ("train", "validation", "test")
+_GAP_SALT = np.uint64(0x5851F42D4C957F2D)
+_MICROSECONDS_PER_MINUTE = 60_000_000
+
+
+@dataclass
+class ExampleOptions:
+    """How events become examples (see the module docstring for each step).
+
+    Args:
+        session_gap_minutes: Inactivity that starts a new session, for events without ``session_id``.
+        min_session_length: Sessions with fewer pages are dropped.
+        max_session_length_percentile: Sessions longer than this percentile of session lengths are
+            dropped (``None`` or 100 keeps them all).
+        max_input_sessions: Sessions before the target kept as the example's input.
+        test_fraction: Share of users in the test split.
+        validation_fraction: Share of the non-test users in the validation split.
+        seed: Seed of the user split.
+        drop_consecutive_duplicates: Drop a page view repeating the previous one in the same session.
+        rows_in_memory: Events processed in memory before spilling per-user partitions to disk.
+        max_partition_rows: Largest partition processed at once (bigger ones are split again).
+    """
+
+    session_gap_minutes: float = 30.0
+    min_session_length: int = 1
+    max_session_length_percentile: float | None = 99.0
+    max_input_sessions: int = DEFAULT_MAX_INPUT_SESSIONS
+    test_fraction: float = 0.1
+    validation_fraction: float = 0.05
+    seed: int = 0
+    drop_consecutive_duplicates: bool = False
+    rows_in_memory: int = 4_000_000
+    max_partition_rows: int = 4_000_000
+
+    def __post_init__(self) -> None:
+        checks = {
+            "session_gap_minutes": self.session_gap_minutes > 0,
+            "min_session_length": self.min_session_length >= 1,
+            "max_session_length_percentile": self.max_session_length_percentile is None
+            or 0 < self.max_session_length_percentile <= 100,
+            "max_input_sessions": self.max_input_sessions >= 1,
+            "test_fraction": 0 <= self.test_fraction < 1,
+            "validation_fraction": 0 <= self.validation_fraction < 1,
+        }
+        for name, valid in checks.items():
+            if not valid:
+                raise ValueError(f"ExampleOptions.{name} is out of range: {getattr(self, name)!r}")
+
+
+@dataclass
+class BuiltExamples:
+    """What :func:`build_examples` returns.
+
+    Attributes:
+        splits: train / validation / test datasets (memory-mapped from the work folder).
+        train_page_counts: How often each page occurs in the train examples (fits the tokenizer).
+        stats: Counts for the summary: events, users, sessions, filters, splits, outcome rates.
+    """
+
+    splits: DatasetDict
+    train_page_counts: Counter
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(start, start + length)`` for each pair, vectorised.
+
+    Example:
+        >>> _ranges(np.array([5, 0]), np.array([2, 3])).tolist()
+        [5, 6, 0, 1, 2]
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    shifts = np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + shifts
+
+
+def _boundaries(changes: np.ndarray) -> np.ndarray:
+    """Offsets of the runs that start where ``changes`` is True (``changes[0]`` must be True)."""
+    return np.append(np.flatnonzero(changes), len(changes)).astype(np.int64)
+
+
+def _sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
+               drop_consecutive_duplicates: bool = False) -> tuple[pa.Table, dict[str, int]]:
+    """Group one partition's events into time-ordered sessions per user.
+
+    Args:
+        events: A partition from :class:`~tokenization.event_partitions.EventPartitioner`.
+        session_gap_minutes: Inactivity (strictly longer) that splits events without ``session_id``.
+        drop_consecutive_duplicates: Drop a page repeating the previous page of the same session.
+
+    Returns:
+        A table with one row per user: ``user_id``, ``sessions`` (list<list<int32>> of page codes,
+        oldest session first) and ``segment`` when the events have one; and counts
+        (``consecutive_duplicates`` dropped).
+    """
+    user_hash = events.column("user_hash").to_numpy()
+    timestamp = events.column("timestamp").to_numpy()
+    has_session = events.column("has_session").to_numpy(zero_copy_only=False)
+    gap = int(session_gap_minutes * _MICROSECONDS_PER_MINUTE)
+
+    def gap_starts(rows: np.ndarray) -> np.ndarray:
+        # rows are ordered by (user, time): a session starts at a new user or after a long gap.
+        starts = np.ones(len(rows), dtype=bool)
+        starts[1:] = (user_hash[rows[1:]] != user_hash[rows[:-1]]) | (np.diff(timestamp[rows]) > gap)
+        return starts
+
+    if not has_session.any():
+        order = np.lexsort((timestamp, user_hash))
+        session_offsets = _boundaries(gap_starts(order))
+    else:
+        session_key = mix64(user_hash ^ mix64(events.column("session_hash").to_numpy()))
+        without = np.flatnonzero(~has_session)
+        if len(without):
+            without = without[np.lexsort((timestamp[without], user_hash[without]))]
+            gap_number = np.cumsum(gap_starts(without)).astype(np.uint64)
+            session_key[without] = mix64(user_hash[without] ^ mix64(gap_number ^ _GAP_SALT))
+        order = np.lexsort((timestamp, session_key))
+        key_sorted = session_key[order]
+        changes = np.ones(len(order), dtype=bool)
+        changes[1:] = key_sorted[1:] != key_sorted[:-1]
+        offsets = _boundaries(changes)
+        firsts = order[offsets[:-1]]
+        # Sessions starting at the same time keep the input order of their first events.
+        session_order = np.lexsort((firsts, timestamp[firsts], user_hash[firsts]))
+        lengths = np.diff(offsets)[session_order]
+        order = order[_ranges(offsets[:-1][session_order], lengths)]
+        session_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+    pages = events.column("page").to_numpy()[order]
+    counts = {"consecutive_duplicates": 0}
+    if drop_consecutive_duplicates and len(order):
+        session_of_row = np.repeat(np.arange(len(session_offsets) - 1), np.diff(session_offsets))
+        duplicate = np.zeros(len(order), dtype=bool)
+        duplicate[1:] = (pages[1:] == pages[:-1]) & (session_of_row[1:] == session_of_row[:-1])
+        counts["consecutive_duplicates"] = int(duplicate.sum())
+        keep = ~duplicate
+        order, pages = order[keep], pages[keep]
+        kept_per_session = np.bincount(session_of_row[keep], minlength=len(session_offsets) - 1)
+        session_offsets = np.concatenate([[0], np.cumsum(kept_per_session)]).astype(np.int64)
+
+    session_first_rows = order[session_offsets[:-1]] if len(order) else np.zeros(0, dtype=np.int64)
+    session_users = user_hash[session_first_rows]
+    new_user = np.ones(len(session_users), dtype=bool)
+    new_user[1:] = session_users[1:] != session_users[:-1]
+    user_offsets = _boundaries(new_user) if len(session_users) else np.zeros(1, dtype=np.int64)
+    user_first_rows = pa.array(session_first_rows[user_offsets[:-1]])
+    sessions = pa.ListArray.from_arrays(
+        pa.array(user_offsets, pa.int32()),
+        pa.ListArray.from_arrays(pa.array(session_offsets, pa.int32()), pa.array(pages, pa.int32())),
+    )
+    columns = {"user_id": events.column("user_id").take(user_first_rows), "sessions": sessions}
+    if "segment" in events.column_names:
+        columns["segment"] = events.column("segment").take(user_first_rows)
+    return pa.table(columns), counts
+
+
+def _list_parts(array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Offsets (from 0) and values of a list array."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    offsets = array.offsets.to_numpy().astype(np.int64)
+    return offsets - offsets[0], array.flatten()
+
+
+def _session_lengths(users: pa.Table) -> np.ndarray:
+    """Length of every session of a :func:`_sessionize` table."""
+    user_offsets, sessions = _list_parts(users.column("sessions"))
+    return np.diff(_list_parts(sessions)[0])
+
+
+def length_cutoff(histogram: np.ndarray, min_session_length: int, percentile: float | None) -> int | None:
+    """The longest session length kept: the ``percentile``-th percentile of the lengths >= the minimum.
+
+    ``histogram[n]`` counts sessions of length ``n``. Uses the inverted-CDF definition (the cut-off is
+    an observed length); ``None`` when the percentile filter is off or there are no sessions.
+
+    Example:
+        >>> length_cutoff(np.bincount([1] * 98 + [5, 40]), 1, 99.0)
+        5
+    """
+    if percentile is None or percentile >= 100:
+        return None
+    eligible = histogram.astype(np.int64).copy()
+    eligible[:min_session_length] = 0
+    total = eligible.sum()
+    if total == 0:
+        return None
+    cumulative = np.cumsum(eligible)
+    return int(np.searchsorted(cumulative, percentile / 100.0 * total - 1e-9))
+
+
+def _list_of_lists(user_counts: np.ndarray, lengths: np.ndarray, values: pa.Array) -> pa.Array:
+    user_offsets = np.concatenate([[0], np.cumsum(user_counts)])
+    session_offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return pa.ListArray.from_arrays(
+        pa.array(user_offsets, pa.int32()), pa.ListArray.from_arrays(pa.array(session_offsets, pa.int32()), values)
+    )
+
+
+def _examples_from_sessions(users: pa.Table, cutoff: int | None, options: ExampleOptions) -> tuple[pa.Table, dict[str, int]]:
+    """Apply the session and user filters to a :func:`_sessionize` table and build one example per user.
+
+    Returns:
+        A table with ``user_id``, ``input_sessions``, ``target_session`` (page codes), ``segment``
+        when known and ``split_key`` (the user's seeded hash); and the filter counts of this table.
+    """
+    user_offsets, sessions = _list_parts(users.column("sessions"))
+    session_offsets, pages = _list_parts(sessions)
+    lengths = np.diff(session_offsets)
+    user_of_session = np.repeat(np.arange(len(users)), np.diff(user_offsets))
+    too_short = lengths < options.min_session_length
+    too_long = ~too_short & (lengths > cutoff) if cutoff is not None else np.zeros(len(lengths), dtype=bool)
+    kept = ~(too_short | too_long)
+    kept_per_user = np.bincount(user_of_session[kept], minlength=len(users))
+    user_kept = kept_per_user >= 2
+    sessions_of_dropped_users = kept & ~user_kept[user_of_session]
+    # Rank of each kept session counted from the user's last kept session (0 = target).
+    kept_rank = np.cumsum(kept) - 1
+    last_rank_of_user = np.concatenate([[0], np.cumsum(kept_per_user)])[1:] - 1
+    rank_from_end = last_rank_of_user[user_of_session] - kept_rank
+    used = kept & user_kept[user_of_session]
+    target = used & (rank_from_end == 0)
+    inputs = used & (rank_from_end >= 1) & (rank_from_end <= options.max_input_sessions)
+    unused_old = used & (rank_from_end > options.max_input_sessions)
+    counts = {
+        "users": len(users),
+        "sessions": len(lengths),
+        "events": int(lengths.sum()),
+        "short_sessions": int(too_short.sum()),
+        "short_session_events": int(lengths[too_short].sum()),
+        "long_sessions": int(too_long.sum()),
+        "long_session_events": int(lengths[too_long].sum()),
+        "single_session_users": int((~user_kept).sum()),
+        "single_session_user_sessions": int(sessions_of_dropped_users.sum()),
+        "single_session_user_events": int(lengths[sessions_of_dropped_users].sum()),
+        "older_sessions": int(unused_old.sum()),
+        "older_session_events": int(lengths[unused_old].sum()),
+    }
+    input_index = np.flatnonzero(inputs)
+    target_index = np.flatnonzero(target)
+    kept_users = np.flatnonzero(user_kept)
+    input_pages = pages.take(pa.array(_ranges(session_offsets[input_index], lengths[input_index])))
+    target_pages = pages.take(pa.array(_ranges(session_offsets[target_index], lengths[target_index])))
+    columns = {
+        "user_id": users.column("user_id").take(pa.array(kept_users)),
+        "input_sessions": _list_of_lists(np.bincount(user_of_session[input_index], minlength=len(users))[kept_users],
+                                         lengths[input_index], input_pages),
+        "target_session": pa.ListArray.from_arrays(
+            pa.array(np.concatenate([[0], np.cumsum(lengths[target_index])]), pa.int32()), target_pages
+        ),
+    }
+    if "segment" in users.column_names:
+        columns["segment"] = users.column("segment").take(pa.array(kept_users))
+    columns["split_key"] = mix64(hash_strings(columns["user_id"], seed=options.seed))
+    return pa.table(columns), counts
+
+
+def split_thresholds(split_keys: np.ndarray, test_fraction: float, validation_fraction: float) -> tuple[int, int]:
+    """Key thresholds: test users have keys below the first, validation users below the second.
+
+    At least one user goes to a split with a positive fraction when there are enough users to
+    leave one in train.
+
+    Example:
+        >>> keys = np.arange(100, dtype=np.uint64) * np.uint64(7)
+        >>> test_below, validation_below = split_thresholds(keys, 0.1, 0.05)
+        >>> int((keys < test_below).sum()), int(((keys >= test_below) & (keys < validation_below)).sum())
+        (10, 4)
+    """
+    keys = np.sort(np.asarray(split_keys, dtype=np.uint64))
+    total = len(keys)
+    num_test = int(round(total * test_fraction))
+    if test_fraction > 0 and num_test == 0 and total >= 2:
+        num_test = 1
+    num_validation = int(round((total - num_test) * validation_fraction))
+    if validation_fraction > 0 and num_validation == 0 and total - num_test >= 2:
+        num_validation = 1
+
+    def threshold(count: int) -> int:
+        return int(keys[count]) if count < total else 2**64 - 1 if total else 0
+
+    return threshold(num_test), threshold(num_test + num_validation)
+
+
+def _split_names(split_keys: np.ndarray, thresholds: tuple[int, int]) -> np.ndarray:
+    """0 = train, 1 = validation, 2 = test for each key."""
+    test_below, validation_below = (np.uint64(value) for value in thresholds)
+    return np.where(split_keys < test_below, 2, np.where(split_keys < validation_below, 1, 0))
+
+
+def _decode_example_pages(table: pa.Table, page_names: pa.Array) -> pa.Table:
+    """Replace page codes by page names in ``input_sessions`` and ``target_session``."""
+    user_offsets, sessions = _list_parts(table.column("input_sessions"))
+    session_offsets, input_codes = _list_parts(sessions)
+    target_offsets, target_codes = _list_parts(table.column("target_session"))
+    columns = {
+        "user_id": table.column("user_id"),
+        "input_sessions": _list_of_lists(np.diff(user_offsets), np.diff(session_offsets),
+                                         page_names.take(input_codes)),
+        "target_session": pa.ListArray.from_arrays(pa.array(target_offsets, pa.int32()),
+                                                   page_names.take(target_codes)),
+    }
+    if "segment" in table.column_names:
+        columns["segment"] = table.column("segment")
+    return pa.table(columns)
+
+
+def _example_page_codes(table: pa.Table) -> np.ndarray:
+    """All page codes of a table of examples (inputs and targets)."""
+    inputs = _list_parts(_list_parts(table.column("input_sessions"))[1])[1]
+    targets = _list_parts(table.column("target_session"))[1]
+    return np.concatenate([inputs.to_numpy(zero_copy_only=False), targets.to_numpy(zero_copy_only=False)])
+
+
+def _targets_with_page(table: pa.Table, code: int | None) -> int:
+    if code is None or len(table) == 0:
+        return 0
+    target_offsets, target_codes = _list_parts(table.column("target_session"))
+    hits = np.flatnonzero(target_codes.to_numpy(zero_copy_only=False) == code)
+    return len(np.unique(np.searchsorted(target_offsets, hits, side="right")))
+
+
+def prefetch(items: Iterable, depth: int = 1) -> Iterator:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead (errors re-raised here).
+
+    Reading (parsing CSV, decoding JSON) then overlaps with the partitioning of the previous batch:
+    both are mostly Arrow / numpy work that releases the GIL.
+
+    Example:
+        >>> list(prefetch(range(3)))
+        [0, 1, 2]
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    finished = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((item, None))
+            buffer.put((finished, None))
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            buffer.put((finished, error))
+
+    worker = threading.Thread(target=produce, name="hetlm-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is finished:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full buffer
+            try:
+                buffer.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def build_examples(
+    events: Iterable[pa.RecordBatch | pa.Table],
+    options: ExampleOptions | None = None,
+    work_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> BuiltExamples:
+    """Turn a stream of event batches (``EVENT_SCHEMA``, optional ``segment``) into split examples.
+
+    Args:
+        events: Record batches or tables of events, in any order (e.g. an ``EventStream``).
+        options: See :class:`ExampleOptions`.
+        work_dir: Folder for partitions and the split files the returned datasets map (keep it
+            until the datasets are saved elsewhere); a temporary folder by default.
+        progress: Show tqdm progress bars.
+
+    Returns:
+        :class:`BuiltExamples` with the splits, the train page counts and the statistics.
+    """
+    options = options or ExampleOptions()
+    work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="hetlm-examples-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    partitioner = EventPartitioner(rows_in_memory=options.rows_in_memory, max_partition_rows=options.max_partition_rows,
+                                   work_dir=work_dir / "partitions")
+    with tqdm(desc="reading events", unit=" events", unit_scale=True, disable=not progress) as bar:
+        for batch in prefetch(events):
+            partitioner.add(batch)
+            bar.update(len(batch))
+    timings["read_and_partition"], clock = time.perf_counter() - clock, time.perf_counter()
+    session_files, histogram, duplicates = _sessions_pass(partitioner, options, work_dir / "sessions", progress)
+    timings["sessions"], clock = time.perf_counter() - clock, time.perf_counter()
+    cutoff = length_cutoff(histogram, options.min_session_length, options.max_session_length_percentile)
+    example_files, split_keys, totals = _examples_pass(session_files, cutoff, options, progress)
+    timings["examples"], clock = time.perf_counter() - clock, time.perf_counter()
+    thresholds = split_thresholds(split_keys, options.test_fraction, options.validation_fraction)
+    split_paths, page_counts, split_stats = _write_splits(example_files, thresholds, partitioner, work_dir, progress)
+    timings["splits"] = time.perf_counter() - clock
+
+    train_codes = np.flatnonzero(page_counts["train"])
+    train_counts = Counter(dict(zip([partitioner.pages[code] for code in train_codes],
+                                    page_counts["train"][train_codes].tolist())))
+    unseen = page_counts["train"] == 0
+    for split in ("validation", "test"):
+        split_stats[split]["unseen_page_events"] = int(page_counts[split][unseen].sum())
+        split_stats[split]["unseen_pages"] = int((page_counts[split][unseen] > 0).sum())
+    stats = {
+        "events_read": partitioner.num_events + sum(partitioner.dropped.values()),
+        "events_kept": partitioner.num_events,
+        "dropped_rows": dict(partitioner.dropped),
+        "consecutive_duplicates_dropped": duplicates,
+        "session_length_cutoff": cutoff,
+        "session_length_histogram": histogram.tolist(),
+        "totals": dict(totals),
+        "splits": {split: dict(split_stats[split]) for split in SPLITS},
+        "unique_pages": int((sum(page_counts.values()) > 0).sum()),
+        "timings_s": timings,
+    }
+    splits = DatasetDict({split: Dataset.from_file(str(split_paths[split])) for split in SPLITS})
+    return BuiltExamples(splits=splits, train_page_counts=train_counts, stats=stats)
+
+
+def _sessions_pass(partitioner: EventPartitioner, options: ExampleOptions, folder: Path,
+                   progress: bool) -> tuple[list[Path], np.ndarray, int]:
+    """Sessionise every partition into a file of users; the histogram of session lengths."""
+    folder.mkdir(exist_ok=True)
+    histogram = np.zeros(1, dtype=np.int64)
+    session_files: list[Path] = []
+    duplicates = 0
+    partitions = tqdm(partitioner.partitions(), desc="sessions", unit=" partitions", disable=not progress)
+    for index, partition in enumerate(partitions):
+        users, counts = _sessionize(partition, options.session_gap_minutes, options.drop_consecutive_duplicates)
+        duplicates += counts["consecutive_duplicates"]
+        lengths_histogram = np.bincount(_session_lengths(users))
+        if len(lengths_histogram) > len(histogram):
+            histogram = np.pad(histogram, (0, len(lengths_histogram) - len(histogram)))
+        histogram[: len(lengths_histogram)] += lengths_histogram
+        session_files.append(_write_arrow(users, folder / f"users-{index:05d}.arrow"))
+    return session_files, histogram, duplicates
+
+
+def _examples_pass(session_files: list[Path], cutoff: int | None, options: ExampleOptions,
+                   progress: bool) -> tuple[list[Path], np.ndarray, Counter]:
+    """Filter and build the examples of every file of users; their split keys and filter counts."""
+    totals: Counter = Counter()
+    example_files: list[Path] = []
+    split_keys: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)]
+    for path in tqdm(session_files, desc="examples", unit=" partitions", disable=not progress):
+        examples, counts = _examples_from_sessions(_read_arrow(path), cutoff, options)
+        totals.update(counts)
+        split_keys.append(examples.column("split_key").to_numpy())
+        example_files.append(_write_arrow(examples, path.with_name(path.name.replace("users", "examples"))))
+        path.unlink()
+    return example_files, np.concatenate(split_keys), totals
+
+
+def _write_splits(example_files: list[Path], thresholds: tuple[int, int], partitioner: EventPartitioner,
+                  work_dir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, np.ndarray], dict[str, Counter]]:
+    """Write each split's examples (page names) to one Arrow file; page counts and statistics per split."""
+    page_names = pa.array(partitioner.pages, pa.string())
+    cart_code = _code_of(partitioner.pages, OUTCOME_CART)
+    purchase_code = _code_of(partitioner.pages, OUTCOME_PURCHASE)
+    page_counts = {split: np.zeros(len(page_names), dtype=np.int64) for split in SPLITS}
+    split_stats = {split: Counter() for split in SPLITS}
+    schema = _example_schema(partitioner.has_segment)
+    split_paths = {split: work_dir / f"{split}.arrow" for split in SPLITS}
+    writers = {split: ipc.new_stream(str(split_paths[split]), schema) for split in SPLITS}
+    for path in tqdm(example_files, desc="writing splits", unit=" partitions", disable=not progress):
+        examples = _read_arrow(path)
+        split_of_row = _split_names(examples.column("split_key").to_numpy(), thresholds)
+        for split_index, split in enumerate(SPLITS):
+            part = examples.filter(pa.array(split_of_row == split_index))
+            codes = _example_page_codes(part)
+            page_counts[split] += np.bincount(codes, minlength=len(page_names))
+            stats = split_stats[split]
+            stats["users"] += len(part)
+            stats["input_sessions"] += len(_list_parts(part.column("input_sessions"))[1])
+            stats["events"] += len(codes)
+            stats["targets_with_cart"] += _targets_with_page(part, cart_code)
+            stats["targets_with_purchase"] += _targets_with_page(part, purchase_code)
+            writers[split].write_table(_decode_example_pages(part, page_names).cast(schema))
+        path.unlink()
+    for writer in writers.values():
+        writer.close()
+    return split_paths, page_counts, split_stats
+
+
+def _code_of(pages: list[str], page: str) -> int | None:
+    try:
+        return pages.index(page)
+    except ValueError:
+        return None
+
+
+def _example_schema(has_segment: bool | None) -> pa.Schema:
+    schema = pa.schema([
+        pa.field("user_id", pa.string()),
+        pa.field("input_sessions", pa.list_(pa.list_(pa.string()))),
+        pa.field("target_session", pa.list_(pa.string())),
+    ])
+    return schema.append(pa.field("segment", pa.int32())) if has_segment else schema
+
+
+def _write_arrow(table: pa.Table, path: Path) -> Path:
+    with ipc.new_stream(str(path), table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return ipc.open_stream(source).read_all()
+
+
+def load_prepared(directory: str | os.PathLike) -> tuple[DatasetDict, PreTrainedTokenizerFast, dict[str, Any]]:
+    """Load what ``hetlm prepare`` wrote: the dataset splits, the page tokenizer and the summary.
+
+    Example:
+        >>> dataset, tokenizer, summary = load_prepared("runs/default/data")  # doctest: +SKIP
+        >>> dataset["train"][0]["target_session"]  # doctest: +SKIP
+        ['category/apparel', 'product/apparel/mens/tee-0042', 'cart']
+    """
+    directory = Path(directory)
+    for required in ("dataset", "tokenizer", "summary.json"):
+        if not (directory / required).exists():
+            raise FileNotFoundError(f"{directory / required} not found: is {directory} a folder written by `hetlm prepare`?")
+    dataset = load_from_disk(str(directory / "dataset"))
+    tokenizer = PageTokenizer.from_pretrained(str(directory / "tokenizer"))
+    summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+    return dataset, tokenizer, summary

@@ -1,0 +1,156 @@
+"""User embeddings, K-means on them, and the selector pretrained to mimic K-means (steps 1-2 of Algorithm 1).
+
+Shared by the exogenous K-means baseline and HeTLM:
+
+1. :func:`compute_user_embeddings` runs the frozen encoder of a ``HeTLMForBrowsing`` once over every
+   user's input sessions (batched, no gradient);
+2. :func:`fit_kmeans` clusters them with scikit-learn, K fixed or chosen by silhouette;
+3. :func:`pretrain_selector` trains the selector (cross-entropy) to reproduce the K-means labels.
+
+Example:
+    >>> embeddings = compute_user_embeddings(model, users["prompt_ids"], pad_token_id=0)  # doctest: +SKIP
+    >>> clusters = fit_kmeans(embeddings, "auto", k_range=(2, 6))  # doctest: +SKIP
+    >>> pretrain_selector(model, embeddings, clusters.labels).accuracy  # doctest: +SKIP
+    0.98
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from torch import nn
+
+from .data import pad_sequences
+
+logger = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def compute_user_embeddings(
+    model: nn.Module, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, batch_size: int = 64
+) -> np.ndarray:
+    """``model.embed_users`` over every user's prompt ids (input sessions then ``[BOS]``), in batches: float32 array ``[N, D]``.
+
+    Example:
+        >>> compute_user_embeddings(model, [[2, 4, 3], [2, 5, 3]], pad_token_id=0).shape  # doctest: +SKIP
+        (2, 384)
+    """
+    was_training = model.training
+    model.eval()
+    chunks = []
+    for start in range(0, len(prompt_ids), batch_size):
+        batch = [list(ids) for ids in prompt_ids[start : start + batch_size]]
+        input_ids = pad_sequences(batch, pad_token_id)
+        attention_mask = (input_ids != pad_token_id).long()
+        chunks.append(model.embed_users(input_ids, attention_mask=attention_mask).float().cpu())
+    model.train(was_training)
+    return torch.cat(chunks).numpy()
+
+
+@dataclass
+class KMeansClusters:
+    """K-means result: ``labels [N]``, ``centers [K, D]``, and the silhouette per K tried (when K was chosen)."""
+
+    labels: np.ndarray
+    centers: np.ndarray
+    silhouette_by_k: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return len(self.centers)
+
+
+def fit_kmeans(
+    embeddings: np.ndarray,
+    k: int | str,
+    k_range: tuple[int, int] = (2, 8),
+    seed: int = 0,
+    silhouette_sample_size: int = 5000,
+) -> KMeansClusters:
+    """K-means on the user embeddings, with ``k`` fixed or ``"auto"`` (best silhouette over ``k_range``, inclusive).
+
+    Example:
+        >>> points = np.concatenate([np.zeros((20, 2)), np.ones((20, 2)) * 5]) + np.random.default_rng(0).normal(size=(40, 2)) * 0.1
+        >>> fit_kmeans(points, "auto", k_range=(2, 4)).k
+        2
+    """
+    if k == "auto":
+        low, high = k_range
+        high = min(high, len(embeddings) - 1)
+        if high < low:
+            raise ValueError(f"K by silhouette needs more users than {low}; got {len(embeddings)}")
+        silhouettes: dict[int, float] = {}
+        fits: dict[int, KMeans] = {}
+        sample = min(silhouette_sample_size, len(embeddings))
+        for candidate in range(low, high + 1):
+            fits[candidate] = KMeans(n_clusters=candidate, n_init=10, random_state=seed).fit(embeddings)
+            silhouettes[candidate] = float(
+                silhouette_score(embeddings, fits[candidate].labels_, sample_size=sample, random_state=seed)
+            )
+        best = max(silhouettes, key=silhouettes.get)
+        logger.info("K-means: silhouette by K %s -> K=%d", {c: round(s, 4) for c, s in silhouettes.items()}, best)
+        fit = fits[best]
+        return KMeansClusters(fit.labels_.astype(np.int64), fit.cluster_centers_.astype(np.float32), silhouettes)
+    k = int(k)
+    if not 1 <= k <= len(embeddings):
+        raise ValueError(f"K-means needs 1 <= K <= number of users ({len(embeddings)}); got K={k}")
+    fit = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(embeddings)
+    return KMeansClusters(fit.labels_.astype(np.int64), fit.cluster_centers_.astype(np.float32))
+
+
+@dataclass
+class SelectorPretraining:
+    """Outcome of :func:`pretrain_selector`: final cross-entropy and agreement with the K-means labels."""
+
+    loss: float
+    accuracy: float
+    history: list[dict[str, float]]
+
+
+def pretrain_selector(
+    model: nn.Module,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    epochs: int = 20,
+    learning_rate: float = 1e-2,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> SelectorPretraining:
+    """Train ``model.selector`` (only) so that ``model.cluster_probabilities(z)`` reproduces the K-means labels.
+
+    Cross-entropy on the selector's probabilities; the agreement (accuracy) is logged per epoch.
+
+    Example:
+        >>> pretrain_selector(model, embeddings, clusters.labels, epochs=5).accuracy > 0.9  # doctest: +SKIP
+        True
+    """
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.as_tensor(embeddings, dtype=torch.float32)
+    targets = torch.as_tensor(labels, dtype=torch.long)
+    optimizer = torch.optim.AdamW(model.selector.parameters(), lr=learning_rate)
+    was_training = model.training
+    model.train()
+    history: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        order = torch.randperm(len(inputs), generator=generator)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            probabilities = model.cluster_probabilities(inputs[rows])
+            loss = nn.functional.nll_loss(torch.log(probabilities.clamp_min(1e-12)), targets[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            probabilities = model.cluster_probabilities(inputs)
+            epoch_loss = float(nn.functional.nll_loss(torch.log(probabilities.clamp_min(1e-12)), targets))
+            accuracy = float((probabilities.argmax(-1) == targets).float().mean())
+        history.append({"epoch": epoch + 1, "loss": epoch_loss, "accuracy": accuracy})
+        logger.info("selector pretraining epoch %d: cross-entropy %.4f, K-means agreement %.3f", epoch + 1, epoch_loss, accuracy)
+    model.train(was_training)
+    return SelectorPretraining(loss=history[-1]["loss"], accuracy=history[-1]["accuracy"], history=history)

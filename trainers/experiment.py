@@ -1,0 +1,332 @@
+"""The paper's protocol end to end (``hetlm experiment``): data, single LMs, K-means, HeTLM, baselines, evaluation.
+
+Stages, each a folder of the run directory with a completion marker (see :mod:`trainers.stages`),
+so an interrupted run resumes at the first unfinished stage:
+
+1. ``data``: ``hetlm prepare`` on the source (the built-in simulator by default: synthetic data);
+2. ``lm-small``: the single small LM (the predictors' starting point, the paper's Step 1);
+3. ``lm-large``: a single larger LM of the same family with at least K times its parameters;
+4. ``kmeans-k<K>`` / ``kmeans-auto``: the exogenous clusterwise baseline (fixed K, and K by silhouette);
+5. ``hetlm-a<alpha>-b<beta>``: HeTLM for each (alpha, beta) pair (several pairs = the Table 7 ablation);
+6. ``evaluation``: every model and the simple baselines on the test users, composites against the
+   larger single LM, per-cluster tables, plots;
+7. the run folder's ``report.md`` / ``summary.json``: the comparison, the ablation, cluster recovery,
+   and the stage timings.
+
+Example:
+    >>> settings = ExperimentSettings.from_preset("smoke")  # doctest: +SKIP
+    >>> summary = run_experiment(settings, "runs/smoke")  # doctest: +SKIP
+    >>> summary["models"]["hetlm-a5-b9"]["Combined"]["IoU"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tokenization.examples import ExampleOptions, load_prepared
+from tokenization.prepare import prepare
+
+from .hetlm_training import train_hetlm
+from .initialization import ClusterwiseSettings
+from .kmeans_baseline import train_kmeans_baseline
+from .pretrain import PretrainSettings, pretrain_language_model
+from .stages import StageRunner
+
+logger = logging.getLogger(__name__)
+
+SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov")
+LARGE_LM = "lm-large"
+SMALL_LM = "lm-small"
+
+
+@dataclass
+class ExperimentSettings:
+    """Everything one ``hetlm experiment`` run depends on (a config file holds the same keys).
+
+    Attributes:
+        source: ``"simulator"`` or a path to an event log (file or folder).
+        format: Reader format (``simulator``, ``events``, ``csv``, ``parquet``, ``jsonl``, ``ga360``, ``rees46``).
+        simulator_users: Users the simulator draws (only for the simulator).
+        simulator_seed: The simulator's seed.
+        family: Backbone family of every LM: ``opt``, ``qwen2`` or ``llama`` (SmolLM2).
+        small_size / large_size: Size presets (:mod:`trainers.presets`) of the predictors and of the
+            single larger LM (grown to at least ``num_clusters`` times the small one's parameters).
+        pretrain_epochs / large_pretrain_epochs: Epochs of the two single LMs.
+        num_clusters: Initial K of HeTLM and the fixed K of the K-means baseline (paper: 6).
+        kmeans_silhouette: Also train K-means with K chosen by silhouette (paper: K=2).
+        ablation: (alpha, beta) pairs; one HeTLM per pair; the first is the headline model.
+        centroid_distance: ``paper`` or ``normalized`` L3 (see :class:`HeTLMConfig`).
+        clusterwise_epochs: Epochs of HeTLM and of each K-means predictor's fine-tuning.
+        encoder: ``minilm`` (all-MiniLM-L6-v2, the paper's) or ``tiny`` (a random 1-layer BERT over
+            the page words: smoke tests only).
+        max_test_users: Score at most this many test users (None: all).
+        max_new_tokens: Longest generated session.
+        batch_size: Users per generation batch.
+        seed: Seed of data split, training and generation.
+        bf16: bf16 autocast (None: where the CPU/GPU supports it).
+    """
+
+    source: str = "simulator"
+    format: str = "simulator"
+    simulator_users: int = 3000
+    simulator_seed: int = 0
+    family: str = "opt"
+    small_size: str = "small"
+    large_size: str = "large"
+    pretrain_epochs: float = 8.0
+    large_pretrain_epochs: float = 8.0
+    num_clusters: int = 6
+    kmeans_silhouette: bool = True
+    ablation: list[tuple[float, float]] = field(default_factory=lambda: [(5.0, 9.0)])
+    centroid_distance: str = "paper"
+    clusterwise_epochs: float = 2.0
+    encoder: str = "minilm"
+    max_test_users: int | None = None
+    max_new_tokens: int = 40
+    batch_size: int = 64
+    seed: int = 0
+    bf16: bool | None = None
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "ExperimentSettings":
+        """Settings of a named preset (:data:`PRESETS`) with ``overrides`` applied.
+
+        Example:
+            >>> ExperimentSettings.from_preset("default").simulator_users
+            3000
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return replace(cls(), **{**PRESETS[name], **overrides})
+
+    def __post_init__(self) -> None:
+        self.ablation = [(float(alpha), float(beta)) for alpha, beta in self.ablation]
+        if not self.ablation:
+            raise ValueError("ablation needs at least one (alpha, beta) pair")
+        if self.encoder not in ("minilm", "tiny"):
+            raise ValueError(f"encoder must be 'minilm' or 'tiny', got {self.encoder!r}")
+        if self.num_clusters < 1:
+            raise ValueError(f"num_clusters must be at least 1, got {self.num_clusters}")
+
+    @staticmethod
+    def keys() -> list[str]:
+        """The setting names a config file may hold."""
+        return [item.name for item in fields(ExperimentSettings)]
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # About 10 minutes on a 2-core CPU: 3,000 simulated users, 64-d predictors, MiniLM encoder.
+    "default": {},
+    # Seconds: for tests and a first look (tiny models, random tiny encoder, few users).
+    "smoke": {"simulator_users": 240, "small_size": "tiny", "large_size": "small", "pretrain_epochs": 2.0,
+              "large_pretrain_epochs": 1.0, "num_clusters": 3, "clusterwise_epochs": 1.0, "encoder": "tiny",
+              "max_new_tokens": 16, "kmeans_silhouette": False},
+    # The paper's Table 7 grid at the default scale (9 HeTLM runs: about half an hour on 2 cores).
+    "ablation": {"ablation": [(a, b) for a in (0.5, 2.0, 5.0) for b in (1.0, 5.0, 9.0)]},
+    # More users and bigger models, for a GPU or a long CPU run.
+    "large": {"simulator_users": 50000, "pretrain_epochs": 10.0, "large_pretrain_epochs": 10.0,
+              "clusterwise_epochs": 5.0, "batch_size": 256},
+}
+
+
+def hetlm_stage_name(alpha: float, beta: float) -> str:
+    """Stage (and model) name of one HeTLM run.
+
+    Example:
+        >>> hetlm_stage_name(5.0, 9.0), hetlm_stage_name(0.5, 1.0)
+        ('hetlm-a5-b9', 'hetlm-a0.5-b1')
+    """
+    return f"hetlm-a{alpha:g}-b{beta:g}"
+
+
+def _encoder_overrides(settings: ExperimentSettings, tokenizer) -> dict[str, Any]:
+    if settings.encoder == "minilm":
+        return {}
+    from modeling_hetlm.builders import tiny_encoder
+
+    encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
+    return {"encoder_tokenizer": encoder_tokenizer, "encoder_config": encoder_config}
+
+
+def _clusterwise_settings(settings: ExperimentSettings, **overrides: Any) -> ClusterwiseSettings:
+    return ClusterwiseSettings(
+        num_clusters=settings.num_clusters, centroid_distance=settings.centroid_distance,
+        epochs=settings.clusterwise_epochs, bf16=settings.bf16, seed=settings.seed, **overrides,
+    )
+
+
+def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epochs: float):
+    def work(out_dir: Path) -> dict[str, Any]:
+        splits, tokenizer, _ = load_prepared(data_dir)
+        lm_settings = PretrainSettings(family=settings.family, size=size, epochs=epochs, bf16=settings.bf16,
+                                       seed=settings.seed, min_ratio=float(settings.num_clusters))
+        result = pretrain_language_model(splits, tokenizer, out_dir, lm_settings)
+        shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+        return {"num_parameters": result.model.num_parameters(), "initial_eval_loss": result.initial_eval_loss,
+                "final_eval_loss": result.final_eval_loss, "log_history": result.log_history}
+    return work
+
+
+def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, method: str, **overrides: Any):
+    def work(out_dir: Path) -> dict[str, Any]:
+        from transformers import AutoModelForCausalLM
+
+        splits, tokenizer, _ = load_prepared(data_dir)
+        lm = AutoModelForCausalLM.from_pretrained(lm_dir)
+        cluster_settings = _clusterwise_settings(settings, **overrides)
+        encoder = _encoder_overrides(settings, tokenizer)
+        if method == "kmeans":
+            result = train_kmeans_baseline(splits, tokenizer, lm, out_dir, cluster_settings, **encoder)
+            history = result.history
+        else:
+            result = train_hetlm(splits, tokenizer, lm, out_dir, cluster_settings, **encoder)
+            history = {key: value for key, value in result.history.items() if key != "log_history"}
+            history.update(initial_eval_nll=result.initial_eval_nll, final_eval_nll=result.final_eval_nll)
+        shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+        return {"num_clusters": result.model.config.num_clusters, "cluster_sizes": result.model.config.cluster_sizes,
+                "history": json.loads(json.dumps(history, default=str))}
+    return work
+
+
+def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[str]):
+    def work(out_dir: Path) -> dict[str, Any]:
+        from evaluation.batch_evaluation import evaluate_models
+
+        reports = evaluate_models(
+            specs, data_dir, out_dir, baseline=specs[0] if LARGE_LM in specs[0] else None,
+            batch_size=settings.batch_size, max_users=settings.max_test_users,
+            max_new_tokens=settings.max_new_tokens, seed=settings.seed,
+        )
+        return {
+            "models": {
+                report.name: {"Combined": report.combined, "clusters": report.cluster_rows,
+                              "cluster_recovery": report.recovery, "seconds": report.seconds}
+                for report in reports.values()
+            },
+            "comparison_markdown": (out_dir / "comparison.md").read_text(encoding="utf-8"),
+        }
+    return work
+
+
+def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: bool = False) -> dict[str, Any]:
+    """Run (or resume) every stage into ``run_dir`` and write ``report.md`` and ``summary.json`` there.
+
+    Returns the summary: settings, per-model Combined rows, the ablation, stage timings.
+    """
+    run_dir = Path(run_dir)
+    runner = StageRunner(run_dir, force=force)
+    started = time.perf_counter()
+    data_config = {key: value for key, value in asdict(settings).items()
+                   if key in ("source", "format", "simulator_users", "simulator_seed", "seed")}
+    reader_options = {"num_users": settings.simulator_users, "seed": settings.simulator_seed} \
+        if settings.format == "simulator" else {}
+    data_result = runner.run("data", data_config, lambda out: prepare(
+        settings.source, settings.format, out, ExampleOptions(seed=settings.seed), reader_options=reader_options))
+    data_dir = runner.stage_dir("data")
+
+    lm_config = {**data_config, "family": settings.family, "seed": settings.seed, "bf16": settings.bf16,
+                 "num_clusters": settings.num_clusters}
+    runner.run(SMALL_LM, {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
+               _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs))
+    runner.run(LARGE_LM, {**lm_config, "size": settings.large_size, "epochs": settings.large_pretrain_epochs},
+               _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs))
+    small_lm_dir = runner.stage_dir(SMALL_LM)
+
+    cluster_config = {**lm_config, "small": settings.small_size, "small_epochs": settings.pretrain_epochs,
+                      "epochs": settings.clusterwise_epochs, "encoder": settings.encoder,
+                      "centroid_distance": settings.centroid_distance}
+    kmeans_runs = {f"kmeans-k{settings.num_clusters}": settings.num_clusters}
+    if settings.kmeans_silhouette:
+        kmeans_runs["kmeans-auto"] = "auto"
+    clusterwise_results = {}
+    for name, k in kmeans_runs.items():
+        clusterwise_results[name] = runner.run(name, {**cluster_config, "kmeans_k": k},
+                                               _clusterwise_stage(settings, data_dir, small_lm_dir, "kmeans", kmeans_k=k))
+    for alpha, beta in settings.ablation:
+        name = hetlm_stage_name(alpha, beta)
+        clusterwise_results[name] = runner.run(name, {**cluster_config, "alpha": alpha, "beta": beta},
+                                               _clusterwise_stage(settings, data_dir, small_lm_dir, "hetlm",
+                                                                  alpha=alpha, beta=beta))
+
+    model_names = [LARGE_LM, SMALL_LM, *clusterwise_results]
+    specs = [str(runner.stage_dir(name)) for name in model_names] + list(SIMPLE_BASELINES)
+    evaluation = runner.run("evaluation", {**cluster_config, "models": model_names, "ablation": settings.ablation,
+                                           "max_test_users": settings.max_test_users,
+                                           "max_new_tokens": settings.max_new_tokens},
+                            _evaluation_stage(settings, data_dir, specs))
+
+    summary = {
+        "synthetic": bool(data_result.get("synthetic", False)),
+        "settings": asdict(settings),
+        "machine": machine_description(),
+        "data": {key: data_result.get(key) for key in ("totals", "splits", "filters") if key in data_result},
+        "models": evaluation["models"],
+        "clusterwise": {name: {key: result[key] for key in ("num_clusters", "cluster_sizes")}
+                        for name, result in clusterwise_results.items()},
+        "stage_timings": [asdict(timing) for timing in runner.timings],
+        "total_seconds": time.perf_counter() - started,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    (run_dir / "report.md").write_text(report_markdown(summary, evaluation["comparison_markdown"], settings),
+                                       encoding="utf-8")
+    return summary
+
+
+def machine_description() -> dict[str, Any]:
+    """What the run ran on (numbers in a report mean little without it)."""
+    import os
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The headline table printed at the end: each model's main Combined figures.
+
+    Example:
+        >>> print(summary_table({"models": {"m": {"Combined": {"N": 2, "HR": 1.0}}}}))  # doctest: +NORMALIZE_WHITESPACE
+        | Model | N | HR | IoA | IoP | IoU | Val-P | New-P | CoP F1 | BLEU | K |
+        |---|---|---|---|---|---|---|---|---|---|---|
+        | m | 2 | 1.000 | | | | | | | | |
+    """
+    from evaluation.report_tables import markdown_table
+
+    columns = ["Model", "N", "HR", "IoA", "IoP", "IoU", "Val-P", "New-P", "CoP F1", "BLEU", "K"]
+    rows = []
+    for name, result in summary["models"].items():
+        clusters = result.get("clusters") or []
+        rows.append({"Model": name, **result["Combined"], "K": len(clusters) or None})
+    return markdown_table(rows, columns)
+
+
+def report_markdown(summary: dict[str, Any], comparison: str, settings: ExperimentSettings) -> str:
+    """The run's ``report.md``: what ran, the headline table, the full comparison, recovery, timings."""
+    lines = ["# HeTLM experiment report", ""]
+    if summary["synthetic"]:
+        lines += ["**SYNTHETIC DATA**: users generated by the built-in browsing simulator, not real users.", ""]
+    lines += [f"Source `{settings.source}` ({settings.format}), family `{settings.family}`, "
+              f"initial K={settings.num_clusters}, (alpha, beta) pairs {settings.ablation}. "
+              f"Machine: {summary['machine']['processor']}, {summary['machine']['cpu_count']} CPUs"
+              f"{', GPU ' + summary['machine']['cuda'] if summary['machine']['cuda'] else ''}.", "",
+              "## Summary (test users, Combined)", "", summary_table(summary), "",
+              "## Cluster recovery of the planted segments", ""]
+    recovery_rows = [{"Model": name, "ARI": result["cluster_recovery"]["ARI"], "NMI": result["cluster_recovery"]["NMI"]}
+                     for name, result in summary["models"].items() if result.get("cluster_recovery")]
+    from evaluation.report_tables import markdown_table
+
+    lines += [markdown_table(recovery_rows, ["Model", "ARI", "NMI"]) if recovery_rows else "No true segments known.", ""]
+    lines += ["## Stage timings", "",
+              markdown_table([{"Stage": t["name"], "Seconds": t["seconds"], "Reused": t["reused"]}
+                              for t in summary["stage_timings"]], ["Stage", "Seconds", "Reused"], digits=1), "",
+              comparison.replace("# Combined results", "## All metrics (Combined rows)")]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,316 @@
+"""``HeTLMTrainer``: Algorithm 1 of the paper (actor-critic fine-tuning with endogenous K) on ``transformers.Trainer``.
+
+Per batch the model's forward gives ``critic_loss`` (each user's NLL under its argmax-assigned
+predictor; gradient into the predictors only) and ``selector_loss = L1 + alpha*L2 + beta*L3``
+(gradient into the selector only); the trainer back-propagates their sum once, so one optimizer step
+updates the critic (predictors) and the actor (selector) together, each in its own parameter group
+with its own learning rate and weight decay (:meth:`HeTLMTrainer.create_optimizer`).
+
+The user embeddings z are computed once by the frozen encoder and travel in the dataset
+(``user_embeddings`` column), so batches never run the encoder.
+
+**Endogenous K, by masking.** Every ``prune_every_steps`` optimizer steps (default: at the end of
+each epoch) the trainer routes all training users with the current selector and retires the
+clusters that received fewer than ``min_cluster_size`` of them; their users go to the remaining
+clusters from the next step on. A retired cluster keeps its parameters until training ends, but its
+selector logit is set 80 below the row's largest (a forward hook on ``model.selector``), so its
+probability is ~1e-35: nobody is routed to it, its predictor gets no gradient, and its share of L1
+and L2 is nil. (Its soft batch centroid still enters L3; with the paper's L3 that term is ~0 anyway.) Masking rather than
+deleting parameters mid-run keeps the parameter set fixed, which is what makes the rest simple and
+correct: the optimizer and scheduler never change shape, DDP's registered parameters stay valid on
+every rank, and a checkpoint is Trainer's own plus one small file, ``hetlm_clusters.json`` (the
+active cluster set and the history of K and cluster sizes), read back on resume.
+:meth:`HeTLMTrainer.finalize_clusters` then removes the retired clusters for good
+(``model.prune_clusters``) before the model is saved. The cost: a retired predictor still runs its
+forward pass for L1 until the end of training.
+
+Logged every logging step: L1, L2, L3, critic and selector losses, K and the cluster sizes (in the
+last routing of all training users), and the gradient norm that each of L1, alpha*L2 and beta*L3
+sends into the selector (``torch.autograd.grad`` on the selector's parameters, only on logging steps).
+The embedding dictionary (``model.centroids``) is a running average of the batch centroids.
+
+Example:
+    >>> trainer = HeTLMTrainer(model=model, args=args, train_dataset=train_users, eval_dataset=validation_users,
+    ...                        selector_learning_rate=1e-3, selector_weight_decay=1e-4)  # doctest: +SKIP
+    >>> trainer.train()  # doctest: +SKIP
+    >>> trainer.finalize_clusters()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from torch import nn
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from .data import BrowsingCollator
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_STATE_FILE = "hetlm_clusters.json"
+# A retired cluster's selector logit is set this far below the row's largest logit (and no logit
+# falls further): its probability (about 1e-35) is never the argmax and adds nothing measurable to
+# L1 or L2, yet stays above fp32's underflow, because the model's soft batch centroids divide by
+# each cluster's summed probability.
+RETIRED_LOGIT_GAP = 80.0
+LOGGED_LOSSES = ("l1", "l2", "l3", "critic_loss", "selector_loss")
+
+
+class ClusterMask:
+    """Forward hook on the selector: retires clusters and keeps every cluster probability above fp32 underflow.
+
+    Every logit is floored at the row's largest active logit minus ``RETIRED_LOGIT_GAP`` (the floor
+    carries no gradient), and a retired cluster's logit is set to that floor. Without the floor a
+    very sharp selector (alpha pushes that way) underflows some pi_k to exactly 0 and the model's
+    soft batch centroid of that cluster (a division by the cluster's summed probability) becomes NaN.
+
+    Example:
+        >>> mask = ClusterMask(3)
+        >>> mask.retire([1])
+        >>> mask(None, None, torch.tensor([[1.0, 5.0, -200.0]])).tolist()
+        [[1.0, -79.0, -79.0]]
+    """
+
+    def __init__(self, num_clusters: int):
+        self.active = torch.ones(num_clusters, dtype=torch.bool)
+
+    def retire(self, clusters: list[int]) -> None:
+        self.active[clusters] = False
+
+    @property
+    def active_clusters(self) -> list[int]:
+        return self.active.nonzero().flatten().tolist()
+
+    def __call__(self, module: nn.Module, inputs: Any, logits: torch.Tensor) -> torch.Tensor:
+        retired = ~self.active.to(logits.device)
+        floor = logits.detach().masked_fill(retired, float("-inf")).amax(dim=-1, keepdim=True) - RETIRED_LOGIT_GAP
+        return torch.where(retired, floor, torch.maximum(logits, floor))
+
+
+class _ClusterPruningCallback(TrainerCallback):
+    """Calls :meth:`HeTLMTrainer.prune_small_clusters` every N steps or at each epoch's end, and saves the cluster state with each checkpoint."""
+
+    def __init__(self, trainer: HeTLMTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        every = self.trainer.prune_every_steps
+        if every and state.global_step % every == 0:
+            self.trainer.prune_small_clusters()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if not self.trainer.prune_every_steps:
+            self.trainer.prune_small_clusters()
+
+    def on_save(self, args, state, control, **kwargs):
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if checkpoint.is_dir() and args.should_save:
+            self.trainer.save_cluster_state(checkpoint)
+
+
+class HeTLMTrainer(Trainer):
+    """``Trainer`` for ``HeTLMForBrowsing`` implementing the paper's actor-critic fine-tuning (Algorithm 1).
+
+    Args:
+        model: A ``HeTLMForBrowsing`` (centroids and selector already initialised, see
+            :mod:`trainers.hetlm_training`).
+        args: ``TrainingArguments``; ``learning_rate`` / ``weight_decay`` apply to the predictors.
+        train_dataset: Tokenised users with a ``user_embeddings`` column.
+        selector_learning_rate, selector_weight_decay: The selector's parameter group.
+        min_cluster_size: Clusters routed fewer training users are retired (default: the model config's).
+        prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end.
+        Other keyword arguments go to ``Trainer``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args,
+        train_dataset: Dataset,
+        *,
+        selector_learning_rate: float,
+        selector_weight_decay: float,
+        min_cluster_size: int | None = None,
+        prune_every_steps: int | None = None,
+        **kwargs: Any,
+    ):
+        if "user_embeddings" not in train_dataset.column_names:
+            raise ValueError("train_dataset needs a 'user_embeddings' column (see trainers.hetlm_training.add_user_embeddings)")
+        kwargs.setdefault("data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id))
+        super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        self.selector_learning_rate = selector_learning_rate
+        self.selector_weight_decay = selector_weight_decay
+        self.min_cluster_size = model.config.min_cluster_size if min_cluster_size is None else min_cluster_size
+        self.prune_every_steps = prune_every_steps
+        self.routing_embeddings = torch.tensor(train_dataset["user_embeddings"], dtype=torch.float32)
+        self.cluster_mask = ClusterMask(model.config.num_clusters)
+        model.selector.register_forward_hook(self.cluster_mask)
+        self.cluster_history: list[dict[str, Any]] = []
+        self.cluster_sizes = self.route_training_users()
+        self._pending: dict[str, list[float]] = defaultdict(list)
+        self.add_callback(_ClusterPruningCallback(self))
+
+    # ----- optimisation -----
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """AdamW with four groups: predictors (args' lr / weight decay) and selector (its own), each split decay / no-decay."""
+        if self.optimizer is not None:
+            return self.optimizer
+        model = self.model if model is None else model
+        decay_names = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[str, bool], list[nn.Parameter]] = {
+            ("predictors", True): [],
+            ("predictors", False): [],
+            ("selector", True): [],
+            ("selector", False): [],
+        }
+        for name, parameter in model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            role = "selector" if name.startswith("selector.") or ".selector." in name else "predictors"
+            groups[(role, name in decay_names)].append(parameter)
+        settings = {
+            "predictors": (self.args.learning_rate, self.args.weight_decay),
+            "selector": (self.selector_learning_rate, self.selector_weight_decay),
+        }
+        param_groups = [
+            {"params": params, "lr": settings[role][0], "weight_decay": settings[role][1] if decay else 0.0}
+            for (role, decay), params in groups.items()
+            if params
+        ]
+        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args, model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Training: ``critic_loss + selector_loss`` (records the loss terms for logging). Evaluation: ``critic_loss``,
+        the validation NLL of each user under its routed predictor."""
+        outputs = model(**inputs)
+        if not model.training:
+            return (outputs.critic_loss, outputs) if return_outputs else outputs.critic_loss
+        unwrapped = self.accelerator.unwrap_model(model)
+        for name in LOGGED_LOSSES:
+            self._pending[name].append(float(getattr(outputs, name).detach()))
+        if self._is_logging_step():
+            self._record_selector_gradient_norms(unwrapped, outputs)
+        unwrapped.update_centroids(outputs.batch_centroids.detach())
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def _is_logging_step(self) -> bool:
+        upcoming = self.state.global_step + 1
+        return self.args.logging_steps > 0 and (
+            upcoming % self.args.logging_steps == 0 or (upcoming == 1 and self.args.logging_first_step)
+        )
+
+    def _record_selector_gradient_norms(self, model: nn.Module, outputs: Any) -> None:
+        parameters = [parameter for parameter in model.selector.parameters() if parameter.requires_grad]
+        weights = {"l1": 1.0, "l2": model.config.alpha, "l3": model.config.beta}
+        for name, weight in weights.items():
+            term = getattr(outputs, name)
+            if not term.requires_grad:
+                self._pending[f"selector_grad_norm_{name}"].append(0.0)
+                continue
+            gradients = torch.autograd.grad(weight * term, parameters, retain_graph=True, allow_unused=True)
+            squared = sum(float(gradient.float().pow(2).sum()) for gradient in gradients if gradient is not None)
+            self._pending[f"selector_grad_norm_{name}"].append(squared**0.5)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add the HeTLM terms (means since the last log), K and the cluster sizes to training logs."""
+        if "loss" in logs and self._pending:
+            for name, values in self._pending.items():
+                logs[name] = sum(values) / len(values)
+            self._pending.clear()
+            logs["num_clusters"] = len(self.cluster_mask.active_clusters)
+            for cluster, size in enumerate(self.cluster_sizes):
+                if self.cluster_mask.active[cluster]:
+                    logs[f"cluster_size_{cluster}"] = size
+        super().log(logs, start_time)
+
+    # ----- endogenous K -----
+
+    @torch.no_grad()
+    def route_training_users(self) -> list[int]:
+        """Training users per cluster (indexed by the original cluster ids) under the current selector and mask."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        device = next(model.selector.parameters()).device
+        assignments = model.assign_clusters(self.routing_embeddings.to(device)).cpu()
+        model.train(was_training)
+        return torch.bincount(assignments, minlength=len(self.cluster_mask.active)).tolist()
+
+    def prune_small_clusters(self) -> list[int]:
+        """Retire active clusters routed fewer than ``min_cluster_size`` training users; returns those retired.
+
+        The largest cluster is never retired, so K stays >= 1. Every rank takes the same decision
+        (same weights, same embeddings), so DDP stays in step.
+        """
+        self.cluster_sizes = self.route_training_users()
+        active = self.cluster_mask.active_clusters
+        largest = max(active, key=lambda cluster: self.cluster_sizes[cluster])
+        retired = [c for c in active if self.cluster_sizes[c] < self.min_cluster_size and c != largest]
+        if retired:
+            self.cluster_mask.retire(retired)
+            self.cluster_sizes = self.route_training_users()
+            logger.info("step %d: retired clusters %s (below %d users)", self.state.global_step, retired, self.min_cluster_size)
+        entry = {
+            "step": self.state.global_step,
+            "epoch": self.state.epoch,
+            "num_clusters": len(self.cluster_mask.active_clusters),
+            "active_clusters": self.cluster_mask.active_clusters,
+            "cluster_sizes": list(self.cluster_sizes),
+            "retired": retired,
+        }
+        self.cluster_history.append(entry)
+        self.log({"num_clusters": entry["num_clusters"], **{f"cluster_size_{c}": self.cluster_sizes[c] for c in entry["active_clusters"]}})
+        return retired
+
+    def save_cluster_state(self, folder: str | os.PathLike) -> None:
+        """Write the active cluster set and the cluster history to ``folder/hetlm_clusters.json``."""
+        state = {"active_clusters": self.cluster_mask.active_clusters, "history": self.cluster_history}
+        (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+    def load_cluster_state(self, folder: str | os.PathLike) -> None:
+        """Restore the active cluster set and history saved by :meth:`save_cluster_state`."""
+        path = Path(folder) / CLUSTER_STATE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: this checkpoint was not written by HeTLMTrainer")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        active = set(state["active_clusters"])
+        self.cluster_mask.active[:] = torch.tensor([cluster in active for cluster in range(len(self.cluster_mask.active))])
+        self.cluster_history = state["history"]
+        self.cluster_sizes = self.route_training_users()
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
+        """``Trainer.train``, restoring the cluster set first when resuming from a checkpoint."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"No checkpoint found in {self.args.output_dir} to resume from")
+        if resume_from_checkpoint:
+            self.load_cluster_state(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def finalize_clusters(self) -> list[int]:
+        """Remove the retired clusters from the model for good and record the final cluster sizes in its config.
+
+        Returns the kept original cluster ids, in their new order.
+        """
+        self.cluster_sizes = self.route_training_users()
+        keep = self.cluster_mask.active_clusters
+        model = self.model
+        if len(keep) < len(self.cluster_mask.active):
+            model.prune_clusters(keep)
+        self.cluster_mask.active = torch.ones(len(keep), dtype=torch.bool)
+        model.config.cluster_sizes = [self.cluster_sizes[cluster] for cluster in keep]
+        self.cluster_sizes = list(model.config.cluster_sizes)
+        return keep
