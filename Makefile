@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 main: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/hetlm prepare simulator --out $(RUN_DIR)/data
+	HF_HUB_OFFLINE=1 $(VENV)/bin/hetlm experiment --out $(RUN_DIR)
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

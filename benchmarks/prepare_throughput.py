@@ -4,8 +4,9 @@ For each N: writes a realistic synthetic REES46 CSV (see ``rees46_synthetic.py``
 folder, then, each in a fresh child process, (1) only reads it with ``read_events(..., "rees46")``
 and (2) runs the full ``tokenization.prepare.prepare``. Prints events per second (CSV rows / wall
 seconds of the call, imports excluded), the CPU seconds it used (user + system, all threads: on
-a machine shared with other jobs the wall clock overstates the cost) and the child's peak RSS. The target is at least
-1,000,000 events/s end to end with a peak RSS that stays flat as N grows.
+a machine shared with other jobs the wall clock overstates the cost) and the child's peak RSS
+(VmHWM, imports included). The target is at least 1,000,000 events/s end to end with a peak RSS
+that stays flat as N grows.
 
 Example:
     $ .venv/bin/python benchmarks/prepare_throughput.py 1 10
@@ -43,7 +44,9 @@ else:
     summary = prepare(csv_path, "rees46", out_dir, on_bad_rows="skip", reader_options={"granularity": granularity}, progress=False)
     extra = {"users": summary.get("users"), "timings_s": summary.get("timings_s")}
 seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
-peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would include the parent's
+# memory (the CSV generator) at fork time.
+peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak_kib / 1024, **extra}, default=str))
 """
 

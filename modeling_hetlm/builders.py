@@ -68,6 +68,27 @@ def page_vocabulary(page_tokenizer: PreTrainedTokenizerFast) -> list[str]:
     return page_tokenizer.convert_ids_to_tokens(list(range(len(page_tokenizer))))
 
 
+def tiny_encoder(page_tokenizer: PreTrainedTokenizerFast, hidden_size: int = 32) -> tuple[PreTrainedTokenizerFast, dict]:
+    """A WordPiece tokenizer over the page words and a 1-layer random BERT config: a stand-in for
+    all-MiniLM-L6-v2 in tests and smoke runs (its embeddings carry no pretrained meaning).
+
+    Example:
+        >>> encoder_tokenizer, encoder_config = tiny_encoder(page_tokenizer)
+        >>> model = build_hetlm(page_tokenizer, lm, encoder_tokenizer, encoder_config=encoder_config)
+    """
+    encoder_tokenizer = build_encoder_tokenizer(page_vocabulary(page_tokenizer), vocab_size=120)
+    encoder_config = {
+        "model_type": "bert",
+        "vocab_size": len(encoder_tokenizer),
+        "hidden_size": hidden_size,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 2 * hidden_size,
+        "max_position_embeddings": 256,
+    }
+    return encoder_tokenizer, encoder_config
+
+
 def load_minilm_encoder(model: HeTLMForBrowsing) -> None:
     """Load all-MiniLM-L6-v2's weights into `model.encoder` and build the page table with its
     tokenizer (the model's config must use the default, MiniLM, encoder config).
@@ -111,4 +132,4 @@ def build_hetlm(
     return model
 
 
-__all__ = ["build_encoder_tokenizer", "build_hetlm", "load_minilm_encoder", "minilm_path", "page_vocabulary"]
+__all__ = ["build_encoder_tokenizer", "build_hetlm", "load_minilm_encoder", "minilm_path", "page_vocabulary", "tiny_encoder"]

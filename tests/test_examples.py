@@ -239,6 +239,16 @@ def test_hash_strings_depends_only_on_bytes_and_seed():
     assert int(hash_strings(pa.array(["user-0001"]))[0]) == 11486838491581815288
 
 
+def test_a_user_bigger_than_a_partition_is_processed_whole(tmp_path):
+    rows = [("heavy", None, 40.0 * index, f"p{index % 7}") for index in range(100)]  # 100 one-page sessions
+    rows += [(f"light{user}", None, float(minute), "q") for user in range(20) for minute in (0, 100)]
+    built = build([events(rows)], tmp_path, rows_in_memory=50, max_partition_rows=30)
+    users = rows_by_user(built)
+    assert len(users) == 21
+    assert users["heavy"]["input_sessions"] == [["p5"], ["p6"], ["p0"]] and users["heavy"]["target_session"] == ["p1"]
+    assert built.stats["totals"]["sessions"] == 140
+
+
 def test_partitioner_rejects_inconsistent_segment_column():
     partitioner = EventPartitioner()
     partitioner.add(events([("u", None, 0.0, "a")], segment=[1]))

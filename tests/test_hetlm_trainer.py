@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from modeling_hetlm import HeTLMForBrowsing
+from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import encode_sessions
+from trainers.cli import main
 from trainers.clustering import pretrain_selector
 from trainers.data import pad_sequences
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE, ClusterMask, HeTLMTrainer
 from trainers.hetlm_training import build_hetlm_trainer, train_hetlm
 from trainers.initialization import ClusterwiseSettings, initialize_clusterwise_model
 from trainers.pretrain import PretrainSettings, pretrain_language_model
-from training_fixtures import simulated_splits, tiny_encoder
+from training_fixtures import prepare_small_store, simulated_splits, tiny_encoder
 
 QUIET = {"disable_tqdm": True}
 
@@ -121,3 +125,20 @@ def test_trainer_needs_user_embeddings(pretrained, tmp_path):
                      train_dataset=start.users["train"].remove_columns("user_embeddings"),
                      selector_learning_rate=1e-3, selector_weight_decay=0.0)
     assert CLUSTER_STATE_FILE.endswith(".json")
+
+
+def test_train_command_writes_a_loadable_hetlm_folder(tmp_path):
+    data = prepare_small_store(tmp_path / "data", num_users=60, num_segments=2)
+    splits, tokenizer, _ = load_prepared(data)
+    pretrain_language_model(splits, tokenizer, tmp_path / "lm", PretrainSettings(
+        family="opt", size="tiny", epochs=1, max_length=64, bf16=False, extra_training_arguments=QUIET))
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"num-clusters": 2, "epochs": 1, "max_length": 64, "selector_hidden_sizes": [16],
+                                  "selector_pretrain_epochs": 2, "bf16": False}))
+    arguments = ["train", "--data", str(data), "--pretrained", str(tmp_path / "lm"), "--out", str(tmp_path / "hetlm"),
+                 "--config", str(config), "--alpha", "0.5", "--min-cluster-size", "1"]
+    assert main(arguments) == 0
+    model = HeTLMForBrowsing.from_pretrained(tmp_path / "hetlm")
+    assert model.config.alpha == 0.5 and 1 <= model.config.num_clusters <= 2
+    history = json.loads((tmp_path / "hetlm" / "training_history.json").read_text())
+    assert history["settings"]["epochs"] == 1 and history["kmeans"]["k"] == 2

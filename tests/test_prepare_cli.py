@@ -23,7 +23,7 @@ def test_prepare_simulator_end_to_end(tmp_path, capsys):
     code = main(["prepare", "simulator", "--out", str(out), "--simulator-users", "300", "--seed", "3", "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "SYNTHETIC DATA" in printed and "short_sessions" in printed
+    assert "SYNTHETIC DATA" in printed and "short_sessions" in printed and "Users per true" in printed
     dataset, tokenizer, summary = load_prepared(out)
     assert summary["synthetic"] is True and "SYNTHETIC DATA" in summary["label"]
     assert "SYNTHETIC DATA" in (out / "summary.md").read_text()
@@ -39,6 +39,9 @@ def test_prepare_simulator_end_to_end(tmp_path, capsys):
         assert summary["splits"][split]["events"] == sum(len(pages_of(row)) for row in rows)
         assert all(1 <= len(row["input_sessions"]) <= 3 and row["target_session"] for row in rows)
         assert dataset[split].column_names == ["user_id", "input_sessions", "target_session", "segment"]
+        segments = [row["segment"] for row in rows]
+        assert {key: value for key, value in summary["splits"][split].items() if key.startswith("segment_")} == \
+               {f"segment_{segment}_users": segments.count(segment) for segment in set(segments)}
     # The tokenizer knows exactly the train pages.
     train_pages = {page for row in splits["train"] for page in pages_of(row)}
     assert set(tokenizer.get_vocab()) - {"[PAD]", "[UNK]", "[BOS]", "[EOS]"} == train_pages

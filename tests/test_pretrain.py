@@ -11,8 +11,9 @@ from transformers import AutoModelForCausalLM
 from tokenization.page_tokenizer import build_page_tokenizer
 from trainers.data import IGNORE_INDEX, BrowsingCollator, encode_user
 from trainers.presets import FAMILIES, build_causal_lm_config, count_parameters
+from trainers.cli import main
 from trainers.pretrain import PretrainSettings, pretrain_language_model
-from training_fixtures import simulated_splits
+from training_fixtures import prepare_small_store, simulated_splits
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -62,3 +63,18 @@ def test_pretraining_lowers_validation_loss_and_saves_a_causal_lm(tmp_path, fami
     assert (tmp_path / "lm" / "tokenizer.json").is_file()
     summary = json.loads((tmp_path / "lm" / "pretrain_settings.json").read_text())
     assert summary["final_eval_loss"] == pytest.approx(result.final_eval_loss)
+
+
+def test_pretrain_command_reads_a_config_file_and_flags_override_it(tmp_path, capsys):
+    data = prepare_small_store(tmp_path / "data", num_users=80)
+    config = tmp_path / "pretrain.yaml"
+    config.write_text("family: qwen2\nsize: small\nepochs: 1\nbatch-size: 32\nmax_length: 64\nbf16: false\n")
+    assert main(["pretrain", "--data", str(data), "--out", str(tmp_path / "lm"), "--config", str(config),
+                 "--size", "tiny", "--logging-steps", "100"]) == 0
+    summary = json.loads((tmp_path / "lm" / "pretrain_settings.json").read_text())
+    assert summary["settings"]["family"] == "qwen2" and summary["settings"]["size"] == "tiny"
+    assert summary["settings"]["max_length"] == 64
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "lm").config.model_type == "qwen2"
+    config.write_text("famly: opt\n")
+    assert main(["pretrain", "--data", str(data), "--out", str(tmp_path / "x"), "--config", str(config)]) == 2
+    assert "famly" in capsys.readouterr().err

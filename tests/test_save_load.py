@@ -60,6 +60,9 @@ def test_folder_contents_and_model_card(tmp_path):
     assert "| 0 | 120 |" in card and "| 1 | 80 |" in card
     assert "**users**: 200" in card and "| IoU | 0.3125 |" in card
     assert any(name.startswith("encoder.") for name in load_file(tmp_path / "model.safetensors"))
+    model.write_model_card(tmp_path, tags=["ga360", "hetlm"])
+    tagged = (tmp_path / "README.md").read_text().split("---")[1]
+    assert tagged.count("- hetlm") == 1 and "- ga360" in tagged
 
 
 def test_auto_classes_load_with_the_package_installed(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
 
-from modeling_hetlm import build_encoder_tokenizer
+from modeling_hetlm.builders import tiny_encoder  # noqa: F401  (re-exported for the tests)
 
 
 def prepare_small_store(out_dir: str | Path, num_users: int = 300, seed: int = 0, num_segments: int = 3) -> Path:
@@ -41,18 +41,3 @@ def simulated_splits(num_users: int = 300, seed: int = 0, num_segments: int = 3)
     """``(DatasetDict, page tokenizer)`` of a freshly prepared small store."""
     splits, tokenizer, _ = load_prepared(prepare_small_store(tempfile.mkdtemp(), num_users, seed, num_segments))
     return splits, tokenizer
-
-
-def tiny_encoder(tokenizer) -> tuple[object, dict]:
-    """A WordPiece tokenizer over the page words and a 1-layer, 32-d random BERT config (instead of MiniLM)."""
-    encoder_tokenizer = build_encoder_tokenizer(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))), vocab_size=120)
-    encoder_config = {
-        "model_type": "bert",
-        "vocab_size": len(encoder_tokenizer),
-        "hidden_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "max_position_embeddings": 256,
-    }
-    return encoder_tokenizer, encoder_config

@@ -104,10 +104,12 @@ def hash_strings(array: pa.Array | pa.ChunkedArray, seed: int = 0) -> np.ndarray
     hashes = lengths.astype(np.uint64) ^ mix64(np.array([seed], dtype=np.uint64))
     for word_index in range(int((lengths.max() + 7) // 8)):
         remaining = lengths - 8 * word_index
-        if remaining.min() > 0:
-            active = slice(None)  # every string still has bytes: no gather of the active rows
-        else:
-            active = np.flatnonzero(remaining > 0)
+        shortest = remaining.min()
+        if shortest >= 8:  # a full word of every string: no masking, no row selection
+            mixed = (hashes ^ words[starts + 8 * word_index]) * _GOLDEN
+            hashes = mixed ^ (mixed >> np.uint64(29))
+            continue
+        active = slice(None) if shortest > 0 else np.flatnonzero(remaining > 0)
         word = words[starts[active] + 8 * word_index]
         keep_bits = (np.minimum(remaining[active], 8) * 8).astype(np.uint64)
         word &= np.where(keep_bits < 64, (np.uint64(1) << (keep_bits & np.uint64(63))) - np.uint64(1), ~np.uint64(0))
@@ -179,9 +181,9 @@ class EventPartitioner:
 
     def __init__(
         self,
-        rows_in_memory: int = 4_000_000,
+        rows_in_memory: int = 1_000_000,
         num_partitions: int = 32,
-        max_partition_rows: int = 4_000_000,
+        max_partition_rows: int = 2_000_000,
         work_dir: str | os.PathLike | None = None,
     ) -> None:
         self.rows_in_memory = rows_in_memory
@@ -232,7 +234,8 @@ class EventPartitioner:
             "session_hash": hash_strings(session_id) if session_id.null_count < len(session_id)
             else np.zeros(len(session_id), dtype=np.uint64),
             "has_session": session_id.is_valid(),
-            "timestamp": pc.cast(batch.column("timestamp"), pa.timestamp("us", tz="UTC")).cast(pa.int64()),
+            # Microseconds since the epoch; finer precision is truncated.
+            "timestamp": pc.cast(batch.column("timestamp"), pa.timestamp("us", tz="UTC"), safe=False).cast(pa.int64()),
             "page": pages,
         }
         schema = PARTITION_SCHEMA
@@ -281,17 +284,19 @@ class EventPartitioner:
         pending = [(path, rows, 0) for path, rows in zip(self._paths, self._rows_per_file)]
         while pending:
             path, rows, level = pending.pop(0)
-            if rows > self.max_partition_rows:
-                pending = self._resplit(path, level + 1) + pending
+            if rows > self.max_partition_rows and level >= 0:
+                pending = self._resplit(path, rows, level + 1) + pending
                 continue
             if rows:
                 with pa.memory_map(str(path)) as source:
                     yield ipc.open_stream(source).read_all()
             path.unlink()
 
-    def _resplit(self, path: Path, level: int) -> list[tuple[Path, int, int]]:
+    def _resplit(self, path: Path, rows: int, level: int) -> list[tuple[Path, int, int]]:
+        """Split a partition file by another user hash; a part that did not shrink (one user with
+        more events than ``max_partition_rows``) gets level -1: it is processed whole."""
         paths = [path.with_name(f"{path.stem}-{index:03d}.arrow") for index in range(self.num_partitions)]
-        rows = [0] * self.num_partitions
+        counts = [0] * self.num_partitions
         with pa.memory_map(str(path)) as source:
             reader = ipc.open_stream(source)
             writers = [ipc.new_stream(str(sub_path), reader.schema) for sub_path in paths]
@@ -299,11 +304,11 @@ class EventPartitioner:
                 for index, part in enumerate(split_by_user(pa.Table.from_batches([batch]), self.num_partitions, level)):
                     if len(part):
                         writers[index].write_table(part)
-                        rows[index] += len(part)
+                        counts[index] += len(part)
             for writer in writers:
                 writer.close()
         path.unlink()
-        return [(sub_path, count, level) for sub_path, count in zip(paths, rows)]
+        return [(sub_path, count, level if count < rows else -1) for sub_path, count in zip(paths, counts)]
 
 
 def split_by_user(table: pa.Table, num_parts: int, level: int) -> list[pa.Table]:
@@ -315,7 +320,8 @@ def split_by_user(table: pa.Table, num_parts: int, level: int) -> list[pa.Table]
         6
     """
     user_hash = table.column("user_hash").to_numpy()
-    part = (mix64(user_hash + np.uint64(level) * _GOLDEN) % np.uint64(num_parts)).astype(np.int16)
+    salt = np.uint64(level * int(_GOLDEN) % 2**64)
+    part = (mix64(user_hash + salt) % np.uint64(num_parts)).astype(np.int16)
     order = np.argsort(part, kind="stable")  # a radix sort for 16-bit keys
     bounds = np.concatenate([[0], np.cumsum(np.bincount(part, minlength=num_parts))])
     ordered = table.take(pa.array(order))

@@ -7,9 +7,9 @@ per-user partitions on disk (:mod:`tokenization.event_partitions`), so memory st
 2. **Sessions**: each user's events in time order; a given ``session_id`` is kept; events whose
    ``session_id`` is null are split into sessions wherever the user was inactive for *more* than
    ``session_gap_minutes`` (exactly the gap stays in the same session). Sessions are ordered by
-   their first event (ties: the input order of their first events). Consecutive duplicate page views (reloads) are kept by default: on real logs
-   they carry dwell information and the paper's sequences keep them; ``drop_consecutive_duplicates``
-   removes them (counted).
+   their first event (ties: the input order of their first events). Consecutive duplicate page
+   views (reloads) are kept by default: on real logs they carry dwell information and the paper's
+   sequences keep them; ``drop_consecutive_duplicates`` removes them (counted).
 3. **Filters**, each counted: sessions shorter than ``min_session_length`` pages; sessions longer
    than the ``max_session_length_percentile``-th percentile of session lengths (computed over all
    users after the minimum-length filter; ``None`` disables it); users left with fewer than 2
@@ -52,7 +52,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 from datasets import Dataset, DatasetDict, load_from_disk
 from tqdm.auto import tqdm
@@ -93,8 +92,8 @@ class ExampleOptions:
     validation_fraction: float = 0.05
     seed: int = 0
     drop_consecutive_duplicates: bool = False
-    rows_in_memory: int = 4_000_000
-    max_partition_rows: int = 4_000_000
+    rows_in_memory: int = 1_000_000
+    max_partition_rows: int = 2_000_000
 
     def __post_init__(self) -> None:
         checks = {
@@ -147,7 +146,7 @@ def _boundaries(changes: np.ndarray) -> np.ndarray:
     return np.append(np.flatnonzero(changes), len(changes)).astype(np.int64)
 
 
-def _sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
+def sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
                drop_consecutive_duplicates: bool = False) -> tuple[pa.Table, dict[str, int]]:
     """Group one partition's events into time-ordered sessions per user.
 
@@ -160,6 +159,19 @@ def _sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
         A table with one row per user: ``user_id``, ``sessions`` (list<list<int32>> of page codes,
         oldest session first) and ``segment`` when the events have one; and counts
         (``consecutive_duplicates`` dropped).
+
+    Example:
+        >>> import datetime as dt
+        >>> from tokenization.constants import EVENT_SCHEMA
+        >>> t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+        >>> batch = pa.table({"user_id": ["u", "u", "u"], "session_id": [None] * 3,
+        ...                   "timestamp": [t0, t0 + dt.timedelta(minutes=32), t0 + dt.timedelta(minutes=1)],
+        ...                   "page": ["a", "c", "b"]}, schema=EVENT_SCHEMA)
+        >>> partitioner = EventPartitioner()
+        >>> partitioner.add(batch)
+        >>> users, _ = sessionize(next(partitioner.partitions()))
+        >>> [[[partitioner.pages[code] for code in session] for session in user] for user in users["sessions"].to_pylist()]
+        [[['a', 'b'], ['c']]]
     """
     user_hash = events.column("user_hash").to_numpy()
     timestamp = events.column("timestamp").to_numpy()
@@ -231,7 +243,7 @@ def _list_parts(array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array
 
 
 def _session_lengths(users: pa.Table) -> np.ndarray:
-    """Length of every session of a :func:`_sessionize` table."""
+    """Length of every session of a :func:`sessionize` table."""
     user_offsets, sessions = _list_parts(users.column("sessions"))
     return np.diff(_list_parts(sessions)[0])
 
@@ -266,7 +278,7 @@ def _list_of_lists(user_counts: np.ndarray, lengths: np.ndarray, values: pa.Arra
 
 
 def _examples_from_sessions(users: pa.Table, cutoff: int | None, options: ExampleOptions) -> tuple[pa.Table, dict[str, int]]:
-    """Apply the session and user filters to a :func:`_sessionize` table and build one example per user.
+    """Apply the session and user filters to a :func:`sessionize` table and build one example per user.
 
     Returns:
         A table with ``user_id``, ``input_sessions``, ``target_session`` (page codes), ``segment``
@@ -503,7 +515,7 @@ def _sessions_pass(partitioner: EventPartitioner, options: ExampleOptions, folde
     duplicates = 0
     partitions = tqdm(partitioner.partitions(), desc="sessions", unit=" partitions", disable=not progress)
     for index, partition in enumerate(partitions):
-        users, counts = _sessionize(partition, options.session_gap_minutes, options.drop_consecutive_duplicates)
+        users, counts = sessionize(partition, options.session_gap_minutes, options.drop_consecutive_duplicates)
         duplicates += counts["consecutive_duplicates"]
         lengths_histogram = np.bincount(_session_lengths(users))
         if len(lengths_histogram) > len(histogram):
@@ -552,6 +564,10 @@ def _write_splits(example_files: list[Path], thresholds: tuple[int, int], partit
             stats["events"] += len(codes)
             stats["targets_with_cart"] += _targets_with_page(part, cart_code)
             stats["targets_with_purchase"] += _targets_with_page(part, purchase_code)
+            if partitioner.has_segment:
+                segments = part.column("segment").drop_null().to_numpy()
+                stats.update({f"segment_{segment}_users": int(count)  # Counter.update adds
+                              for segment, count in zip(*np.unique(segments, return_counts=True))})
             writers[split].write_table(_decode_example_pages(part, page_names).cast(schema))
         path.unlink()
     for writer in writers.values():

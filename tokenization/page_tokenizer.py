@@ -35,7 +35,7 @@ from transformers import PreTrainedTokenizerFast
 
 from .constants import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, UNK_TOKEN
 
-# Every character Python's str.split() (and the tokenizers WhitespaceSplit pre-tokenizer) breaks on.
+# Every character Python's str.split() breaks on: a superset of what the WhitespaceSplit pre-tokenizer splits at.
 _WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
 _WHITESPACE_ESCAPES = str.maketrans({char: "".join(f"%{byte:02X}" for byte in char.encode("utf-8")) for char in _WHITESPACE})
 

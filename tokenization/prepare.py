@@ -34,6 +34,7 @@ import datasets
 from .errors import DataFormatError
 from .examples import SPLITS, BuiltExamples, ExampleOptions, build_examples
 from .page_tokenizer import build_page_tokenizer
+from .readers import read_events
 
 @contextmanager
 def _datasets_progress(enabled: bool) -> Iterator[None]:
@@ -59,6 +60,7 @@ def prepare(
     reader_options: dict[str, Any] | None = None,
     model_max_length: int = 512,
     progress: bool = True,
+    show_summary: bool = True,
 ) -> dict[str, Any]:
     """Prepare ``source`` for training and evaluation (see the module docstring for what is written).
 
@@ -71,6 +73,7 @@ def prepare(
         reader_options: Extra options of the reader (for the simulator: ``num_users``, ``seed``...).
         model_max_length: The tokenizer's ``model_max_length``.
         progress: Show progress bars.
+        show_summary: Print the summary (as in ``summary.md``) when done.
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -79,8 +82,6 @@ def prepare(
         DataFormatError: The input cannot be read, or no user has two sessions after filtering.
         FileNotFoundError: ``source`` does not exist.
     """
-    from .readers import read_events
-
     options = options or ExampleOptions()
     out_dir = Path(out_dir)
     started = time.perf_counter()
@@ -120,6 +121,8 @@ def prepare(
     summary["events_per_second"] = summary["events"]["read"] / max(summary["timings_s"]["total"], 1e-9)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+    if show_summary:
+        print(summary_markdown(summary), flush=True)
     return summary
 
 
@@ -221,6 +224,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                   if "unseen_pages" in counts else "-")
         lines.append(f"| {split} | {counts.get('users', 0):,} | {counts.get('input_sessions', 0):,} | "
                      f"{counts.get('events', 0):,} | {counts['cart_rate']:.1%} | {counts['purchase_rate']:.1%} | {unseen} |")
+    segments = {split: {key.split("_")[1]: value for key, value in sorted(counts.items()) if key.startswith("segment_")}
+                for split, counts in summary["splits"].items()}
+    if any(segments.values()):
+        lines += ["", "Users per true (simulated) segment: " + "; ".join(
+            f"{split} " + ", ".join(f"{segment}: {count:,}" for segment, count in counts.items())
+            for split, counts in segments.items())]
     lines += ["", "| filter | users | sessions | events | reason |", "|---|---:|---:|---:|---|"]
     for item in summary["filters"]:
         cells = [f"{item[key]:,}" if key in item else "-" for key in ("users", "sessions", "events")]

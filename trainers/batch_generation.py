@@ -181,7 +181,11 @@ def load_model_folder(model_dir: str | os.PathLike, device: str | torch.device =
         raise BatchGenerationError(
             f"{where}: the page tokenizer has {len(tokenizer)} pages but the model only {model.vocabulary_size}"
         )
-    return model.to(device).eval(), tokenizer
+    try:
+        model = model.to(device)
+    except (RuntimeError, AssertionError) as error:
+        raise BatchGenerationError(f"device {device}: {_first_line(error)}") from None
+    return model.eval(), tokenizer
 
 
 def prediction_format(path: str | os.PathLike, requested: str | None = None) -> str:
@@ -344,6 +348,7 @@ class NextSessionPredictor:
         unknown_pages: Occurrences of each page unknown to the tokenizer (``[UNK]``) in the input sessions.
         input_pages: Pages in the input sessions.
         truncated_prompts: Prompts that lost sessions (or pages) to fit ``max_prompt_length``.
+        clusters: Users routed to each cluster.
 
     Example:
         >>> predictor = NextSessionPredictor(model, tokenizer, BatchGenerationOptions(num_samples=10))  # doctest: +SKIP
@@ -421,7 +426,6 @@ class NextSessionPredictor:
         hits = np.zeros((len(input_ids) * samples, 2), dtype=np.int64)
         for start in range(0, len(repeated[0]), self.options.batch_size):
             ids, mask, z = (tensor[start : start + self.options.batch_size] for tensor in repeated)
-            # Sampled rows of one user may land in several calls; each is trimmed of common padding.
             new_tokens = self.model.generate(ids, mask, user_embeddings=z, **self._generation_kwargs(True))
             for offset, tokens in enumerate(new_tokens.tolist()):
                 pages = set(decode_session(self.tokenizer, tokens))
@@ -557,11 +561,11 @@ def generate_predictions(
         "model_dir": str(model_dir),
         "source": str(source),
         "source_format": source_format,
-        "synthetic": bool(getattr(stream, "synthetic", False)),
+        "synthetic": bool(stream.synthetic),
         "output": str(out),
         "output_format": output_format,
         "events_read": log.events_read,
-        "bad_rows": dict(getattr(stream, "report", {}) or {}),
+        "reader_report": dict(stream.report),
         "dropped_rows": log.dropped_rows,
         "consecutive_duplicates_dropped": log.consecutive_duplicates,
         "short_sessions_unused": log.short_sessions,
@@ -591,7 +595,7 @@ def summary_line(summary: dict[str, Any]) -> str:
     Example:
         >>> summary_line({"users_predicted": 9, "output": "p.jsonl", "users_skipped": {"no_valid_event": 1},
         ...               "unknown_input_pages": 2, "input_pages": 40, "unknown_distinct_pages": 1,
-        ...               "truncated_prompts": 0, "synthetic": False})
+        ...               "truncated_prompts": 0, "synthetic": False, "reader_report": {}, "dropped_rows": {}})
         'predicted 9 users -> p.jsonl; skipped 1 (no_valid_event: 1); unknown pages ([UNK]): 2 of 40 input page views (5.00%), 1 distinct; summary: p.summary.json'
     """
     skipped = summary["users_skipped"]
@@ -606,6 +610,10 @@ def summary_line(summary: dict[str, Any]) -> str:
         f"unknown pages ({UNK_TOKEN}): {summary['unknown_input_pages']} of {summary['input_pages']} input page views "
         f"({share:.2%}), {summary['unknown_distinct_pages']} distinct",
     ]
+    rows_not_used = {**summary["reader_report"], **summary["dropped_rows"]}
+    if rows_not_used:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in rows_not_used.items())
+        parts.append(f"{sum(rows_not_used.values())} rows skipped or ignored ({reasons})")
     if summary["truncated_prompts"]:
         parts.append(f"{summary['truncated_prompts']} prompts cut to fit the model")
     if summary["synthetic"]:

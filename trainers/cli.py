@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trainers.commands.train",
     "trainers.commands.evaluate",
     "trainers.commands.generate",
+    "trainers.commands.experiment",
 )
 
 
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="HeTLM: language models of browsing sessions (prepare, train, evaluate, generate).",
     )
     parser.add_argument("--log-level", default="INFO", help="Python logging level (default: INFO).")
+    parser.add_argument("--traceback", action="store_true",
+                        help="Show the full traceback of an error instead of one line (for bug reports).")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
@@ -45,7 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hetlm`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, OSError) as error:
+        # Bad input (a malformed file, a wrong option value, a missing folder) is the user's to fix:
+        # one clear line, not a stack trace from deep inside a library.
+        if args.traceback:
+            raise
+        print(f"hetlm {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

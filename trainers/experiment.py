@@ -43,6 +43,7 @@ from .stages import StageRunner
 
 logger = logging.getLogger(__name__)
 
+CONFIG_FILE = "experiment_config.json"
 SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov")
 LARGE_LM = "lm-large"
 SMALL_LM = "lm-small"
@@ -199,13 +200,11 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
 
 def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[str]):
     def work(out_dir: Path) -> dict[str, Any]:
-        from evaluation.batch_evaluation import evaluate_models
+        from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
 
-        reports = evaluate_models(
-            specs, data_dir, out_dir, baseline=specs[0] if LARGE_LM in specs[0] else None,
-            batch_size=settings.batch_size, max_users=settings.max_test_users,
-            max_new_tokens=settings.max_new_tokens, seed=settings.seed,
-        )
+        options = EvaluationOptions(batch_size=settings.batch_size, max_users=settings.max_test_users,
+                                    max_new_tokens=settings.max_new_tokens, seed=settings.seed)
+        reports = evaluate_models(specs, data_dir, out_dir, baseline=specs[0], options=options)
         return {
             "models": {
                 report.name: {"Combined": report.combined, "clusters": report.cluster_rows,
@@ -224,6 +223,7 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
     """
     run_dir = Path(run_dir)
     runner = StageRunner(run_dir, force=force)
+    (run_dir / CONFIG_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n", encoding="utf-8")
     started = time.perf_counter()
     data_config = {key: value for key, value in asdict(settings).items()
                    if key in ("source", "format", "simulator_users", "simulator_seed", "seed")}
@@ -257,7 +257,7 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
                                                _clusterwise_stage(settings, data_dir, small_lm_dir, "hetlm",
                                                                   alpha=alpha, beta=beta))
 
-    model_names = [LARGE_LM, SMALL_LM, *clusterwise_results]
+    model_names = [LARGE_LM, SMALL_LM, *clusterwise_results]  # the first is the composites' baseline
     specs = [str(runner.stage_dir(name)) for name in model_names] + list(SIMPLE_BASELINES)
     evaluation = runner.run("evaluation", {**cluster_config, "models": model_names, "ablation": settings.ablation,
                                            "max_test_users": settings.max_test_users,
@@ -291,21 +291,19 @@ def machine_description() -> dict[str, Any]:
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    """The headline table printed at the end: each model's main Combined figures.
+    """The headline table printed at the end: each model's main Combined figures and its final K.
 
     Example:
-        >>> print(summary_table({"models": {"m": {"Combined": {"N": 2, "HR": 1.0}}}}))  # doctest: +NORMALIZE_WHITESPACE
-        | Model | N | HR | IoA | IoP | IoU | Val-P | New-P | CoP F1 | BLEU | K |
-        |---|---|---|---|---|---|---|---|---|---|---|
-        | m | 2 | 1.000 | | | | | | | | |
+        >>> summary = {"models": {"m": {"Combined": {"N": 2, "HR": 1.0}}}, "clusterwise": {"m": {"num_clusters": 3}}}
+        >>> print(summary_table(summary).splitlines()[-1])
+        | m | 2 | 1.000 | - | - | - | - | - | - | - | 3 |
     """
     from evaluation.report_tables import markdown_table
 
     columns = ["Model", "N", "HR", "IoA", "IoP", "IoU", "Val-P", "New-P", "CoP F1", "BLEU", "K"]
     rows = []
     for name, result in summary["models"].items():
-        clusters = result.get("clusters") or []
-        rows.append({"Model": name, **result["Combined"], "K": len(clusters) or None})
+        rows.append({"Model": name, **result["Combined"], "K": summary["clusterwise"].get(name, {}).get("num_clusters")})
     return markdown_table(rows, columns)
 
 

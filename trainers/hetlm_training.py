@@ -81,10 +81,12 @@ def build_hetlm_trainer(
         logging_steps=settings.logging_steps,
         save_strategy=settings.save_strategy,
         find_unused_parameters=True,
-        eval_strategy="epoch" if "validation" in start.users else "no",
-        prediction_loss_only=True,
-        **save_arguments,
-        **settings.extra_training_arguments,
+        **{
+            "eval_strategy": "epoch" if "validation" in start.users else "no",
+            "prediction_loss_only": True,
+            **save_arguments,
+            **settings.extra_training_arguments,
+        },
     )
     columns = ["input_ids", "labels", "user_embeddings"]
     return HeTLMTrainer(

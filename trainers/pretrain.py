@@ -191,8 +191,7 @@ def train_language_model(
         seed=settings.seed,
         logging_steps=settings.logging_steps,
         save_strategy=settings.save_strategy,
-        eval_strategy="epoch" if validation_users is not None else "no",
-        **settings.extra_training_arguments,
+        **{"eval_strategy": "epoch" if validation_users is not None else "no", **settings.extra_training_arguments},
     )
     trainer = Trainer(
         model=model,

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from tokenization.errors import DataFormatError
 from tokenization.examples import ExampleOptions
+
+logger = logging.getLogger(__name__)
 
 NAME = "prepare"
 HELP = "Read an event log (or the built-in simulator), build train/validation/test examples and the page tokenizer."
@@ -77,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``hetlm prepare``; bad input prints one line to stderr and returns 2."""
-    from tokenization.prepare import prepare, summary_markdown
+    from tokenization.prepare import prepare
 
     data_format = args.format or ("simulator" if args.source == "simulator" else "events")
     reader_options = dict(args.reader_option)
@@ -96,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             drop_consecutive_duplicates=args.drop_consecutive_duplicates,
         )
-        summary = prepare(args.source, data_format, args.out, options, on_bad_rows=args.on_bad_rows,
-                          reader_options=reader_options, progress=not args.no_progress)
+        prepare(args.source, data_format, args.out, options, on_bad_rows=args.on_bad_rows,
+                reader_options=reader_options, progress=not args.no_progress)
     except (DataFormatError, FileNotFoundError, ValueError) as error:
+        logger.debug("hetlm prepare failed", exc_info=True)  # the traceback, with --log-level DEBUG
         print(f"hetlm prepare: error: {error}", file=sys.stderr)
         return 2
-    print(summary_markdown(summary))
     print(f"Wrote {args.out}/dataset, {args.out}/tokenizer, {args.out}/summary.json and {args.out}/summary.md")
     return 0

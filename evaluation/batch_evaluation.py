@@ -1,0 +1,169 @@
+"""Score several models and simple baselines on a prepared test set, as ``hetlm evaluate`` does.
+
+Each spec is a saved model folder (a HeTLM model or a plain causal LM over page ids) or the name of
+a simple baseline (``repeat-last``, ``most-popular``, ``markov``, fitted on the train split). For
+each one the next session of every test user is generated (batched, progress bar) and scored per
+cluster and Combined; ``OUT/<name>/`` gets ``report.md``, ``report.csv``, ``report.json``,
+``generations.jsonl`` and PNG plots (plus ``training.png`` when a training log is found). With a
+baseline, ``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite
+scores against it.
+
+Example:
+    >>> reports = evaluate_models(["repeat-last", "markov"], "runs/default/data", "runs/default/evaluation",
+    ...                           baseline="repeat-last")  # doctest: +SKIP
+    >>> reports["markov"].combined["HR"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from modeling_hetlm import HeTLMForBrowsing
+from tokenization.constants import SPECIAL_TOKENS
+from tokenization.examples import load_prepared
+
+from .baselines import BASELINES, fit_baseline
+from .model_generator import ModelSessionGenerator
+from .outcome_metrics import OUTCOME_METRICS
+from .page_metrics import PAGE_MEAN_METRICS
+from .plots import load_training_log, plot_report, plot_training_log
+from .report import EvaluationReport, SessionGenerator, evaluate_generator, save_comparison
+
+logger = logging.getLogger(__name__)
+
+TRAINING_LOG_NAMES = ("trainer_state.json", "training_log.jsonl", "training_log.json", "log_history.json")
+
+
+@dataclass
+class EvaluationOptions:
+    """How :func:`evaluate_models` generates and scores.
+
+    Attributes:
+        split: The split to score.
+        batch_size: Users per generation batch.
+        max_users: Score only the first N users of the split (None: all).
+        max_new_tokens: Most tokens a model generates for the next session.
+        markov_sample: The markov baseline samples (seeded) instead of greedy decoding.
+        seed: Seed of sampled generation.
+        training_log: A training log to plot for every model (None: one found in each model folder).
+        device: Device for models (None: cuda when available, else cpu).
+        progress: Show progress bars.
+    """
+
+    split: str = "test"
+    batch_size: int = 64
+    max_users: int | None = None
+    max_new_tokens: int = 64
+    markov_sample: bool = False
+    seed: int = 0
+    training_log: str | None = None
+    device: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_users is not None and self.max_users < 1:
+            raise ValueError(f"max_users must be at least 1, got {self.max_users}")
+        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model_generator(model_dir: Path, fallback_tokenizer: PreTrainedTokenizerBase,
+                         options: EvaluationOptions) -> ModelSessionGenerator:
+    """Load a saved HeTLM model or causal LM (and its page tokenizer, else the data's) as a session generator."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    if config.get("model_type") == "hetlm":
+        model = HeTLMForBrowsing.from_pretrained(model_dir)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model.to(options.device)
+    tokenizer = fallback_tokenizer
+    if (model_dir / "tokenizer.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if tokenizer.get_vocab() != fallback_tokenizer.get_vocab():
+            logger.warning("%s: the model's page tokenizer differs from the data's; pages are encoded with the "
+                           "model's and Val-P counts the data's pages as valid", model_dir)
+    return ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
+
+
+def build_generator(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBase,
+                    options: EvaluationOptions) -> SessionGenerator:
+    """A baseline fitted on ``train`` when ``spec`` names one, else the model saved in folder ``spec``."""
+    if spec in BASELINES:
+        baseline_options = {"do_sample": options.markov_sample, "seed": options.seed} if spec == "markov" else {}
+        return fit_baseline(spec, train, **baseline_options)
+    model_dir = Path(spec)
+    if not (model_dir / "config.json").is_file():
+        raise ValueError(f"{spec!r} is neither a baseline ({', '.join(BASELINES)}) nor a model folder with a config.json")
+    torch.manual_seed(options.seed)
+    return load_model_generator(model_dir, tokenizer, options)
+
+
+def _find_training_log(spec: str, options: EvaluationOptions) -> Path | None:
+    if spec in BASELINES:
+        return None
+    if options.training_log:
+        return Path(options.training_log)
+    folder = Path(spec)
+    if not folder.is_dir():
+        return None
+    return next((folder / name for name in TRAINING_LOG_NAMES if (folder / name).is_file()), None)
+
+
+def _unique_name(spec: str, taken: set[str], options: EvaluationOptions) -> str:
+    if spec == "markov" and options.markov_sample:
+        base = "markov-sampled"
+    else:
+        base = spec if spec in BASELINES else Path(spec).resolve().name
+    name, counter = base, 2
+    while name in taken:
+        name, counter = f"{base}-{counter}", counter + 1
+    return name
+
+
+def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path, baseline: str | None = None,
+                    options: EvaluationOptions | None = None) -> dict[str, EvaluationReport]:
+    """Score every spec (and ``baseline``) on ``data_dir``'s split; write reports, plots and the comparison.
+
+    Returns the reports by spec, in order. Raises ``ValueError`` for an unknown split or spec.
+    """
+    options = options or EvaluationOptions()
+    dataset, tokenizer, summary = load_prepared(data_dir)
+    if options.split not in dataset:
+        raise ValueError(f"{data_dir} has no split {options.split!r} (has {sorted(dataset)})")
+    test = dataset[options.split]
+    if options.max_users is not None:
+        test = test.select(range(min(options.max_users, len(test))))
+    vocabulary = set(tokenizer.get_vocab()) - set(SPECIAL_TOKENS)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    specs = list(dict.fromkeys(specs))
+    if baseline and baseline not in specs:
+        specs.append(baseline)
+    reports: dict[str, EvaluationReport] = {}
+    for spec in specs:
+        name = _unique_name(spec, {report.name for report in reports.values()}, options)
+        generator = build_generator(spec, dataset["train"], tokenizer, options)
+        report = evaluate_generator(generator, test, batch_size=options.batch_size, vocabulary=vocabulary,
+                                    name=name, progress=options.progress)
+        report.metadata = {"model": spec, "data": str(data_dir), "split": options.split,
+                           "synthetic": bool(summary.get("synthetic", False))}
+        model_out = out_dir / name
+        report.save(model_out)
+        plot_report(report.rows, model_out, PAGE_MEAN_METRICS, OUTCOME_METRICS, name)
+        training_log = _find_training_log(spec, options)
+        if training_log is not None:
+            plot_training_log(load_training_log(training_log), model_out / "training.png")
+        logger.info("%s: report written to %s", name, model_out)
+        reports[spec] = report
+
+    save_comparison(list(reports.values()), out_dir, reports[baseline] if baseline else None)
+    return reports

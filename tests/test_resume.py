@@ -1,0 +1,73 @@
+"""A HeTLM run killed mid-epoch and resumed from its checkpoint ends with the same weights as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+from trainers.clustering import pretrain_selector
+from trainers.hetlm_trainer import CLUSTER_STATE_FILE
+from trainers.hetlm_training import build_hetlm_trainer
+from trainers.initialization import ClusterwiseSettings, initialize_clusterwise_model
+from trainers.pretrain import build_language_model
+from training_fixtures import simulated_splits, tiny_encoder
+
+
+class KillAt(TrainerCallback):
+    """Stops training right after step ``step`` (its checkpoint is written), as if the process died."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def make_trainer(splits, tokenizer, lm, encoder, output_dir):
+    settings = ClusterwiseSettings(num_clusters=3, epochs=1, batch_size=16, max_length=64, selector_hidden_sizes=(16,),
+                                   selector_pretrain_epochs=3, prune_every_steps=2, min_cluster_size=1, bf16=False,
+                                   save_strategy="steps", save_steps=3, logging_steps=1,
+                                   extra_training_arguments={"disable_tqdm": True})
+    start = initialize_clusterwise_model(splits, tokenizer, lm, settings, encoder_tokenizer=encoder[0], encoder_config=encoder[1])
+    pretrain_selector(start.model, np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
+                      start.clusters.labels, epochs=3)
+    with torch.no_grad():  # cluster 2 empties, so it is retired at step 2, before the kill
+        start.model.selector[-1].bias[2] = -1e3
+    return build_hetlm_trainer(start, output_dir, settings)
+
+
+def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path):
+    splits, tokenizer = simulated_splits(num_users=120, num_segments=2)
+    torch.manual_seed(0)
+    lm = build_language_model(tokenizer, "qwen2", "tiny", max_length=64)
+    encoder = tiny_encoder(tokenizer)
+
+    uninterrupted = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "a")
+    uninterrupted.train()
+    steps = uninterrupted.state.global_step
+    assert steps >= 5
+
+    killed = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "b")
+    killed.add_callback(KillAt(3))
+    killed.train()
+    assert killed.state.global_step == 3
+    checkpoint = tmp_path / "b" / "checkpoint-3"
+    saved_clusters = json.loads((checkpoint / CLUSTER_STATE_FILE).read_text())
+    assert 2 not in saved_clusters["active_clusters"]
+
+    resumed = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "b")
+    assert resumed.cluster_mask.active_clusters == [0, 1, 2]
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.state.global_step == steps
+    assert resumed.cluster_mask.active_clusters == uninterrupted.cluster_mask.active_clusters
+    assert resumed.cluster_history == uninterrupted.cluster_history
+
+    expected = uninterrupted.model.state_dict()
+    for name, value in resumed.model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], rtol=0, atol=1e-6, msg=name)
+    losses = lambda trainer: [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert losses(resumed)[-2:] == losses(uninterrupted)[-2:]
