@@ -9,17 +9,26 @@ systems would not generate the same number of tokens). HeTLM's selector is fitte
 clusters of the users' embeddings before timing, so the K predictors serve balanced clusters as a
 trained model's would (a random selector sends almost everyone to one predictor).
 
-Printed per system: seconds, users/s and tokens/s. For HeTLM also the routing overhead: everything
-`HeTLMForBrowsing.generate` does besides its predictors' own `generate` calls (the encoder, the
-selector, the regrouping of rows per cluster and back), as a share of (a)'s time (target <= 10%), and
-the speed-up over (b) (target >= 4x).
+HeTLM serves the users under one of two schedules: `route-first` (default; embed and route every
+user, then give each predictor full batches of its own users, as a server with one queue per
+cluster would) or `per-batch` (`HeTLMForBrowsing.generate` on each mixed batch, which splits it into
+K smaller batches). (a) and (b) generate the same batches of `--batch-size` users.
 
-The encoder is all-MiniLM-L6-v2 (its real size and weights) unless `--encoder` says otherwise. Presets give
-the predictor and the large LM per family: `cpu` (a few minutes for 2,000 users on 2 cores) and
-`paper` (the paper's OPT-350M vs OPT-2.7B, Qwen2.5-0.5B vs Qwen2.5-7B shapes; for a GPU).
+Printed per system: seconds, users/s and tokens/s. For HeTLM also the routing overhead: all the
+serving time outside the predictors' own `generate` calls (the encoder, the selector, the
+regrouping of users per cluster and back), as a share of (a)'s time (target <= 10%), the encoder's
+part of it, and the speed-up over (b) (target >= 4x).
+
+The encoder is all-MiniLM-L6-v2 (its real size and weights) unless `--encoder` says otherwise.
+Presets give the predictor and the large LM per family: `cpu` (4M vs 27M parameters; on a shared
+2-core machine about 3 minutes for 2,000 users with `--encoder tiny`, about 12 with MiniLM) and
+`paper` (the paper's shapes: OPT-350M vs OPT-2.7B, Qwen2.5-0.5B vs Qwen2.5-7B, SmolLM2-360M vs a
+Llama-3.2-3B shape; for a GPU, with `--dtype bfloat16`). On a CPU shared with other jobs
+`--threads 1` avoids thread contention and `--repeats 3` reports the fastest of three passes.
 
 Example:
-    HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 2000 --clusters 3 6 --preset cpu
+    HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 2000 --clusters 3 6 --preset cpu --threads 1
+    HF_HUB_OFFLINE=1 python benchmarks/generation.py --preset paper --dtype bfloat16 --batch-size 256
     HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 200 --encoder tiny --json runs/bench.json
 """
 
@@ -35,7 +44,7 @@ from typing import Callable
 
 import torch
 from sklearn.cluster import KMeans
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerFast
 
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm, minilm_path
 from tokenization.examples import ExampleOptions, build_examples
@@ -89,7 +98,12 @@ TINY_ENCODER = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
 
 @dataclass
 class Timing:
-    """One system's figures on the whole population."""
+    """One system's figures on the whole population (HeTLM's routing, encoder and cluster sizes too).
+
+    Example:
+        >>> Timing("(a) one predictor", parameters=4_000_000, seconds=2.0, users=100, new_tokens=1600).users_per_second
+        50.0
+    """
 
     system: str
     parameters: int
@@ -105,7 +119,7 @@ class Timing:
         return self.users / self.seconds
 
 
-def simulated_prompts(num_users: int, seed: int, work_dir: Path):
+def simulated_prompts(num_users: int, seed: int, work_dir: Path) -> tuple[list[list[int]], PreTrainedTokenizerFast]:
     """Prompts of `num_users` simulated users (input sessions then `[BOS]`) and their page tokenizer.
 
     Example:
@@ -144,6 +158,11 @@ def left_padded_batches(prompts: list[list[int]], batch_size: int, pad_id: int, 
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so timings include it.
+
+    Example:
+        >>> synchronize(torch.device("cpu"))
+    """
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -172,12 +191,21 @@ class StopWatch:
 
 
 def count_parameters(module: torch.nn.Module) -> int:
-    """Distinct parameters (tied weights counted once)."""
+    """Distinct parameters (tied weights counted once).
+
+    Example:
+        >>> count_parameters(torch.nn.Linear(3, 2))
+        8
+    """
     return sum(parameter.numel() for parameter in {id(p): p for p in module.parameters()}.values())
 
 
 def fit_selector_to_kmeans(model: HeTLMForBrowsing, embeddings: torch.Tensor, seed: int, steps: int = 300) -> None:
-    """Train the selector (cross-entropy) to reproduce K-means clusters of `embeddings`."""
+    """Train the selector (cross-entropy) to reproduce K-means clusters of `embeddings`.
+
+    Example:
+        >>> fit_selector_to_kmeans(model, model.embed_users(ids, mask), seed=0)  # doctest: +SKIP
+    """
     k = model.config.num_clusters
     labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(embeddings.float().cpu().numpy())
     targets = torch.as_tensor(labels, dtype=torch.long, device=embeddings.device)
@@ -191,7 +219,11 @@ def fit_selector_to_kmeans(model: HeTLMForBrowsing, embeddings: torch.Tensor, se
 
 
 def time_lm(name: str, lm: PreTrainedModel, batches, generation_config: GenerationConfig, device: torch.device, repeats: int) -> Timing:
-    """Generate for every batch with one causal LM; the fastest of `repeats` passes."""
+    """Generate for every batch with one causal LM; the fastest of `repeats` passes.
+
+    Example:
+        >>> time_lm("(a)", lm, batches, GenerationConfig(max_new_tokens=4), torch.device("cpu"), 1)  # doctest: +SKIP
+    """
     lm.generate(input_ids=batches[0][0], attention_mask=batches[0][1], generation_config=generation_config)  # warm-up
     passes = []
     for _ in range(repeats):
@@ -205,7 +237,11 @@ def time_lm(name: str, lm: PreTrainedModel, batches, generation_config: Generati
 
 def serve_per_batch(model: HeTLMForBrowsing, prompts, batches, generation_kwargs: dict) -> tuple[int, torch.Tensor]:
     """`model.generate` on each mixed batch (it routes and regroups the batch's rows per cluster).
-    Returns the number of new tokens and the cluster of every user."""
+    Returns the number of new tokens and the cluster of every user.
+
+    Example:
+        >>> new_tokens, clusters = serve_per_batch(model, prompts, batches, {"max_new_tokens": 4})  # doctest: +SKIP
+    """
     new_tokens, clusters = 0, []
     for ids, mask in batches:
         new, batch_clusters = model.generate(ids, mask, return_clusters=True, **generation_kwargs)
@@ -216,7 +252,11 @@ def serve_per_batch(model: HeTLMForBrowsing, prompts, batches, generation_kwargs
 
 def serve_route_first(model: HeTLMForBrowsing, prompts, batches, generation_kwargs: dict) -> tuple[int, torch.Tensor]:
     """Embed and route every user first, then give each predictor full batches of its own users
-    (as a server with one queue per cluster would). Returns the new tokens and the clusters."""
+    (as a server with one queue per cluster would). Returns the new tokens and the clusters.
+
+    Example:
+        >>> new_tokens, clusters = serve_route_first(model, prompts, batches, {"max_new_tokens": 4})  # doctest: +SKIP
+    """
     embeddings = torch.cat([model.embed_users(ids, mask) for ids, mask in batches])
     clusters = model.assign_clusters(embeddings)
     batch_size, pad_id, device = batches[0][0].shape[0], model.config.pad_token_id, batches[0][0].device
@@ -235,7 +275,11 @@ SCHEDULES = {"route-first": serve_route_first, "per-batch": serve_per_batch}
 
 def time_hetlm(model: HeTLMForBrowsing, prompts, batches, generation_kwargs: dict, device: torch.device, schedule: str, repeats: int) -> Timing:
     """Serve every user with HeTLM under `schedule`, timing the predictors' and the encoder's share;
-    the fastest of `repeats` passes."""
+    the fastest of `repeats` passes.
+
+    Example:
+        >>> time_hetlm(model, prompts, batches, {"max_new_tokens": 4}, torch.device("cpu"), "route-first", 1)  # doctest: +SKIP
+    """
     model.generate(batches[0][0], batches[0][1], **generation_kwargs)  # warm-up
     passes = []
     for _ in range(repeats):
@@ -263,7 +307,11 @@ def time_hetlm(model: HeTLMForBrowsing, prompts, batches, generation_kwargs: dic
 def build_model(tokenizer, family: str, shape: LMShape, num_clusters: int, encoder: str, seed: int) -> HeTLMForBrowsing:
     """A HeTLM with random predictors of `shape` and the encoder `encoder`: "minilm" (all-MiniLM-L6-v2's
     weights and tokenizer), "minilm-shape" (its config and tokenizer, random weights: the same cost,
-    for machines without the bundled weights) or "tiny" (2 layers, 32-d, random)."""
+    for machines without the bundled weights) or "tiny" (2 layers, 32-d, random).
+
+    Example:
+        >>> model = build_model(tokenizer, "opt", PRESETS["cpu"]["opt"][0], 3, "tiny", seed=0)  # doctest: +SKIP
+    """
     torch.manual_seed(seed)
     kwargs = {"num_clusters": num_clusters, "predictor_config": shape.config(family, len(tokenizer))}
     if encoder == "minilm":
@@ -277,7 +325,12 @@ def build_model(tokenizer, family: str, shape: LMShape, num_clusters: int, encod
 
 
 def run(args: argparse.Namespace) -> list[Timing]:
-    """Build the population and the systems, time them all, print the table."""
+    """Build the population and the systems, time them all, print the table; returns the timings
+    ((a), HeTLM for each K, (b)).
+
+    Example:
+        >>> run(argparse.Namespace(users=100, clusters=[3], encoder="tiny", ...))  # doctest: +SKIP
+    """
     device = torch.device(args.device)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
     with tempfile.TemporaryDirectory() as work_dir:
@@ -323,11 +376,22 @@ def run(args: argparse.Namespace) -> list[Timing]:
 
 
 def print_row(timing: Timing) -> None:
+    """Print one system's line: parameters, seconds, users/s, tokens/s.
+
+    Example:
+        >>> print_row(Timing("(a) one predictor", 4_000_000, 2.0, 100, 1600))  # doctest: +NORMALIZE_WHITESPACE
+          (a) one predictor                  4.0M params       2.0 s      50.0 users/s        800 tokens/s
+    """
     print(f"  {timing.system:<28} {timing.parameters / 1e6:>9.1f}M params {timing.seconds:>9.1f} s "
           f"{timing.users_per_second:>9.1f} users/s {timing.new_tokens / timing.seconds:>10.0f} tokens/s", flush=True)
 
 
 def print_summary(timings: list[Timing]) -> None:
+    """Print HeTLM's routing overhead against (a) and its speed-up over (b), for each K.
+
+    Example:
+        >>> print_summary(run(args))  # doctest: +SKIP
+    """
     single, large = timings[0], timings[-1]
     print("\nHeTLM vs (a) one predictor and (b) the single large LM:")
     for timing in timings[1:-1]:
@@ -339,6 +403,7 @@ def print_summary(timings: list[Timing]) -> None:
 
 
 def main() -> None:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2000, help="simulated users to serve (default 2000)")
     parser.add_argument("--clusters", type=int, nargs="+", default=[3, 6], help="HeTLM cluster counts K (default 3 6)")

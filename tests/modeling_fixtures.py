@@ -31,10 +31,6 @@ USERS = [
     [["/store/product/water-bottle", "/google+redesign/drinkware", "/home"]],
     [["/home", "an/unseen-page"], ["cart"]],
 ]
-# Tiny models on a shared 2-core machine: several OpenMP threads per op spin against the other
-# processes and make each op ~40x slower than one thread.
-torch.set_num_threads(1)
-
 TARGETS = [["/home", "purchase"], ["/google+redesign/drinkware", "cart"], ["/home"], ["cart", "purchase"], ["/home"]]
 
 

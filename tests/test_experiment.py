@@ -1,4 +1,5 @@
-"""End-to-end ``hetlm experiment`` on the smoke preset: every stage, the report folder, resume, config file."""
+"""End-to-end ``hetlm experiment`` on the smoke preset (the ``smoke_run`` fixture of conftest.py):
+every stage, the report folder, resume, config file."""
 
 from __future__ import annotations
 
@@ -12,14 +13,6 @@ from trainers.cli import main as cli_main
 from trainers.experiment import CONFIG_FILE, ExperimentSettings, hetlm_stage_name
 
 MODELS = ["lm-large", "lm-small", "kmeans-k3", "hetlm-a5-b9", "repeat-last", "most-popular", "markov"]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("experiment") / "run"
-    assert cli_main(["--log-level", "WARNING", "experiment", "--preset", "smoke", "--simulator-users", "160",
-                     "--out", str(run_dir)]) == 0
-    return run_dir
 
 
 def test_the_report_folder_holds_every_model_side_by_side(smoke_run):

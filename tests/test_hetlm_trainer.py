@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from datasets import DatasetDict
 
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.examples import load_prepared
@@ -86,6 +87,7 @@ def test_cluster_mask_retires_a_cluster_from_routing():
 
 def test_an_emptied_cluster_is_pruned_and_the_model_saves_loads_and_generates(pretrained, tmp_path):
     splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
+    splits = DatasetDict({name: split.select(range(min(64, len(split)))) for name, split in splits.items()})
     settings = small_settings(num_clusters=3, epochs=1, min_cluster_size=1)
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
                                          encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)

@@ -253,8 +253,6 @@ def test_push_then_pull_gives_identical_model(saved_model, pushed, local_hub, tm
     assert local_hub.unhandled_requests == []
 
 
-@pytest.mark.xfail(strict=True, reason="transformers' push_to_hub replaces the README.md written by save_pretrained "
-                   "with its generic card (create_and_tag_model_card); HeTLMForBrowsing must keep its own card")
 def test_pushed_model_card_is_hetlms(pushed, local_hub):
     card = local_hub.file_bytes(REPO_ID, "README.md").decode()
     assert "HeTLM" in card and "hetlm" in card.split("---")[1]

@@ -28,7 +28,7 @@ class KillAt(TrainerCallback):
 
 
 def make_trainer(splits, tokenizer, lm, encoder, output_dir):
-    settings = ClusterwiseSettings(num_clusters=3, epochs=1, batch_size=16, max_length=64, selector_hidden_sizes=(16,),
+    settings = ClusterwiseSettings(num_clusters=3, epochs=1, batch_size=10, max_length=48, selector_hidden_sizes=(16,),
                                    selector_pretrain_epochs=3, prune_every_steps=2, min_cluster_size=1, bf16=False,
                                    save_strategy="steps", save_steps=3, logging_steps=1,
                                    extra_training_arguments={"disable_tqdm": True})
@@ -41,9 +41,9 @@ def make_trainer(splits, tokenizer, lm, encoder, output_dir):
 
 
 def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path):
-    splits, tokenizer = simulated_splits(num_users=120, num_segments=2)
+    splits, tokenizer = simulated_splits(num_users=70, num_segments=2)
     torch.manual_seed(0)
-    lm = build_language_model(tokenizer, "qwen2", "tiny", max_length=64)
+    lm = build_language_model(tokenizer, "qwen2", "tiny", max_length=48)
     encoder = tiny_encoder(tokenizer)
 
     uninterrupted = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "a")

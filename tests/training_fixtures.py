@@ -1,4 +1,4 @@
-"""Small simulated data sets and tiny encoders for the training tests.
+"""Small simulated data sets for the training tests, and the tiny encoder they use instead of MiniLM.
 
 ``prepare_small_store`` runs the real ``hetlm prepare`` pipeline on the simulator with a small
 store (4 categories x 2 subcategories x 5 products: 54 pages) and strongly different segments.

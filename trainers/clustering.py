@@ -38,7 +38,7 @@ def compute_user_embeddings(
     """``model.embed_users`` over every user's prompt ids (input sessions then ``[BOS]``), in batches: float32 array ``[N, D]``.
 
     Example:
-        >>> compute_user_embeddings(model, [[2, 4, 3], [2, 5, 3]], pad_token_id=0).shape  # doctest: +SKIP
+        >>> compute_user_embeddings(model, [[2, 4, 3, 2], [2, 5, 3, 2]], pad_token_id=0).shape  # doctest: +SKIP
         (2, 384)
     """
     was_training = model.training

@@ -15,9 +15,9 @@ clusters that received fewer than ``min_cluster_size`` of them; their users go t
 clusters from the next step on. A retired cluster keeps its parameters until training ends, but its
 selector logit is set 80 below the row's largest (a forward hook on ``model.selector``), so its
 probability is ~1e-35: nobody is routed to it, its predictor gets no gradient, and its share of L1
-and L2 is nil. (Its soft batch centroid still enters L3; with the paper's L3 that term is ~0 anyway.) Masking rather than
-deleting parameters mid-run keeps the parameter set fixed, which is what makes the rest simple and
-correct: the optimizer and scheduler never change shape, DDP's registered parameters stay valid on
+and L2 is nil (its soft batch centroid still enters L3, where the paper's L3 is ~0 anyway). Masking
+rather than deleting parameters mid-run keeps the parameter set fixed, which is what makes the rest
+simple and correct: the optimizer and scheduler never change shape, DDP's registered parameters stay valid on
 every rank, and a checkpoint is Trainer's own plus one small file, ``hetlm_clusters.json`` (the
 active cluster set and the history of K and cluster sizes), read back on resume.
 :meth:`HeTLMTrainer.finalize_clusters` then removes the retired clusters for good
@@ -28,6 +28,7 @@ Logged every logging step: L1, L2, L3, critic and selector losses, K and the clu
 last routing of all training users), and the gradient norm that each of L1, alpha*L2 and beta*L3
 sends into the selector (``torch.autograd.grad`` on the selector's parameters, only on logging steps).
 The embedding dictionary (``model.centroids``) is a running average of the batch centroids.
+Evaluation reports ``critic_loss``: each validation user's NLL under its routed predictor.
 
 Example:
     >>> trainer = HeTLMTrainer(model=model, args=args, train_dataset=train_users, eval_dataset=validation_users,
@@ -152,7 +153,7 @@ class HeTLMTrainer(Trainer):
         self.prune_every_steps = prune_every_steps
         self.routing_embeddings = torch.tensor(train_dataset["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
-        model.selector.register_forward_hook(self.cluster_mask)
+        self._mask_hook = model.selector.register_forward_hook(self.cluster_mask)
         self.cluster_history: list[dict[str, Any]] = []
         self.cluster_sizes = self.route_training_users()
         self._pending: dict[str, list[float]] = defaultdict(list)
@@ -194,9 +195,10 @@ class HeTLMTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Training: ``critic_loss + selector_loss`` (records the loss terms for logging). Evaluation: ``critic_loss``,
         the validation NLL of each user under its routed predictor."""
-        outputs = model(**inputs)
         if not model.training:
+            outputs = model(**inputs, compute_selector_loss=False)
             return (outputs.critic_loss, outputs) if return_outputs else outputs.critic_loss
+        outputs = model(**inputs)
         unwrapped = self.accelerator.unwrap_model(model)
         for name in LOGGED_LOSSES:
             self._pending[name].append(float(getattr(outputs, name).detach()))
@@ -301,15 +303,15 @@ class HeTLMTrainer(Trainer):
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def finalize_clusters(self) -> list[int]:
-        """Remove the retired clusters from the model for good and record the final cluster sizes in its config.
-
-        Returns the kept original cluster ids, in their new order.
+        """Remove the retired clusters from the model for good, detach the mask, and record the final cluster sizes
+        in the model's config. Call once, after training. Returns the kept original cluster ids, in their new order.
         """
         self.cluster_sizes = self.route_training_users()
         keep = self.cluster_mask.active_clusters
         model = self.model
         if len(keep) < len(self.cluster_mask.active):
             model.prune_clusters(keep)
+        self._mask_hook.remove()
         self.cluster_mask.active = torch.ones(len(keep), dtype=torch.bool)
         model.config.cluster_sizes = [self.cluster_sizes[cluster] for cluster in keep]
         self.cluster_sizes = list(model.config.cluster_sizes)

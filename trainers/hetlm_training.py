@@ -32,6 +32,7 @@ from modeling_hetlm import HeTLMForBrowsing
 from .clustering import pretrain_selector
 from .hetlm_trainer import HeTLMTrainer
 from .initialization import ClusterwiseSettings, ClusterwiseStart, initialize_clusterwise_model
+from .presets import default_bf16
 from .pretrain import build_training_arguments
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def build_hetlm_trainer(
         batch_size=settings.batch_size,
         epochs=settings.epochs,
         warmup_ratio=settings.warmup_ratio,
-        bf16=settings.bf16,
+        bf16=default_bf16(start.model.predictors[0].num_parameters()) if settings.bf16 is None else settings.bf16,
         seed=settings.seed,
         logging_steps=settings.logging_steps,
         save_strategy=settings.save_strategy,

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -123,10 +124,11 @@ def train_kmeans_baseline(
         "segment_ari": segment_recovery(model, users["train"]),
         "clusters": per_cluster,
     }
-    model.save_pretrained(
-        output_dir,
-        page_tokenizer=tokenizer,
-        training_summary={"method": "K-means clusterwise (exogenous)", "training users": len(splits["train"]), "K": clusters.k},
-    )
-    (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")
+    if PartialState().is_main_process:
+        model.save_pretrained(
+            output_dir,
+            page_tokenizer=tokenizer,
+            training_summary={"method": "K-means clusterwise (exogenous)", "training users": len(splits["train"]), "K": clusters.k},
+        )
+        (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")
     return KMeansBaselineResult(model=model, history=history)

@@ -45,14 +45,14 @@ PRETRAIN_SETTINGS_FILE = "pretrain_settings.json"
 class PretrainSettings:
     """Hyper-parameters of single-LM training (CPU defaults; the paper's are in :mod:`trainers.presets`).
 
-    ``bf16=None`` means :func:`trainers.presets.default_bf16` (on where the CPU has native bf16).
+    ``bf16=None`` means :func:`trainers.presets.default_bf16` for the model's size.
     """
 
     family: str = "opt"
     size: str = "small"
     max_length: int = 512
     score: str = "stream"
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-3
     weight_decay: float = 0.01
     batch_size: int = 32
     epochs: float = 10.0
@@ -86,7 +86,7 @@ def build_training_arguments(
     epochs: float,
     gradient_accumulation_steps: int = 1,
     warmup_ratio: float = 0.0,
-    bf16: bool | None = None,
+    bf16: bool,
     seed: int = 0,
     logging_steps: int = 10,
     save_strategy: str = "no",
@@ -100,7 +100,7 @@ def build_training_arguments(
     then. Reports go nowhere (no tracker) unless ``report_to`` is given in ``extra``.
 
     Example:
-        >>> build_training_arguments("runs/x", learning_rate=1e-3, weight_decay=0.0, batch_size=8, epochs=1).per_device_train_batch_size
+        >>> build_training_arguments("runs/x", learning_rate=1e-3, weight_decay=0.0, batch_size=8, epochs=1, bf16=False).per_device_train_batch_size
         8
     """
     use_cpu = not torch.cuda.is_available()
@@ -114,7 +114,7 @@ def build_training_arguments(
         "num_train_epochs": epochs,
         "gradient_accumulation_steps": gradient_accumulation_steps,
         "warmup_steps": warmup_ratio,
-        "bf16": default_bf16() if bf16 is None else bf16,
+        "bf16": bf16,
         "use_cpu": use_cpu,
         "seed": seed,
         "data_seed": seed,
@@ -187,7 +187,7 @@ def train_language_model(
         epochs=settings.epochs,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         warmup_ratio=settings.warmup_ratio,
-        bf16=settings.bf16,
+        bf16=default_bf16(model.num_parameters()) if settings.bf16 is None else settings.bf16,
         seed=settings.seed,
         logging_steps=settings.logging_steps,
         save_strategy=settings.save_strategy,

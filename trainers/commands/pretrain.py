@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import logging
 from dataclasses import fields
 
 from ..config_files import build_settings, load_config_file
@@ -24,7 +23,6 @@ from ..pretrain import PretrainSettings, pretrain_language_model
 NAME = "pretrain"
 HELP = "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared dataset."
 
-logger = logging.getLogger(__name__)
 _DEFAULTS = {field.name: field.default for field in fields(PretrainSettings) if field.name != "extra_training_arguments"}
 
 
