@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -80,9 +81,14 @@ def main() -> None:
         max_position_embeddings=max(512, args.seq_len),
     )
     lm = AutoModelForCausalLM.from_config(lm_config)
-    config = HeTLMConfig(predictor_config=lm_config, num_clusters=args.clusters, encoder_config=TINY_ENCODER,
-                         encoder_max_length=256, selector_hidden_sizes=[256])
+    # HeTLMConfig adopts the predictor config object it is given (resetting its attention
+    # implementation), so it gets a copy: the single LM must keep the predictors' attention kernel.
+    config = HeTLMConfig(predictor_config=copy.deepcopy(lm_config), num_clusters=args.clusters,
+                         encoder_config=TINY_ENCODER, encoder_max_length=256, selector_hidden_sizes=[256])
     model = HeTLMForBrowsing.from_single_lm(config, lm)
+    kernels = {lm.config._attn_implementation, *(predictor.config._attn_implementation for predictor in model.predictors)}
+    if len(kernels) != 1:
+        raise RuntimeError(f"the single LM and the predictors use different attention implementations: {kernels}")
     model.train()
     lm.train()
 
@@ -131,8 +137,8 @@ def main() -> None:
 
     print(f"device: CPU ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads, "
           f"{'bf16 autocast' if args.bf16 else 'fp32'}")
-    print(f"predictor: {args.family}/{args.size}, {lm.num_parameters():,} parameters; K={args.clusters}; "
-          f"batch {args.batch_size} x {args.seq_len} tokens")
+    print(f"predictor: {args.family}/{args.size}, {lm.num_parameters():,} parameters, {lm.config._attn_implementation} "
+          f"attention; K={args.clusters}; batch {args.batch_size} x {args.seq_len} tokens")
     print(f"(best of {args.iterations} interleaved rounds)")
     print(f"single LM forward+backward      {t_fb * 1e3:9.1f} ms")
     print(f"single LM forward only          {t_f * 1e3:9.1f} ms")

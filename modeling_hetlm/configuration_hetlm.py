@@ -6,6 +6,8 @@ This file is copied next to the weights by `save_pretrained`, so it imports only
 
 from __future__ import annotations
 
+import copy
+
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
@@ -149,6 +151,9 @@ class HeTLMConfig(PreTrainedConfig):
             model_type = value.get("model_type")
         elif isinstance(value, PreTrainedConfig):
             model_type = value.model_type
+            # A copy: building the sub-config resets fields such as `_attn_implementation` in place,
+            # which would silently change the caller's config (and any model built from it later).
+            setattr(self, name, copy.deepcopy(value))
         else:
             raise ValueError(f"{name} must be a dict or a PreTrainedConfig, got {type(value).__name__}")
         if model_type not in allowed_types:

@@ -70,13 +70,14 @@ class HeTLMOutput(ModelOutput):
         selector_loss: `l1 + alpha * l2 + beta * l3`; its gradient reaches the selector only.
         l1: mean over rows of `sum_k pi_k * nll_k` (NLL detached).
         l2: mean over rows of the entropy `-sum_k pi_k log pi_k`.
-        l3: centroid separation term over the batch's soft centroids (see `HeTLMConfig`).
+        l3: centroid separation term over the batch's soft centroids of the active clusters (see `HeTLMConfig`).
         per_cluster_nll: `[B, K]` per-token mean NLL of each row under each predictor; entries
             other than the assigned one are NaN when the selector loss is skipped.
         cluster_probs: `[B, K]` selector probabilities pi.
         assignments: `[B]` cluster of each row (argmax pi, or nearest centroid with
             `routing="centroids"`).
-        batch_centroids: `[K, D]` soft centroids `e_k = sum_b pi_bk z_b / sum_b pi_bk`.
+        batch_centroids: `[K, D]` soft centroids `e_k = sum_b pi_bk z_b / sum_b pi_bk`; a cluster whose
+            probabilities all underflow to 0 in the batch (a sharp selector) gets ~0, not NaN.
         user_embeddings: `[B, D]` the (normalised) user embeddings used.
     """
 
@@ -472,35 +473,52 @@ class HeTLMForBrowsing(PreTrainedModel):
             chunks.append(F.normalize(pooled.float(), p=2, dim=-1))
         return torch.cat(chunks)
 
-    def cluster_probabilities(self, user_embeddings: torch.Tensor) -> torch.Tensor:
-        """Selector probabilities pi `[B, K]` (differentiable w.r.t. the selector).
+    def cluster_probabilities(
+        self, user_embeddings: torch.Tensor, active_clusters: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Selector probabilities pi `[B, K]` (differentiable w.r.t. the selector). With
+        `active_clusters` (`[K]` bool) the softmax runs over the active clusters only and the
+        others get probability 0.
 
         Example:
             >>> pi = model.cluster_probabilities(z)
         """
         weight = self.selector[-1].weight
-        logits = self.selector(user_embeddings.to(device=weight.device, dtype=weight.dtype))
-        return torch.softmax(logits.float(), dim=-1)
+        logits = self.selector(user_embeddings.to(device=weight.device, dtype=weight.dtype)).float()
+        if active_clusters is not None:
+            logits = logits.masked_fill(~self._checked_active_clusters(active_clusters, logits.device), float("-inf"))
+        return torch.softmax(logits, dim=-1)
 
     @torch.no_grad()
     def assign_clusters(
-        self, user_embeddings: torch.Tensor, cluster_probs: torch.Tensor | None = None, routing: str | None = None
+        self,
+        user_embeddings: torch.Tensor,
+        cluster_probs: torch.Tensor | None = None,
+        routing: str | None = None,
+        active_clusters: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Cluster of each user `[B]`: argmax pi (`routing="selector"`) or the nearest centroid in
         Euclidean distance (`"centroids"`, the K-means baseline); defaults to `config.routing`.
-        The result is on the device of `user_embeddings`.
+        With `active_clusters` (`[K]` bool) only active clusters are chosen. The result is on the
+        device of `user_embeddings`.
 
         Example:
             >>> clusters = model.assign_clusters(z)
         """
         routing = routing or self.config.routing
         if routing == "selector":
-            probs = cluster_probs if cluster_probs is not None else self.cluster_probabilities(user_embeddings)
-            return probs.argmax(dim=-1).to(user_embeddings.device)
+            if cluster_probs is None:
+                cluster_probs = self.cluster_probabilities(user_embeddings, active_clusters)
+            elif active_clusters is not None:
+                active = self._checked_active_clusters(active_clusters, cluster_probs.device)
+                cluster_probs = cluster_probs.masked_fill(~active, -1.0)
+            return cluster_probs.argmax(dim=-1).to(user_embeddings.device)
         if routing == "centroids":
             if not self.centroids.any():
                 raise ValueError("routing='centroids' but the centroids are not set: call set_centroids first")
             distances = torch.cdist(user_embeddings.to(self.centroids.device).float(), self.centroids.float())
+            if active_clusters is not None:
+                distances = distances.masked_fill(~self._checked_active_clusters(active_clusters, distances.device), float("inf"))
             return distances.argmin(dim=-1).to(user_embeddings.device)
         raise ValueError(f"routing must be 'selector' or 'centroids', got {routing!r}")
 
@@ -526,6 +544,14 @@ class HeTLMForBrowsing(PreTrainedModel):
         momentum = self.config.centroid_momentum if momentum is None else momentum
         self.centroids.mul_(momentum).add_(batch_centroids.detach().to(self.centroids.dtype), alpha=1 - momentum)
 
+    def _checked_active_clusters(self, active_clusters: torch.Tensor, device: torch.device) -> torch.Tensor:
+        count = self.config.num_clusters
+        if not isinstance(active_clusters, torch.Tensor) or active_clusters.dtype != torch.bool or tuple(active_clusters.shape) != (count,):
+            raise ValueError(f"active_clusters must be a bool tensor of shape ({count},), got {_describe(active_clusters)}")
+        if not active_clusters.any():
+            raise ValueError("active_clusters marks no cluster as active")
+        return active_clusters.to(device)
+
     def _checked_embeddings(self, user_embeddings: torch.Tensor, rows: int) -> torch.Tensor:
         expected = (rows, self.config.embedding_dim)
         if not isinstance(user_embeddings, torch.Tensor) or tuple(user_embeddings.shape) != expected:
@@ -540,13 +566,15 @@ class HeTLMForBrowsing(PreTrainedModel):
         labels: torch.LongTensor | None = None,
         user_embeddings: torch.FloatTensor | None = None,
         compute_selector_loss: bool = True,
+        active_clusters: torch.BoolTensor | None = None,
     ) -> HeTLMOutput:
         """Actor-critic losses of one batch of user streams (DESIGN.md section 4).
 
-        Each predictor k runs the rows assigned to k with gradient and, for L1, the other rows under
-        `torch.no_grad()`, so the cost is one forward+backward per row plus K-1 forward passes.
-        With `compute_selector_loss=False` only the assigned predictor runs (the K-means baseline's
-        per-cluster fine-tuning) and `loss = critic_loss`.
+        Each predictor k makes two calls: the rows assigned to k with gradient and, for L1, all the
+        other rows under `torch.no_grad()`, so the cost is one forward+backward per row plus K-1
+        forward passes, in 2K predictor calls whatever the batch size. Inputs are validated once,
+        here. With `compute_selector_loss=False` only the assigned predictor runs (the K-means
+        baseline's per-cluster fine-tuning) and `loss = critic_loss`.
 
         Args:
             input_ids: `[B, T]` page ids (right padding for training; left padding works too).
@@ -555,6 +583,10 @@ class HeTLMForBrowsing(PreTrainedModel):
                 attention mask. Shifted inside, as in `transformers` causal LMs.
             user_embeddings: `[B, D]` precomputed embeddings (skips the encoder).
             compute_selector_loss: compute L1, L2, L3 and the selector loss.
+            active_clusters: `[K]` bool, the clusters still in use (e.g. during training with
+                endogenous K). An inactive cluster gets probability 0 and no row, its predictor
+                does not run (its `per_cluster_nll` column is NaN), and it is left out of L1 and
+                L3. `None`: all clusters are active.
 
         Example:
             >>> out = model(input_ids, attention_mask, user_embeddings=z)
@@ -571,25 +603,16 @@ class HeTLMForBrowsing(PreTrainedModel):
         if user_embeddings is None:
             user_embeddings = self.embed_users(input_ids, attention_mask)
         z = self._checked_embeddings(user_embeddings, input_ids.shape[0])
-        probs = self.cluster_probabilities(z)
-        assignments = self.assign_clusters(z, cluster_probs=probs.detach())
-        position_ids = _position_ids(attention_mask)
-        columns = []
-        for cluster, predictor in enumerate(self.predictors):
-            own = assignments == cluster
-            column = torch.full((input_ids.shape[0],), float("nan"), device=input_ids.device)
-            groups = [(own, True), (~own, False)] if compute_selector_loss else [(own, True)]
-            for rows, with_grad in groups:
-                if not rows.any():
-                    continue
-                index = rows.nonzero().squeeze(1)
-                with torch.set_grad_enabled(with_grad and torch.is_grad_enabled()):
-                    nll = _row_nll(predictor, input_ids[index], attention_mask[index], labels[index], position_ids[index])
-                column = column.index_put((index,), nll)
-            columns.append(column)
-        per_cluster_nll = torch.stack(columns, dim=1)
+        active = None if active_clusters is None else self._checked_active_clusters(active_clusters, z.device)
+        probs = self.cluster_probabilities(z, active)
+        assignments = self.assign_clusters(z, cluster_probs=probs.detach(), active_clusters=active)
+        per_cluster_nll = self._per_cluster_nll(input_ids, attention_mask, labels, assignments, active, compute_selector_loss)
         critic_loss = per_cluster_nll.gather(1, assignments.unsqueeze(1)).mean()
-        weights = probs / probs.sum(dim=0, keepdim=True)
+        # A sharp selector can underflow all of a cluster's probabilities in the batch to 0 (or to a
+        # subnormal sum): that cluster's weights are then its probabilities themselves, so its centroid
+        # is ~0 with a finite gradient instead of 0/0 = NaN. Any other sum is used as it is.
+        mass = probs.sum(dim=0, keepdim=True)
+        weights = probs / torch.where(mass >= torch.finfo(mass.dtype).tiny, mass, torch.ones_like(mass))
         batch_centroids = weights.t() @ z.float()
         output = HeTLMOutput(
             loss=critic_loss,
@@ -601,12 +624,61 @@ class HeTLMForBrowsing(PreTrainedModel):
             user_embeddings=z,
         )
         if compute_selector_loss:
-            output.l1 = (probs * per_cluster_nll.detach()).sum(dim=1).mean()
+            nll, centroids = per_cluster_nll.detach(), batch_centroids
+            if active is not None:
+                nll, centroids = nll.masked_fill(~active, 0.0), batch_centroids[active]
+            output.l1 = (probs * nll).sum(dim=1).mean()
             output.l2 = -(probs * torch.log(probs.clamp(min=1e-12))).sum(dim=1).mean()
-            output.l3 = self.centroid_separation(batch_centroids)
+            output.l3 = self.centroid_separation(centroids)
             output.selector_loss = output.l1 + self.config.alpha * output.l2 + self.config.beta * output.l3
             output.loss = critic_loss + output.selector_loss
         return output
+
+    def _per_cluster_nll(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor,
+        assignments: torch.Tensor,
+        active: torch.Tensor | None,
+        all_rows: bool,
+    ) -> torch.Tensor:
+        """`[B, K]` per-token mean NLL of each row under each active predictor: per cluster one call with
+        gradient on its own rows and, with `all_rows`, one call without on the other rows; NaN where
+        not computed. Each call is trimmed to the columns its rows use."""
+        rows, count = input_ids.shape[0], self.config.num_clusters
+        # Sorted by cluster, a cluster's own rows are one slice of the batch and its other rows two.
+        order = assignments.argsort(stable=True)
+        sizes = torch.bincount(assignments, minlength=count).tolist()
+        running = [True] * count if active is None else active.tolist()
+        real = attention_mask.bool()[order]
+        first = real.long().argmax(dim=1).tolist()
+        end = (real.shape[1] - real.flip(1).long().argmax(dim=1)).tolist()
+        batch = [tensor[order] for tensor in (input_ids, attention_mask, _position_ids(attention_mask), labels)]
+        values, places = [], []
+        start = 0
+        for cluster, (predictor, size) in enumerate(zip(self.predictors, sizes)):
+            own = slice(start, start + size)
+            start += size
+            if not running[cluster]:
+                continue
+            groups = [([own], True)]
+            if all_rows:
+                groups.append(([slice(0, own.start), slice(own.stop, rows)], False))
+            for parts, with_grad in groups:
+                parts = [part for part in parts if part.stop > part.start]
+                if not parts:
+                    continue
+                begin = min(min(first[part]) for part in parts)
+                stop = max(max(end[part]) for part in parts)
+                ids, mask, positions, targets = (
+                    torch.cat([tensor[part, begin:stop] for part in parts]) for tensor in batch
+                )
+                with torch.set_grad_enabled(with_grad and torch.is_grad_enabled()):
+                    values.append(_row_nll(predictor, ids, mask, positions, targets))
+                places.append(torch.cat([order[part] for part in parts]) * count + cluster)
+        flat = torch.full((rows * count,), float("nan"), device=input_ids.device)
+        return flat.index_put((torch.cat(places),), torch.cat(values)).view(rows, count)
 
     def centroid_separation(self, centroids: torch.Tensor) -> torch.Tensor:
         """L3 of `centroids` `[K, D]` per `config.centroid_distance` (see `HeTLMConfig`).
@@ -797,23 +869,18 @@ def _row_nll(
     predictor: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    labels: torch.Tensor,
     position_ids: torch.Tensor,
+    labels: torch.Tensor,
 ) -> torch.Tensor:
-    """Per-token mean NLL of each row (the causal-LM loss of `transformers`, per row)."""
-    used = attention_mask.any(dim=0).nonzero().squeeze(1)
-    start, end = int(used[0]), int(used[-1]) + 1
+    """Per-token mean NLL of each row (the causal-LM loss of `transformers`, per row; labels shifted inside)."""
     logits = predictor(
-        input_ids=input_ids[:, start:end],
-        attention_mask=attention_mask[:, start:end],
-        position_ids=position_ids[:, start:end],
-        use_cache=False,
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
     ).logits
-    targets = labels[:, start + 1 : end]
-    token_nll = F.cross_entropy(
-        logits[:, :-1].float().transpose(1, 2), targets, ignore_index=-100, reduction="none"
-    )
-    return token_nll.sum(dim=1) / (targets != -100).sum(dim=1).clamp(min=1)
+    # Shifting the labels rather than the logits keeps the logits contiguous: cross_entropy over
+    # [B*T, V] rows is several times faster on CPU than over a strided [B, V, T-1] view.
+    targets = F.pad(labels[:, 1:], (0, 1), value=-100)
+    token_nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="none")
+    return token_nll.view(targets.shape).sum(dim=1) / (targets != -100).sum(dim=1).clamp(min=1)
 
 
 def _describe(value) -> str:

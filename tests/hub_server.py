@@ -21,7 +21,8 @@ git-LFS "basic" transfer), `model_info`, `list_repo_tree` and `hf_hub_download`:
 Errors carry the Hub's `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`) so
 the client raises its typed errors. Tokens: every write needs a valid token; a request with an
 unknown token gets 401 "Invalid credentials in Authorization header" on any route, like the Hub.
-Every repository is public and has the single branch `main`; pull requests are refused (400).
+A repository's `private` flag is recorded and reported, not enforced (reads need no token); each
+repository has the single branch `main`; pull requests are refused (400).
 The client must run with `HF_HUB_DISABLE_XET=1` (this server offers no Xet storage).
 
 Example:
@@ -41,7 +42,6 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -149,7 +149,12 @@ def _now() -> str:
 
 @dataclass
 class Answer:
-    """What a route returns: status, headers, body (JSON-encoded when not bytes)."""
+    """What a route returns: status, headers, body (JSON-encoded when not bytes).
+
+    Example:
+        >>> Answer(200, {"errors": []}).status
+        200
+    """
 
     status: int = 200
     body: Any = None
@@ -500,7 +505,12 @@ def _apply_operation(state: HubState, files: dict[str, StoredFile], line: dict[s
 
 
 class HubRequestHandler(BaseHTTPRequestHandler):
-    """Turns HTTP requests into route calls; answers JSON errors the client understands."""
+    """Turns HTTP requests into route calls; answers JSON errors the client understands.
+
+    Example:
+        >>> HubRequestHandler.protocol_version
+        'HTTP/1.1'
+    """
 
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds a connection may stay silent
@@ -570,6 +580,13 @@ class HubRequestHandler(BaseHTTPRequestHandler):
 
 
 class LocalHubHTTPServer(ThreadingHTTPServer):
+    """The threading HTTP server of a `LocalHub` (one daemon thread per connection).
+
+    Example:
+        >>> LocalHubHTTPServer.daemon_threads
+        True
+    """
+
     daemon_threads = True
     hub: "LocalHub"
 

@@ -288,6 +288,8 @@ def test_local_hub_error_codes_and_auth():
         assert (status, headers["X-Error-Code"]) == (404, "RevisionNotFound")
         status, headers, body = hub_request(hub, "GET", "/org/demo/resolve/main/.gitattributes")
         assert status == 200 and headers["ETag"] == f'"{git_blob_sha1(body)}"' and len(headers["X-Repo-Commit"]) == 40
+        status, _, body = hub_request(hub, "GET", "/api/whoami-v2", token=WRITE_TOKEN)
+        assert status == 200 and json.loads(body)["name"] == "org"
         status, headers, _ = hub_request(hub, "GET", "/api/models/org/demo", token="hf_wrong")
         assert status == 401 and headers["X-Error-Message"] == "Invalid credentials in Authorization header"
 

@@ -140,6 +140,91 @@ def test_forward_losses_follow_their_definitions(family):
     torch.testing.assert_close(out.loss, out.critic_loss + out.selector_loss)
 
 
+def reference_losses(model: HeTLMForBrowsing, ids, mask, z, active: torch.Tensor | None = None) -> dict:
+    """HeTLM's losses computed the plain way: every active predictor runs the whole batch with gradient."""
+    rows, clusters = ids.shape[0], model.config.num_clusters
+    active = torch.ones(clusters, dtype=torch.bool) if active is None else active
+    probs = torch.softmax(model.selector(z).masked_fill(~active, float("-inf")), dim=-1)
+    assignments = probs.detach().argmax(dim=1)
+    labels = ids.masked_fill(mask == 0, -100)
+    columns = []
+    for k, predictor in enumerate(model.predictors):
+        if not active[k]:
+            columns.append(torch.full((rows,), float("nan")))
+            continue
+        logits = predictor(input_ids=ids, attention_mask=mask).logits
+        columns.append(torch.stack([torch.nn.functional.cross_entropy(logits[b, :-1], labels[b, 1:]) for b in range(rows)]))
+    nll = torch.stack(columns, dim=1)
+    critic_loss = nll[torch.arange(rows), assignments].mean()
+    l1 = (probs[:, active] * nll[:, active].detach()).sum(dim=1).mean()
+    l2 = -(probs * probs.clamp(min=1e-12).log()).sum(dim=1).mean()
+    kept = probs[:, active]
+    kept = (kept.t() @ z) / kept.sum(dim=0).unsqueeze(1)
+    pairwise = sum((kept[a] - kept[b]).abs().sum() for a in range(len(kept)) for b in range(len(kept)) if a != b)
+    l3 = torch.sigmoid(-pairwise)
+    selector_loss = l1 + model.config.alpha * l2 + model.config.beta * l3
+    return {"per_cluster_nll": nll, "assignments": assignments, "critic_loss": critic_loss, "l1": l1, "l2": l2,
+            "l3": l3, "selector_loss": selector_loss, "loss": critic_loss + selector_loss, "active_centroids": kept}
+
+
+def spread_rows(model: HeTLMForBrowsing, clusters: list[int]) -> None:
+    """Make the selector route row b to clusters[b] (a hook adding a large bonus), with soft probabilities elsewhere."""
+    bonus = 4.0 * torch.nn.functional.one_hot(torch.tensor(clusters), model.config.num_clusters)
+    model.selector.register_forward_hook(lambda module, inputs, logits: logits + bonus[: logits.shape[0]])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("retired", [None, 1])
+def test_forward_equals_k_full_passes_values_and_gradients(family, retired):
+    model = tiny_model(family, num_clusters=3, centroid_distance="paper").train()
+    ids, mask = training_batch(model.page_tokenizer)
+    spread_rows(model, [0, 2, 1, 0, 2])
+    z = model.embed_users(ids, mask)
+    active = None if retired is None else torch.arange(3) != retired
+    reference_model = copy.deepcopy(model)
+    calls = []
+    for k, predictor in enumerate(model.predictors):
+        predictor.register_forward_hook(lambda module, args, output, k=k: calls.append(k))
+    out = model(ids, mask, user_embeddings=z, active_clusters=active)
+    expected = reference_losses(reference_model, ids, mask, z, active)
+    torch.testing.assert_close(out.per_cluster_nll, expected["per_cluster_nll"], equal_nan=True)
+    assert torch.equal(out.assignments, expected["assignments"])
+    for name in ("critic_loss", "l1", "l2", "l3", "selector_loss", "loss"):
+        torch.testing.assert_close(getattr(out, name), expected[name], msg=name)
+    used = torch.ones(3, dtype=torch.bool) if active is None else active
+    torch.testing.assert_close(out.batch_centroids[used], expected["active_centroids"])
+    assert retired not in calls
+    out.loss.backward()
+    expected["loss"].backward()
+    reference_parameters = dict(reference_model.named_parameters())
+    for name, parameter in model.named_parameters():
+        reference = reference_parameters[name].grad
+        if reference is None or (retired is not None and name.startswith(f"predictors.{retired}.")):
+            assert parameter.grad is None or not parameter.grad.any(), name
+        else:
+            torch.testing.assert_close(parameter.grad, reference, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_underflowing_cluster_probabilities_give_finite_centroids_and_gradients(opt_model):
+    model = copy.deepcopy(opt_model).train()
+    with torch.no_grad():
+        model.selector[-1].bias.copy_(torch.tensor([-1e4, 0.0, 0.0]))  # pi_0 is exactly 0 for every row
+    ids, mask = training_batch(model.page_tokenizer)
+    out = model(ids, mask)
+    assert float(out.cluster_probs.detach()[:, 0].max()) == 0.0
+    assert torch.equal(out.batch_centroids[0], torch.zeros_like(out.batch_centroids[0]))
+    assert torch.isfinite(out.batch_centroids).all() and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_active_clusters_are_checked(opt_model):
+    ids, mask = training_batch(opt_model.page_tokenizer)
+    for bad in (torch.tensor([True, False]), torch.tensor([1, 0, 1]), torch.zeros(3, dtype=torch.bool)):
+        with pytest.raises(ValueError, match="active_clusters"):
+            opt_model(ids, mask, active_clusters=bad)
+
+
 def test_normalized_centroid_distance():
     model = tiny_model("opt", num_clusters=3, centroid_distance="normalized", centroid_temperature=0.1)
     centroids = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])

@@ -78,13 +78,13 @@ class ExperimentSettings:
 
     source: str = "simulator"
     format: str = "simulator"
-    simulator_users: int = 3000
+    simulator_users: int = 2000
     simulator_seed: int = 0
     family: str = "opt"
     small_size: str = "small"
     large_size: str = "large"
-    pretrain_epochs: float = 8.0
-    large_pretrain_epochs: float = 8.0
+    pretrain_epochs: float = 6.0
+    large_pretrain_epochs: float = 4.0
     num_clusters: int = 6
     kmeans_silhouette: bool = True
     ablation: list[tuple[float, float]] = field(default_factory=lambda: [(5.0, 9.0)])
@@ -103,7 +103,7 @@ class ExperimentSettings:
 
         Example:
             >>> ExperimentSettings.from_preset("default").simulator_users
-            3000
+            2000
         """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
@@ -125,7 +125,7 @@ class ExperimentSettings:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # About 10 minutes on a 2-core CPU: 3,000 simulated users, 64-d predictors, MiniLM encoder.
+    # At most 10 minutes on a 2-core CPU: 2,000 simulated users, 64-d predictors, MiniLM encoder.
     "default": {},
     # Seconds: for tests and a first look (tiny models, random tiny encoder, few users).
     "smoke": {"simulator_users": 240, "small_size": "tiny", "large_size": "small", "pretrain_epochs": 2.0,

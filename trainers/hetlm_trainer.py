@@ -13,16 +13,17 @@ The user embeddings z are computed once by the frozen encoder and travel in the 
 each epoch) the trainer routes all training users with the current selector and retires the
 clusters that received fewer than ``min_cluster_size`` of them; their users go to the remaining
 clusters from the next step on. A retired cluster keeps its parameters until training ends, but its
-selector logit is set 80 below the row's largest (a forward hook on ``model.selector``), so its
-probability is ~1e-35: nobody is routed to it, its predictor gets no gradient, and its share of L1
-and L2 is nil (its soft batch centroid still enters L3, where the paper's L3 is ~0 anyway). Masking
-rather than deleting parameters mid-run keeps the parameter set fixed, which is what makes the rest
-simple and correct: the optimizer and scheduler never change shape, DDP's registered parameters stay valid on
-every rank, and a checkpoint is Trainer's own plus one small file, ``hetlm_clusters.json`` (the
-active cluster set and the history of K and cluster sizes), read back on resume.
+selector logit is set 80 below the row's largest (a forward hook on ``model.selector``), so nobody
+is routed to it when the selector is used on its own (routing all training users, ``generate``),
+and the model's forward gets the active set (``active_clusters``): there a retired cluster has
+probability 0, its predictor does not run (no forward, no gradient) and it is left out of L1, L2
+and L3. Masking rather than deleting parameters mid-run keeps the parameter set fixed, which is what
+makes the rest simple and correct: the optimizer and scheduler never change shape, DDP's registered
+parameters stay valid on every rank (``find_unused_parameters=True`` covers the skipped predictors),
+and a checkpoint is Trainer's own plus one small file, ``hetlm_clusters.json`` (the active cluster
+set and the history of K and cluster sizes), read back on resume.
 :meth:`HeTLMTrainer.finalize_clusters` then removes the retired clusters for good
-(``model.prune_clusters``) before the model is saved. The cost: a retired predictor still runs its
-forward pass for L1 until the end of training.
+(``model.prune_clusters``) before the model is saved.
 
 Logged every logging step: L1, L2, L3, critic and selector losses, K and the cluster sizes (in the
 last routing of all training users), and the gradient norm that each of L1, alpha*L2 and beta*L3
@@ -59,8 +60,7 @@ logger = logging.getLogger(__name__)
 CLUSTER_STATE_FILE = "hetlm_clusters.json"
 # A retired cluster's selector logit is set this far below the row's largest logit (and no logit
 # falls further): its probability (about 1e-35) is never the argmax and adds nothing measurable to
-# L1 or L2, yet stays above fp32's underflow, because the model's soft batch centroids divide by
-# each cluster's summed probability.
+# L1 or L2, yet stays above fp32's underflow.
 RETIRED_LOGIT_GAP = 80.0
 LOGGED_LOSSES = ("l1", "l2", "l3", "critic_loss", "selector_loss")
 
@@ -70,8 +70,9 @@ class ClusterMask:
 
     Every logit is floored at the row's largest active logit minus ``RETIRED_LOGIT_GAP`` (the floor
     carries no gradient), and a retired cluster's logit is set to that floor. Without the floor a
-    very sharp selector (alpha pushes that way) underflows some pi_k to exactly 0 and the model's
-    soft batch centroid of that cluster (a division by the cluster's summed probability) becomes NaN.
+    very sharp selector (alpha pushes that way) underflows some pi_k to exactly 0: the model then
+    floors that cluster's summed probability in its soft batch centroid (no NaN), but its centroid
+    collapses to ~0 and distorts L3; with the floor every active cluster keeps a true weighted mean.
 
     Example:
         >>> mask = ClusterMask(3)
@@ -195,10 +196,11 @@ class HeTLMTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Training: ``critic_loss + selector_loss`` (records the loss terms for logging). Evaluation: ``critic_loss``,
         the validation NLL of each user under its routed predictor."""
+        active_clusters = self.cluster_mask.active.to(inputs["input_ids"].device)
         if not model.training:
-            outputs = model(**inputs, compute_selector_loss=False)
+            outputs = model(**inputs, compute_selector_loss=False, active_clusters=active_clusters)
             return (outputs.critic_loss, outputs) if return_outputs else outputs.critic_loss
-        outputs = model(**inputs)
+        outputs = model(**inputs, active_clusters=active_clusters)
         unwrapped = self.accelerator.unwrap_model(model)
         for name in LOGGED_LOSSES:
             self._pending[name].append(float(getattr(outputs, name).detach()))
