@@ -38,7 +38,9 @@ from .report import EvaluationReport, SessionGenerator, evaluate_generator, save
 
 logger = logging.getLogger(__name__)
 
-TRAINING_LOG_NAMES = ("trainer_state.json", "training_log.jsonl", "training_log.json", "log_history.json")
+# `training_history.json` is what `hetlm train` writes (its `log_history` holds HeTLM's per-step logs).
+TRAINING_LOG_NAMES = ("training_history.json", "trainer_state.json", "training_log.jsonl", "training_log.json",
+                      "log_history.json")
 
 
 @dataclass
@@ -161,7 +163,14 @@ def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path,
         plot_report(report.rows, model_out, PAGE_MEAN_METRICS, OUTCOME_METRICS, name)
         training_log = _find_training_log(spec, options)
         if training_log is not None:
-            plot_training_log(load_training_log(training_log), model_out / "training.png")
+            try:
+                records = load_training_log(training_log)
+            except ValueError as error:
+                if options.training_log:  # asked for by name: a bad file is an error
+                    raise
+                logger.info("%s: no training curve to plot (%s)", name, error)
+            else:
+                plot_training_log(records, model_out / "training.png")
         logger.info("%s: report written to %s", name, model_out)
         reports[spec] = report
 

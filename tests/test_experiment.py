@@ -30,6 +30,8 @@ def test_the_report_folder_holds_every_model_side_by_side(smoke_run):
     assert [t["name"] for t in summary["stage_timings"]] == [
         "data", "lm-small", "lm-large", "kmeans-k3", "hetlm-a5-b9", "evaluation"]
     assert summary["models"]["hetlm-a5-b9"]["cluster_recovery"] is not None
+    assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "training.png").stat().st_size > 0
+    assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "page_metrics_per_cluster.png").stat().st_size > 0
 
 
 def test_the_models_load_and_the_large_lm_is_k_times_bigger(smoke_run):

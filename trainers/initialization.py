@@ -12,8 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +39,7 @@ class ClusterwiseSettings:
 
     The paper's values are in :data:`trainers.presets.PAPER_HETLM_SETTINGS`. ``kmeans_k``: ``None``
     uses ``num_clusters``; ``"auto"`` picks K by silhouette over ``kmeans_k_range`` (inclusive).
+    ``embedding_cache_dir``: a folder where user embeddings are kept and reused (None: no cache).
     ``min_cluster_size``: clusters routed fewer training users are removed; ``None`` means 1% of
     the training users (at least 1).
     """
@@ -61,6 +66,7 @@ class ClusterwiseSettings:
     selector_pretrain_epochs: int = 20
     selector_pretrain_learning_rate: float = 1e-2
     embedding_batch_size: int = 64
+    embedding_cache_dir: str | None = None
     bf16: bool | None = None
     seed: int = 0
     logging_steps: int = 10
@@ -89,13 +95,50 @@ class ClusterwiseStart:
     clusters: KMeansClusters
 
 
-def add_user_embeddings(users: Dataset, model: HeTLMForBrowsing, batch_size: int = 64) -> Dataset:
+def encoder_fingerprint(model: HeTLMForBrowsing) -> str:
+    """A hash of everything that decides a user's embedding: the encoder's weights and config and
+    the page -> word-piece table (so a cache never serves embeddings of another encoder or vocabulary).
+
+    Example:
+        >>> encoder_fingerprint(model)  # doctest: +SKIP
+        '3f0c9e...'
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps(model.config.encoder_config.to_dict(), sort_keys=True, default=str).encode())
+    tensors = {**dict(model.encoder.state_dict()), "page_pieces": model.page_pieces,
+               "page_piece_counts": model.page_piece_counts}
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def add_user_embeddings(users: Dataset, model: HeTLMForBrowsing, batch_size: int = 64,
+                        cache_dir: str | os.PathLike | None = None) -> Dataset:
     """Add the ``user_embeddings`` column (the frozen encoder over each user's ``prompt_ids``).
+
+    With ``cache_dir``, embeddings are stored there as ``.npy`` files keyed by the encoder's
+    fingerprint and the prompts, and reused by later runs over the same users (the encoder is
+    frozen, so they cannot change); the K-means baselines and HeTLM of one experiment embed once.
 
     Example:
         >>> users = add_user_embeddings(tokenize_users(raw_users, tokenizer), model)  # doctest: +SKIP
     """
+    cache_file = None
+    if cache_dir is not None:
+        key = hashlib.sha256(encoder_fingerprint(model).encode())
+        for ids in users["prompt_ids"]:
+            key.update(np.asarray(ids, dtype=np.int64).tobytes() + b"|")
+        cache_file = Path(cache_dir) / f"user-embeddings-{key.hexdigest()[:32]}.npy"
+        if cache_file.is_file():
+            logger.info("user embeddings: reusing %s", cache_file)
+            return users.add_column("user_embeddings", np.load(cache_file, allow_pickle=False).tolist())
     embeddings = compute_user_embeddings(model, users["prompt_ids"], model.config.pad_token_id, batch_size)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache_file.with_suffix(".partial.npy")
+        np.save(partial, embeddings, allow_pickle=False)
+        partial.replace(cache_file)
     return users.add_column("user_embeddings", embeddings.tolist())
 
 
@@ -136,7 +179,8 @@ def initialize_clusterwise_model(
     model = build_hetlm(tokenizer, lm, encoder_tokenizer=encoder_tokenizer, **config_kwargs)
     users = tokenize_users(splits, tokenizer, settings.max_length, settings.score)
     users = DatasetDict(
-        {name: add_user_embeddings(split, model, settings.embedding_batch_size) for name, split in users.items()}
+        {name: add_user_embeddings(split, model, settings.embedding_batch_size, settings.embedding_cache_dir)
+         for name, split in users.items()}
     )
     embeddings = np.asarray(users["train"]["user_embeddings"], dtype=np.float32)
     clusters = fit_kmeans(embeddings, settings.kmeans_k or settings.num_clusters, settings.kmeans_k_range, settings.seed)
