@@ -16,10 +16,8 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields
-from typing import Any
 
 import torch
 from transformers.utils import logging as transformers_logging
@@ -33,6 +31,7 @@ from ..batch_generation import (
     generate_predictions,
     summary_line,
 )
+from .reader_options import reader_option
 
 NAME = "generate"
 HELP = "Predict every user's next session (pages, cluster, cart/purchase probabilities) from an event log with a HeTLM model."
@@ -49,11 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=SOURCE_FORMATS,
                         help="Format of SOURCE (default: 'simulator' for SOURCE 'simulator', else 'events': "
                              "a generic CSV / Parquet / JSONL log by extension).")
-    parser.add_argument("--format-option", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--reader-option", "--format-option", dest="format_option", type=reader_option,
+                        action="append", default=[], metavar="KEY=VALUE",
                         help="A reader option, repeatable (values are JSON when they parse, else text), "
                              "e.g. num_users=500 for the simulator, granularity=category for rees46.")
     parser.add_argument("--simulator-users", type=int,
-                        help="Users to simulate when SOURCE is 'simulator' (same as --format-option num_users=N).")
+                        help="Users to simulate when SOURCE is 'simulator' (same as --reader-option num_users=N).")
     parser.add_argument("--output-format", choices=PREDICTION_FORMATS, help="Output format (default: from --out's extension).")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
                         help=f"Users per generation batch (default: {defaults.batch_size}).")
@@ -81,25 +81,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
 
-def parse_format_options(items: list[str]) -> dict[str, Any]:
-    """``["num_users=500", "granularity=category"]`` -> ``{"num_users": 500, "granularity": "category"}``.
-
-    Example:
-        >>> parse_format_options(["num_users=500", "granularity=category", "sessions_per_user=[2, 4]"])
-        {'num_users': 500, 'granularity': 'category', 'sessions_per_user': [2, 4]}
-    """
-    options: dict[str, Any] = {}
-    for item in items:
-        key, separator, value = item.partition("=")
-        if not separator or not key.strip():
-            raise BatchGenerationError(f"--format-option {item!r}: expected KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(value)
-        except ValueError:
-            options[key.strip()] = value
-    return options
-
-
 def run(args: argparse.Namespace) -> int:
     """Predict, write the rows and the summary, print the summary line; exit 2 on bad input."""
     if args.no_progress:
@@ -108,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = BatchGenerationOptions(**{name: getattr(args, name) for name in option_names},
                                          progress=not args.no_progress)
-        format_options = parse_format_options(args.format_option)
+        format_options = dict(args.format_option)
         if args.simulator_users is not None:
             format_options["num_users"] = args.simulator_users
         summary = generate_predictions(

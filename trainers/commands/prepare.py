@@ -9,18 +9,19 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
 from tokenization.errors import DataFormatError
 from tokenization.examples import ExampleOptions
+from tokenization.readers import FORMATS
+
+from .reader_options import reader_option
 
 logger = logging.getLogger(__name__)
 
 NAME = "prepare"
 HELP = "Read an event log (or the built-in simulator), build train/validation/test examples and the page tokenizer."
-FORMATS = ("events", "csv", "parquet", "jsonl", "ga360", "rees46", "simulator")
 
 
 def _percentile(value: str) -> float | None:
@@ -30,16 +31,6 @@ def _percentile(value: str) -> float | None:
     if not 0 < number <= 100:
         raise argparse.ArgumentTypeError(f"must be in (0, 100] or 'none', got {value}")
     return number
-
-
-def _reader_option(text: str) -> tuple[str, object]:
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)  # numbers, true/false, null
-    except json.JSONDecodeError:
-        return key, value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Stop at the first malformed row, or skip and count malformed rows (default: %(default)s).")
     parser.add_argument("--simulator-users", type=int, default=None,
                         help="Users to simulate when SOURCE is 'simulator' (default: the simulator's default).")
-    parser.add_argument("--reader-option", type=_reader_option, action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--reader-option", type=reader_option, action="append", default=[], metavar="KEY=VALUE",
                         help="An option of the format's reader, e.g. granularity=category (rees46) or "
                              "user_column=visitor (events); for the simulator a SimulatorConfig field. Repeatable.")
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
