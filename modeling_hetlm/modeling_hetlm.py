@@ -464,14 +464,21 @@ class HeTLMForBrowsing(PreTrainedModel):
             >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]
         """
         input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
-        chunks = []
+        all_ids, all_mask = self._encoder_inputs(input_ids, attention_mask)
+        # Rows of similar length share a chunk, so little of the encoder's work goes to padding
+        # (encoder texts vary several-fold in length); each row's embedding does not depend on it.
+        lengths = all_mask.sum(dim=1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        embeddings = torch.empty(input_ids.shape[0], self.config.embedding_dim, device=all_ids.device)
         for start in range(0, input_ids.shape[0], batch_size):
-            ids, mask = self._encoder_inputs(input_ids[start : start + batch_size], attention_mask[start : start + batch_size])
+            rows = order[start : start + batch_size]
+            width = int(lengths[rows[0]])
+            ids, mask = all_ids[rows, :width], all_mask[rows, :width]
             hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-            chunks.append(F.normalize(pooled.float(), p=2, dim=-1))
-        return torch.cat(chunks)
+            embeddings[rows] = F.normalize(pooled.float(), p=2, dim=-1)
+        return embeddings
 
     def cluster_probabilities(
         self, user_embeddings: torch.Tensor, active_clusters: torch.Tensor | None = None

@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 @torch.no_grad()
 def compute_user_embeddings(
-    model: nn.Module, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, batch_size: int = 64
+    model: nn.Module, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, batch_size: int = 64,
+    rows_per_call: int = 4096,
 ) -> np.ndarray:
     """``model.embed_users`` over every user's prompt ids (input sessions then ``[BOS]``), in batches: float32 array ``[N, D]``.
 
@@ -44,11 +45,13 @@ def compute_user_embeddings(
     was_training = model.training
     model.eval()
     chunks = []
-    for start in range(0, len(prompt_ids), batch_size):
-        batch = [list(ids) for ids in prompt_ids[start : start + batch_size]]
+    # embed_users sorts each call's rows by length before chunking them by `batch_size`: large
+    # calls waste less encoder work on padding.
+    for start in range(0, len(prompt_ids), rows_per_call):
+        batch = [list(ids) for ids in prompt_ids[start : start + rows_per_call]]
         input_ids = pad_sequences(batch, pad_token_id)
         attention_mask = (input_ids != pad_token_id).long()
-        chunks.append(model.embed_users(input_ids, attention_mask=attention_mask).float().cpu())
+        chunks.append(model.embed_users(input_ids, attention_mask=attention_mask, batch_size=batch_size).float().cpu())
     model.train(was_training)
     return torch.cat(chunks).numpy()
 
