@@ -38,14 +38,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from datasets import Dataset
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from tqdm.auto import tqdm
 
-from evaluation.bleu import bleu_score
+from evaluation.bleu import sentence_bleu_scores
 from evaluation.composite import COMPOSITE_GROUPS, OVERALL, composite_scores
-from evaluation.outcome_metrics import OUTCOME_METRICS, outcome_scores
-from evaluation.page_metrics import PAGE_MEAN_METRICS, PAGE_VARIANCE_METRICS, page_generation_scores
+from evaluation.outcome_metrics import OUTCOME_METRICS, aggregate_outcome_scores, outcome_labels
+from evaluation.page_metrics import (
+    PAGE_MEAN_METRICS,
+    PAGE_VARIANCE_METRICS,
+    aggregate_page_scores,
+    per_user_page_scores,
+)
 from evaluation.report_tables import markdown_table, write_csv, write_json
 
 logger = logging.getLogger(__name__)
@@ -72,6 +78,49 @@ class SessionGenerator(Protocol):
     def __call__(self, input_sessions: Sequence[list[list[str]]]) -> tuple[list[list[str]], list[int] | None]: ...
 
 
+@dataclass
+class UserScores:
+    """Every user's page scores, outcome flags and sentence BLEU, computed once; rows (a cluster's,
+    the Combined one) aggregate slices of them, so no user is scored twice.
+
+    Example:
+        >>> scores = UserScores.compute([["a", "b"], ["c"]], [["a"], ["b"]], [["a"], []], vocabulary={"a", "b", "c"})
+        >>> scores.row("Cluster 0", np.array([0]))["IoP"], scores.row("Combined")["HR"]
+        (0.5, 0.5)
+    """
+
+    pages: dict[str, np.ndarray]
+    outcomes: dict[str, np.ndarray]
+    bleu: np.ndarray
+
+    @classmethod
+    def compute(cls, generated: Sequence[list[str]], actual: Sequence[list[str]], inputs: Sequence[list[str]],
+                vocabulary: set[str] | None) -> "UserScores":
+        """Score every user (``inputs``: the pages of each user's input sessions, flattened)."""
+        generated, actual = list(generated), list(actual)
+        return cls(per_user_page_scores(generated, actual, list(inputs), vocabulary),
+                   outcome_labels(generated, actual), sentence_bleu_scores(generated, actual))
+
+    def row(self, label: str, members: np.ndarray | None = None) -> dict[str, Any]:
+        """One report row over the users ``members`` (indices; None: all users).
+
+        Users whose actual session is empty are left out of the metrics and counted in
+        ``Excluded``; N counts every user of the row.
+        """
+        def take(values: np.ndarray) -> np.ndarray:
+            return values if members is None else values[members]
+
+        page_scores = aggregate_page_scores({key: take(values) for key, values in self.pages.items()})
+        outcomes = aggregate_outcome_scores({key: take(values) for key, values in self.outcomes.items()})
+        bleu = take(self.bleu)
+        row: dict[str, Any] = {"Cluster": label, "N": len(bleu), "Excluded": int(page_scores["n_excluded_empty_actual"])}
+        row.update({key: float(page_scores[key]) for key in (*PAGE_MEAN_METRICS, *PAGE_VARIANCE_METRICS)})
+        row.update({key: float(outcomes[key]) for key in OUTCOME_METRICS})
+        scored = bleu[~np.isnan(bleu)]
+        row[BLEU_COLUMN] = float(scored.mean()) if scored.size else float("nan")
+        return row
+
+
 def metric_row(
     label: str,
     generated: Sequence[list[str]],
@@ -79,24 +128,15 @@ def metric_row(
     inputs: Sequence[list[str]],
     vocabulary: set[str] | None,
 ) -> dict[str, Any]:
-    """One report row: N, excluded users, page-generation means and variances, outcomes and BLEU.
-
-    ``inputs`` are the pages of each user's input sessions, flattened. Users whose actual session
-    is empty are excluded from the page metrics by :func:`page_generation_scores` and counted in
-    ``Excluded``; N counts every user of the row.
+    """One report row for these users: N, excluded users, page-generation means and variances,
+    outcomes and BLEU (see :class:`UserScores`).
 
     Example:
         >>> row = metric_row("Combined", [["a", "b"]], [["a"]], [["a"]], vocabulary={"a", "b"})
         >>> row["N"], row["IoA"], row["IoP"], row["New-P"]
         (1, 1.0, 0.5, 0.5)
     """
-    page_scores = page_generation_scores(list(generated), list(actual), list(inputs), vocabulary)
-    row: dict[str, Any] = {"Cluster": label, "N": len(generated), "Excluded": int(page_scores["n_excluded_empty_actual"])}
-    row.update({key: float(page_scores[key]) for key in (*PAGE_MEAN_METRICS, *PAGE_VARIANCE_METRICS)})
-    outcomes = outcome_scores(list(generated), list(actual))
-    row.update({key: float(outcomes[key]) for key in OUTCOME_METRICS})
-    row[BLEU_COLUMN] = float(bleu_score(list(generated), list(actual)))
-    return row
+    return UserScores.compute(generated, actual, inputs, vocabulary).row(label)
 
 
 def cluster_recovery(segments: Sequence[int], clusters: Sequence[int]) -> dict[str, Any]:
@@ -277,14 +317,13 @@ def evaluate_generator(
             bar.update(len(sessions))
 
     assigned = [int(cluster) for cluster in clusters] if clusters is not None else generated_clusters
+    scores = UserScores.compute(generated, actual, inputs, vocabulary)
     rows = []
     if assigned is not None:
-        for cluster in sorted(set(assigned)):
-            members = [row for row, user_cluster in enumerate(assigned) if user_cluster == cluster]
-            row = metric_row(f"Cluster {cluster}", [generated[i] for i in members], [actual[i] for i in members],
-                             [inputs[i] for i in members], vocabulary)
-            rows.append(row)
-    rows.append(metric_row(COMBINED, generated, actual, inputs, vocabulary))
+        assigned_array = np.asarray(assigned)
+        rows = [scores.row(f"Cluster {cluster}", np.flatnonzero(assigned_array == cluster))
+                for cluster in sorted(set(assigned))]
+    rows.append(scores.row(COMBINED))
     recovery = cluster_recovery(segments, assigned) if assigned is not None and len(segments) == len(assigned) else None
     return EvaluationReport(
         name=name, rows=rows, user_ids=user_ids, generated=generated,
