@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import shutil
 import time
@@ -31,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoModelForCausalLM
 
+from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
+from evaluation.report_tables import markdown_table
+from modeling_hetlm.builders import tiny_encoder
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
 
@@ -153,8 +158,6 @@ def hetlm_stage_name(alpha: float, beta: float) -> str:
 def _encoder_overrides(settings: ExperimentSettings, tokenizer) -> dict[str, Any]:
     if settings.encoder == "minilm":
         return {}
-    from modeling_hetlm.builders import tiny_encoder
-
     encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
     return {"encoder_tokenizer": encoder_tokenizer, "encoder_config": encoder_config}
 
@@ -181,8 +184,6 @@ def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epo
 
 def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, method: str, **overrides: Any):
     def work(out_dir: Path) -> dict[str, Any]:
-        from transformers import AutoModelForCausalLM
-
         splits, tokenizer, _ = load_prepared(data_dir)
         lm = AutoModelForCausalLM.from_pretrained(lm_dir)
         # The frozen encoder's user embeddings are shared by every clusterwise stage of the run.
@@ -203,8 +204,6 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
 
 def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[str]):
     def work(out_dir: Path) -> dict[str, Any]:
-        from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
-
         options = EvaluationOptions(batch_size=settings.batch_size, max_users=settings.max_test_users,
                                     max_new_tokens=settings.max_new_tokens, seed=settings.seed)
         reports = evaluate_models(specs, data_dir, out_dir, baseline=specs[0], options=options)
@@ -286,8 +285,6 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
 
 def machine_description() -> dict[str, Any]:
     """What the run ran on (numbers in a report mean little without it)."""
-    import os
-
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
@@ -301,8 +298,6 @@ def summary_table(summary: dict[str, Any]) -> str:
         >>> print(summary_table(summary).splitlines()[-1])
         | m | 2 | 1.000 | - | - | - | - | - | - | - | 3 |
     """
-    from evaluation.report_tables import markdown_table
-
     columns = ["Model", "N", "HR", "IoA", "IoP", "IoU", "Val-P", "New-P", "CoP F1", "BLEU", "K"]
     rows = []
     for name, result in summary["models"].items():
@@ -323,8 +318,6 @@ def report_markdown(summary: dict[str, Any], comparison: str, settings: Experime
               "## Cluster recovery of the planted segments", ""]
     recovery_rows = [{"Model": name, "ARI": result["cluster_recovery"]["ARI"], "NMI": result["cluster_recovery"]["NMI"]}
                      for name, result in summary["models"].items() if result.get("cluster_recovery")]
-    from evaluation.report_tables import markdown_table
-
     lines += [markdown_table(recovery_rows, ["Model", "ARI", "NMI"]) if recovery_rows else "No true segments known.", ""]
     lines += ["## Stage timings", "",
               markdown_table([{"Stage": t["name"], "Seconds": t["seconds"], "Reused": t["reused"]}
