@@ -200,6 +200,33 @@ def count_parameters(module: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in {id(p): p for p in module.parameters()}.values())
 
 
+def non_embedding_parameters(module: torch.nn.Module) -> int:
+    """Distinct parameters outside embedding tables: about half the FLOPs per token of a transformer.
+
+    Example:
+        >>> non_embedding_parameters(torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)))
+        10
+    """
+    tables = {id(p) for m in module.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
+    return sum(p.numel() for p in {id(p): p for p in module.parameters()}.values() if id(p) not in tables)
+
+
+def print_arithmetic(model: HeTLMForBrowsing, prompts: list[list[int]], batches, max_new_tokens: int) -> None:
+    """Print the forward FLOPs per user (about 2 x non-embedding parameters x tokens) of the encoder and
+    of one predictor: their ratio is what the routing overhead costs at equal hardware efficiency.
+
+    Example:
+        >>> print_arithmetic(model, prompts, batches, 16)  # doctest: +SKIP
+    """
+    pieces = sum(int(model._encoder_inputs(ids, mask)[1].sum()) for ids, mask in batches) / len(prompts)
+    page_tokens = sum(len(prompt) for prompt in prompts) / len(prompts) + max_new_tokens
+    encoder = 2 * non_embedding_parameters(model.encoder) * pieces
+    predictor = 2 * non_embedding_parameters(model.predictors[0]) * page_tokens
+    print(f"FLOPs per user (2 x non-embedding parameters x tokens): encoder {encoder / 1e9:.2f} G "
+          f"({pieces:.0f} word pieces), one predictor {predictor / 1e9:.2f} G ({page_tokens:.0f} page tokens): "
+          f"the encoder's arithmetic is {100 * encoder / predictor:.1f}% of (a)'s", flush=True)
+
+
 def fit_selector_to_kmeans(model: HeTLMForBrowsing, embeddings: torch.Tensor, seed: int, steps: int = 300) -> None:
     """Train the selector (cross-entropy) to reproduce K-means clusters of `embeddings`.
 
@@ -352,6 +379,7 @@ def run(args: argparse.Namespace) -> list[Timing]:
         with device:  # parameters are created (and randomly initialised) on the device
             models = {k: build_model(tokenizer, args.family, predictor_shape, k, args.encoder, args.seed).to(dtype) for k in args.clusters}
         single = models[args.clusters[0]].predictors[0]
+        print_arithmetic(models[args.clusters[0]], prompts, batches, args.max_new_tokens)
         timings.append(time_lm("(a) one predictor", single, batches, generation_config, device, args.repeats))
         print_row(timings[-1])
         first = models[args.clusters[0]]

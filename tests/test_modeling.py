@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -65,6 +70,18 @@ def test_page_text_turns_paths_into_words():
 
 
 # ---------------------------------------------------------------- encoder
+def test_tiny_encoder_tokenizer_is_the_same_in_every_process():
+    script = ("import json; from modeling_hetlm import build_encoder_tokenizer; from modeling_fixtures import PAGES; "
+              "print(json.dumps(sorted(build_encoder_tokenizer(PAGES, vocab_size=40).get_vocab().items())))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(Path(__file__).parent)])}
+    vocabularies = [
+        subprocess.run([sys.executable, "-c", script], env={**env, "PYTHONHASHSEED": seed}, capture_output=True,
+                       text=True, check=True).stdout
+        for seed in ("1", "2")
+    ]
+    assert vocabularies[0] == vocabularies[1] and len(json.loads(vocabularies[0])) == 40
+
+
 def test_session_texts_cover_the_history_only(opt_model):
     tokenizer = opt_model.page_tokenizer
     history = [["/home", "/basket.html"], ["cart", "never/seen"]]
@@ -83,6 +100,42 @@ def test_embeddings_are_normalised_and_padding_free(opt_model):
     alone = torch.cat([opt_model.embed_users(left_ids[i : i + 1, left_mask[i].bool()]) for i in range(len(USERS))])
     torch.testing.assert_close(z, alone, atol=1e-6, rtol=0)
     torch.testing.assert_close(opt_model.embed_users(left_ids, left_mask, batch_size=2), z, atol=1e-6, rtol=0)
+    torch.testing.assert_close(opt_model.embed_users(left_ids, left_mask, chunk_pieces=1), z, atol=1e-6, rtol=0)
+    for bad in ({"batch_size": 0}, {"chunk_pieces": 0}):
+        with pytest.raises(ValueError, match="must be >= 1"):
+            opt_model.embed_users(left_ids, left_mask, **bad)
+
+
+@pytest.mark.parametrize("max_length", [64, 9])
+def test_encoder_pieces_equal_the_encoder_tokenizer_on_session_texts(max_length):
+    from transformers import AutoTokenizer
+
+    from modeling_hetlm import minilm_path
+
+    encoder_tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    encoder_config = {"model_type": "bert", "vocab_size": encoder_tokenizer.vocab_size, "hidden_size": 16,
+                      "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    model = tiny_model("opt", encoder_config=encoder_config, encoder_max_length=max_length)
+    model.set_page_vocabulary(model.config.page_vocabulary, encoder_tokenizer)
+    pad, unk, bos, eos = 0, 1, 2, 3
+    generator = torch.Generator().manual_seed(0)
+    rows = []
+    for _ in range(60):  # random streams: empty sessions, unknown pages, missing [EOS], stray padding
+        row = []
+        for _ in range(int(torch.randint(1, 5, (1,), generator=generator))):
+            length = int(torch.randint(0, 5, (1,), generator=generator))
+            pages = torch.randint(unk, len(model.page_tokenizer), (length,), generator=generator)
+            row += [bos, *[int(page) if page > eos else unk for page in pages]]
+            row += [eos] if torch.rand(1, generator=generator) < 0.8 else [pad]
+        row += [bos] if torch.rand(1, generator=generator) < 0.7 else []
+        if any(token > eos or token == unk for token in row[: len(row) - row[::-1].index(bos) - 1 if bos in row else None]):
+            rows.append(row)
+    width = max(len(row) for row in rows)
+    ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows])
+    pieces, mask = model._encoder_inputs(ids, (ids != pad).long())
+    expected = encoder_tokenizer(model.session_texts(ids), truncation=True, max_length=max_length)["input_ids"]
+    assert [row[: int(length)] for row, length in zip(pieces.tolist(), mask.sum(dim=1))] == expected
+    assert mask.sum(dim=1).max() == pieces.shape[1] and not pieces[mask == 0].any()
 
 
 def test_minilm_encoder_matches_sentence_transformers():

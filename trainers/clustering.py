@@ -45,7 +45,7 @@ def compute_user_embeddings(
     was_training = model.training
     model.eval()
     chunks = []
-    # embed_users sorts each call's rows by length before chunking them by `batch_size`: large
+    # embed_users sorts each call's rows by length before cutting them into chunks: large
     # calls waste less encoder work on padding.
     for start in range(0, len(prompt_ids), rows_per_call):
         batch = [list(ids) for ids in prompt_ids[start : start + rows_per_call]]
