@@ -454,14 +454,17 @@ class HeTLMForBrowsing(PreTrainedModel):
         budget = config.encoder_max_length - 2
         lengths = sizes.sum(dim=1).clamp(max=budget) + 2
         pieces = torch.zeros(ids.shape[0], int(lengths.max()), dtype=torch.long, device=device)
-        row_index = torch.arange(ids.shape[0], device=device).view(-1, 1, 1)
-        for values, offsets, wanted in (
-            (separator.expand(*ids.shape, -1), starts, (separated * separator.numel()).unsqueeze(-1)),
-            (table[ids], starts + separated * separator.numel(), page_counts.unsqueeze(-1)),
+        separator_at, page_at = separated.nonzero(as_tuple=True), page.nonzero(as_tuple=True)
+        page_ids = ids[page_at]
+        for (rows, _), values, offsets, wanted in (
+            (separator_at, separator.expand(len(separator_at[0]), -1), starts[separator_at],
+             torch.full_like(separator_at[0], separator.numel())),
+            (page_at, table[page_ids], starts[page_at] + separated[page_at] * separator.numel(), counts[page_ids]),
         ):
-            slots = offsets.unsqueeze(-1) + torch.arange(values.shape[-1], device=device)
-            chosen = (torch.arange(values.shape[-1], device=device) < wanted) & (slots < budget)
-            pieces[row_index.expand_as(slots)[chosen], 1 + slots[chosen]] = values[chosen]
+            piece_index = torch.arange(values.shape[1], device=device)
+            slots = offsets.unsqueeze(1) + piece_index
+            chosen = (piece_index < wanted.unsqueeze(1)) & (slots < budget)
+            pieces[rows.unsqueeze(1).expand_as(slots)[chosen], 1 + slots[chosen]] = values[chosen]
         pieces[:, 0] = config.encoder_cls_token_id
         pieces[torch.arange(ids.shape[0], device=device), lengths - 1] = config.encoder_sep_token_id
         return pieces, (torch.arange(pieces.shape[1], device=device) < lengths.unsqueeze(1)).long()
