@@ -459,7 +459,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         for (rows, _), values, offsets, wanted in (
             (separator_at, separator.expand(len(separator_at[0]), -1), starts[separator_at],
              torch.full_like(separator_at[0], separator.numel())),
-            (page_at, table[page_ids], starts[page_at] + separated[page_at] * separator.numel(), counts[page_ids]),
+            (page_at, table[page_ids], starts[page_at] + separated[page_at] * separator.numel(), page_counts[page_at]),
         ):
             piece_index = torch.arange(values.shape[1], device=device)
             slots = offsets.unsqueeze(1) + piece_index
