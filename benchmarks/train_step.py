@@ -28,7 +28,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing
-from trainers.presets import FAMILIES, SIZES, build_causal_lm_config, cpu_supports_bf16
+from trainers.model_sizes import FAMILIES, SIZES, build_causal_lm_config, cpu_supports_bf16
 
 TINY_ENCODER = {
     "model_type": "bert",

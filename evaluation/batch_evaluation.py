@@ -30,7 +30,7 @@ from tokenization.constants import SPECIAL_TOKENS
 from tokenization.examples import load_prepared
 
 from .baselines import BASELINES, fit_baseline
-from .model_generator import ModelSessionGenerator
+from inference.session_generator import ModelSessionGenerator
 from .outcome_metrics import OUTCOME_METRICS
 from .page_metrics import PAGE_MEAN_METRICS
 from .plots import load_training_log, plot_report, plot_training_log

@@ -4,7 +4,7 @@ A *session generator* is any callable ``generate_sessions(input_sessions) -> (ge
 taking the input sessions of a batch of users (``list[list[list[str]]]``) and returning one
 generated session per user (``list[list[str]]``) and the cluster each user was routed to
 (``list[int]``, or ``None`` for models without clusters). Baselines
-(:mod:`evaluation.baselines`) and models (:class:`evaluation.model_generator.ModelSessionGenerator`)
+(:mod:`evaluation.baselines`) and models (:class:`inference.session_generator.ModelSessionGenerator`)
 are scored by the same code.
 
 :func:`evaluate_generator` runs the generator over every test user in batches (with a progress

@@ -15,7 +15,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """One ``hetlm experiment --preset smoke`` run folder, shared by the experiment and README tests."""
-    from trainers.cli import main as cli_main
+    from application.cli import main as cli_main
 
     run_dir = tmp_path_factory.mktemp("experiment") / "run"
     assert cli_main(["--log-level", "WARNING", "experiment", "--preset", "smoke", "--simulator-users", "160",

@@ -9,8 +9,9 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from modeling_hetlm import HeTLMForBrowsing
-from trainers.cli import main as cli_main
-from trainers.experiment import CONFIG_FILE, ExperimentSettings, hetlm_stage_name
+from application.cli import main as cli_main
+from application.experiment import CONFIG_FILE
+from application.experiment_settings import ExperimentSettings, hetlm_stage_name
 
 MODELS = ["lm-large", "lm-small", "kmeans-k3", "hetlm-a5-b9", "repeat-last", "most-popular", "markov"]
 

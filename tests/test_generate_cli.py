@@ -1,4 +1,4 @@
-"""Tests of ``hetlm generate`` (trainers/commands/generate.py, trainers/batch_generation.py).
+"""Tests of ``hetlm generate`` (application/commands/generate.py, inference/batch_generation.py).
 
 A tiny HeTLM (3 clusters, 2-layer 16-d Llama predictors, 2-layer BERT encoder) over the pages of a
 small simulator run, minus one held-out page so that unknown pages occur; the event log is the
@@ -22,8 +22,8 @@ from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetl
 from tokenization.constants import EVENT_SCHEMA, UNK_TOKEN
 from tokenization.page_tokenizer import PageTokenizer, build_page_tokenizer, decode_session, encode_sessions
 from tokenization.simulator import SimulatorConfig, simulate_events
-from trainers.batch_generation import BatchGenerationOptions, SessionizedLog
-from trainers.cli import main
+from inference.batch_generation import BatchGenerationOptions, SessionizedLog
+from application.cli import main
 
 NUM_CLUSTERS = 3
 MAX_NEW_TOKENS = 8

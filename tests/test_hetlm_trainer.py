@@ -12,7 +12,7 @@ from datasets import DatasetDict
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import encode_sessions
-from trainers.cli import main
+from application.cli import main
 from trainers.clustering import pretrain_selector
 from trainers.data import pad_sequences
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE, ClusterMask, HeTLMTrainer

@@ -7,7 +7,7 @@ from transformers import AutoTokenizer
 
 from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import normalize_page
-from trainers.cli import main
+from application.cli import main
 
 
 def read_splits(dataset):

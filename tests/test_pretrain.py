@@ -10,8 +10,8 @@ from transformers import AutoModelForCausalLM
 
 from tokenization.page_tokenizer import build_page_tokenizer
 from trainers.data import IGNORE_INDEX, BrowsingCollator, encode_user
-from trainers.presets import FAMILIES, build_causal_lm_config, count_parameters
-from trainers.cli import main
+from trainers.model_sizes import FAMILIES, build_causal_lm_config, count_parameters
+from application.cli import main
 from trainers.pretrain import PretrainSettings, pretrain_language_model
 from training_fixtures import prepare_small_store, simulated_splits
 

@@ -15,7 +15,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from evaluation.baselines import MostPopularPagesBaseline, RepeatLastSessionBaseline
 from evaluation.bleu import bleu_score
 from evaluation.composite import composite_scores
-from evaluation.model_generator import ModelSessionGenerator, left_pad
+from inference.session_generator import ModelSessionGenerator, left_pad
 from evaluation.outcome_metrics import OUTCOME_METRICS, outcome_scores
 from evaluation.page_metrics import PAGE_MEAN_METRICS, page_generation_scores
 from evaluation.plots import load_training_log, plot_report, plot_training_log
@@ -24,7 +24,7 @@ from modeling_fixtures import predictor_config
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm
 from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import build_page_tokenizer, decode_session, encode_sessions
-from trainers.cli import main as cli_main
+from application.cli import main as cli_main
 
 PAGES = ["home", "shoes", "bags", "hats", "socks", "cart", "purchase"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

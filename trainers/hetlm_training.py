@@ -32,7 +32,7 @@ from modeling_hetlm import HeTLMForBrowsing
 from .clustering import pretrain_selector
 from .hetlm_trainer import HeTLMTrainer
 from .initialization import ClusterwiseSettings, ClusterwiseStart, initialize_clusterwise_model
-from .presets import default_bf16
+from .model_sizes import default_bf16
 from .pretrain import build_training_arguments
 
 logger = logging.getLogger(__name__)

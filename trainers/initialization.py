@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 class ClusterwiseSettings:
     """Settings of clusterwise training (HeTLM and the K-means baseline), with CPU defaults.
 
-    The paper's values are in :data:`trainers.presets.PAPER_HETLM_SETTINGS`. ``kmeans_k``: ``None``
+    The paper's values are in :data:`trainers.model_sizes.PAPER_HETLM_SETTINGS`. ``kmeans_k``: ``None``
     uses ``num_clusters``; ``"auto"`` picks K by silhouette over ``kmeans_k_range`` (inclusive).
     ``embedding_cache_dir``: a folder where user embeddings are kept and reused (None: no cache).
     ``min_cluster_size``: clusters routed fewer training users are removed; ``None`` means 1% of

@@ -1,10 +1,10 @@
 """Single-LM pretraining: a causal LM over the page vocabulary, from scratch, with ``transformers.Trainer``.
 
-The model is built from a size preset (:mod:`trainers.presets`) of the OPT, Qwen2 or Llama/SmolLM2
+The model is built from a size preset (:mod:`trainers.model_sizes`) of the OPT, Qwen2 or Llama/SmolLM2
 family with ``vocab_size`` = the page tokenizer's size and its ``[PAD]``/``[BOS]``/``[EOS]`` ids.
 It is trained on the prepared training users (see :mod:`trainers.data` for the token stream and
 what is scored) and evaluated on the validation users before and after training. The CPU defaults
-sit beside the paper's settings in :mod:`trainers.presets`.
+sit beside the paper's settings in :mod:`trainers.model_sizes`.
 
 Example:
     >>> from trainers.pretrain import PretrainSettings, pretrain_language_model
@@ -34,7 +34,7 @@ from transformers import (
 )
 
 from .data import BrowsingCollator, tokenize_users
-from .presets import build_causal_lm_config, default_bf16
+from .model_sizes import build_causal_lm_config, default_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ PRETRAIN_SETTINGS_FILE = "pretrain_settings.json"
 
 @dataclass
 class PretrainSettings:
-    """Hyper-parameters of single-LM training (CPU defaults; the paper's are in :mod:`trainers.presets`).
+    """Hyper-parameters of single-LM training (CPU defaults; the paper's are in :mod:`trainers.model_sizes`).
 
-    ``bf16=None`` means :func:`trainers.presets.default_bf16` for the model's size.
+    ``bf16=None`` means :func:`trainers.model_sizes.default_bf16` for the model's size.
     """
 
     family: str = "opt"

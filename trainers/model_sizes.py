@@ -33,7 +33,7 @@ default 1,098-page store, batch 32, 5 epochs, fp32): validation loss 5.40 at 3e-
 edge where training starts to diverge.
 
 Example:
-    >>> from trainers.presets import build_causal_lm_config
+    >>> from trainers.model_sizes import build_causal_lm_config
     >>> config = build_causal_lm_config("opt", "small", vocab_size=100, pad_token_id=0, bos_token_id=2, eos_token_id=3)
     >>> config.model_type, config.hidden_size
     ('opt', 64)

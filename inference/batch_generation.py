@@ -20,7 +20,7 @@ Decisions:
   not used (counted). The training-time filters that need a target (users with a single session,
   the session-length percentile) do not apply: a user with one session gets a prediction, and a
   prompt longer than the model accepts loses its oldest sessions first
-  (:func:`evaluation.model_generator.build_prompt`, counted as ``truncated_prompts``).
+  (:func:`inference.session_generator.build_prompt`, counted as ``truncated_prompts``).
 - A user appearing in the log without any usable session (all their rows lacked a timestamp or a
   page, or all their sessions were too short) gets no row; such users are counted per reason in
   the summary, never dropped silently.
@@ -57,7 +57,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
-from evaluation.model_generator import build_prompt, left_pad
+from inference.session_generator import build_prompt, left_pad
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.constants import DEFAULT_MAX_INPUT_SESSIONS, OUTCOME_CART, OUTCOME_PURCHASE, UNK_TOKEN
 from tokenization.errors import DataFormatError

@@ -24,7 +24,7 @@ from transformers.utils import logging as transformers_logging
 
 from tokenization.readers import FORMATS as SOURCE_FORMATS
 
-from ..batch_generation import (
+from inference.batch_generation import (
     PREDICTION_FORMATS,
     BatchGenerationError,
     BatchGenerationOptions,

@@ -1,6 +1,6 @@
 """The ``hetlm`` command line: one sub-command per pipeline stage.
 
-Each sub-command lives in its own module under :mod:`trainers.commands` and exposes
+Each sub-command lives in its own module under :mod:`application.commands` and exposes
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 
 Example:
@@ -17,12 +17,12 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "trainers.commands.prepare",
-    "trainers.commands.pretrain",
-    "trainers.commands.train",
-    "trainers.commands.evaluate",
-    "trainers.commands.generate",
-    "trainers.commands.experiment",
+    "application.commands.prepare",
+    "application.commands.pretrain",
+    "application.commands.train",
+    "application.commands.evaluate",
+    "application.commands.generate",
+    "application.commands.experiment",
 )
 
 

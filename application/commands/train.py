@@ -19,8 +19,8 @@ import argparse
 from dataclasses import fields
 
 from ..config_files import build_settings, load_config_file
-from ..data import SCORE_MODES
-from ..initialization import ClusterwiseSettings
+from trainers.data import SCORE_MODES
+from trainers.initialization import ClusterwiseSettings
 
 NAME = "train"
 HELP = "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single LM."
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     from tokenization.examples import load_prepared
 
-    from ..hetlm_training import train_hetlm
-    from ..kmeans_baseline import train_kmeans_baseline
+    from trainers.hetlm_training import train_hetlm
+    from trainers.kmeans_baseline import train_kmeans_baseline
 
     file_values = load_config_file(args.config) if args.config else {}
     method = args.method or file_values.pop("method", "hetlm")

@@ -1,6 +1,6 @@
 """The paper's protocol end to end (``hetlm experiment``): data, single LMs, K-means, HeTLM, baselines, evaluation.
 
-Stages, each a folder of the run directory with a completion marker (see :mod:`trainers.stages`),
+Stages, each a folder of the run directory with a completion marker (see :mod:`application.stages`),
 so an interrupted run resumes at the first unfinished stage:
 
 1. ``data``: ``hetlm prepare`` on the source (the built-in simulator by default: synthetic data);
@@ -27,7 +27,7 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,16 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
-from evaluation.report_tables import markdown_table
 from modeling_hetlm.builders import tiny_encoder
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
 
-from .hetlm_training import train_hetlm
-from .initialization import ClusterwiseSettings
-from .kmeans_baseline import train_kmeans_baseline
-from .pretrain import PretrainSettings, pretrain_language_model
+from trainers.hetlm_training import train_hetlm
+from trainers.initialization import ClusterwiseSettings
+from trainers.kmeans_baseline import train_kmeans_baseline
+from trainers.pretrain import PretrainSettings, pretrain_language_model
+from .experiment_report import report_markdown
+from .experiment_settings import ExperimentSettings, hetlm_stage_name
 from .stages import StageRunner
 
 logger = logging.getLogger(__name__)
@@ -54,105 +55,6 @@ SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov")
 LARGE_LM = "lm-large"
 SMALL_LM = "lm-small"
 
-
-@dataclass
-class ExperimentSettings:
-    """Everything one ``hetlm experiment`` run depends on (a config file holds the same keys).
-
-    Attributes:
-        source: ``"simulator"`` or a path to an event log (file or folder).
-        format: Reader format (``simulator``, ``events``, ``csv``, ``parquet``, ``jsonl``, ``ga360``, ``rees46``).
-        simulator_users: Users the simulator draws (only for the simulator).
-        simulator_seed: The simulator's seed.
-        family: Backbone family of every LM: ``opt``, ``qwen2`` or ``llama`` (SmolLM2).
-        small_size / large_size: Size presets (:mod:`trainers.presets`) of the predictors and of the
-            single larger LM (grown to at least ``num_clusters`` times the small one's parameters).
-        pretrain_epochs / large_pretrain_epochs: Epochs of the two single LMs.
-        num_clusters: Initial K of HeTLM and the fixed K of the K-means baseline (paper: 6).
-        kmeans_silhouette: Also train K-means with K chosen by silhouette (paper: K=2).
-        ablation: (alpha, beta) pairs; one HeTLM per pair; the first is the headline model.
-        centroid_distance: ``paper`` or ``normalized`` L3 (see :class:`HeTLMConfig`).
-        clusterwise_epochs: Epochs of HeTLM and of each K-means predictor's fine-tuning.
-        encoder: ``minilm`` (all-MiniLM-L6-v2, the paper's) or ``tiny`` (a random 1-layer BERT over
-            the page words: smoke tests only).
-        max_test_users: Score at most this many test users (None: all).
-        max_new_tokens: Longest generated session.
-        batch_size: Users per generation batch.
-        seed: Seed of data split, training and generation.
-        bf16: bf16 autocast (None: where the CPU/GPU supports it).
-    """
-
-    source: str = "simulator"
-    format: str = "simulator"
-    simulator_users: int = 3000
-    simulator_seed: int = 0
-    family: str = "opt"
-    small_size: str = "small"
-    large_size: str = "large"
-    pretrain_epochs: float = 10.0
-    large_pretrain_epochs: float = 8.0
-    num_clusters: int = 6
-    kmeans_silhouette: bool = True
-    ablation: list[tuple[float, float]] = field(default_factory=lambda: [(5.0, 9.0)])
-    centroid_distance: str = "paper"
-    clusterwise_epochs: float = 3.0
-    encoder: str = "minilm"
-    max_test_users: int | None = None
-    max_new_tokens: int = 40
-    batch_size: int = 64
-    seed: int = 0
-    bf16: bool | None = None
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "ExperimentSettings":
-        """Settings of a named preset (:data:`PRESETS`) with ``overrides`` applied.
-
-        Example:
-            >>> ExperimentSettings.from_preset("default").simulator_users
-            3000
-        """
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return replace(cls(), **{**PRESETS[name], **overrides})
-
-    def __post_init__(self) -> None:
-        self.ablation = [(float(alpha), float(beta)) for alpha, beta in self.ablation]
-        if not self.ablation:
-            raise ValueError("ablation needs at least one (alpha, beta) pair")
-        if self.encoder not in ("minilm", "tiny"):
-            raise ValueError(f"encoder must be 'minilm' or 'tiny', got {self.encoder!r}")
-        if self.num_clusters < 1:
-            raise ValueError(f"num_clusters must be at least 1, got {self.num_clusters}")
-
-    @staticmethod
-    def keys() -> list[str]:
-        """The setting names a config file may hold."""
-        return [item.name for item in fields(ExperimentSettings)]
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # At most 10 minutes on a 2-core CPU (about 6 measured): 3,000 simulated users, 64-d predictors, MiniLM encoder.
-    "default": {},
-    # Seconds: for tests and a first look (tiny models, random tiny encoder, few users).
-    "smoke": {"simulator_users": 240, "small_size": "tiny", "large_size": "small", "pretrain_epochs": 2.0,
-              "large_pretrain_epochs": 1.0, "num_clusters": 3, "clusterwise_epochs": 1.0, "encoder": "tiny",
-              "max_new_tokens": 16, "kmeans_silhouette": False},
-    # The paper's Table 7 grid at the default scale (9 HeTLM runs: about half an hour on 2 cores).
-    "ablation": {"ablation": [(a, b) for a in (0.5, 2.0, 5.0) for b in (1.0, 5.0, 9.0)]},
-    # More users and bigger models, for a GPU or a long CPU run.
-    "large": {"simulator_users": 50000, "pretrain_epochs": 10.0, "large_pretrain_epochs": 10.0,
-              "clusterwise_epochs": 5.0, "batch_size": 256},
-}
-
-
-def hetlm_stage_name(alpha: float, beta: float) -> str:
-    """Stage (and model) name of one HeTLM run.
-
-    Example:
-        >>> hetlm_stage_name(5.0, 9.0), hetlm_stage_name(0.5, 1.0)
-        ('hetlm-a5-b9', 'hetlm-a0.5-b1')
-    """
-    return f"hetlm-a{alpha:g}-b{beta:g}"
 
 
 def _encoder_overrides(settings: ExperimentSettings, tokenizer) -> dict[str, Any]:
@@ -283,44 +185,9 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
     return summary
 
 
+
 def machine_description() -> dict[str, Any]:
     """What the run ran on (numbers in a report mean little without it)."""
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
-def summary_table(summary: dict[str, Any]) -> str:
-    """The headline table printed at the end: each model's main Combined figures and its final K.
-
-    Example:
-        >>> summary = {"models": {"m": {"Combined": {"N": 2, "HR": 1.0}}}, "clusterwise": {"m": {"num_clusters": 3}}}
-        >>> print(summary_table(summary).splitlines()[-1])
-        | m | 2 | 1.000 | - | - | - | - | - | - | - | 3 |
-    """
-    columns = ["Model", "N", "HR", "IoA", "IoP", "IoU", "Val-P", "New-P", "CoP F1", "BLEU", "K"]
-    rows = []
-    for name, result in summary["models"].items():
-        rows.append({"Model": name, **result["Combined"], "K": summary["clusterwise"].get(name, {}).get("num_clusters")})
-    return markdown_table(rows, columns)
-
-
-def report_markdown(summary: dict[str, Any], comparison: str, settings: ExperimentSettings) -> str:
-    """The run's ``report.md``: what ran, the headline table, the full comparison, recovery, timings."""
-    lines = ["# HeTLM experiment report", ""]
-    if summary["synthetic"]:
-        lines += ["**SYNTHETIC DATA**: users generated by the built-in browsing simulator, not real users.", ""]
-    lines += [f"Source `{settings.source}` ({settings.format}), family `{settings.family}`, "
-              f"initial K={settings.num_clusters}, (alpha, beta) pairs {settings.ablation}. "
-              f"Machine: {summary['machine']['processor']}, {summary['machine']['cpu_count']} CPUs"
-              f"{', GPU ' + summary['machine']['cuda'] if summary['machine']['cuda'] else ''}.", "",
-              "## Summary (test users, Combined)", "", summary_table(summary), "",
-              "## Cluster recovery of the planted segments", ""]
-    recovery_rows = [{"Model": name, "ARI": result["cluster_recovery"]["ARI"], "NMI": result["cluster_recovery"]["NMI"]}
-                     for name, result in summary["models"].items() if result.get("cluster_recovery")]
-    lines += [markdown_table(recovery_rows, ["Model", "ARI", "NMI"]) if recovery_rows else "No true segments known.", ""]
-    lines += ["## Stage timings", "",
-              markdown_table([{"Stage": t["name"], "Seconds": t["seconds"], "Reused": t["reused"]}
-                              for t in summary["stage_timings"]], ["Stage", "Seconds", "Reused"], digits=1), "",
-              comparison.replace("# Combined results", "## All metrics (Combined rows)")]
-    return "\n".join(lines) + "\n"

@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 
 from ..config_files import build_settings, load_config_file
-from ..experiment import CONFIG_FILE, PRESETS, ExperimentSettings, run_experiment, summary_table
-from ..presets import FAMILIES
+from ..experiment import CONFIG_FILE, run_experiment
+from ..experiment_report import summary_table
+from ..experiment_settings import PRESETS, ExperimentSettings
+from trainers.model_sizes import FAMILIES
 
 NAME = "experiment"
 HELP = "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."

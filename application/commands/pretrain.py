@@ -3,7 +3,7 @@
 Writes a plain ``transformers`` causal-LM folder (config, safetensors weights, generation config)
 plus the page tokenizer and ``pretrain_settings.json`` (settings, parameter count, validation
 losses before and after training). Settings come from the flags, a ``--config`` YAML/JSON file
-(keys as the flags, dashes or underscores), or the CPU defaults of :mod:`trainers.presets`.
+(keys as the flags, dashes or underscores), or the CPU defaults of :mod:`trainers.model_sizes`.
 
 Example:
     $ hetlm pretrain --data runs/default/data --out runs/default/lm-small --family opt --size small
@@ -16,9 +16,9 @@ import argparse
 from dataclasses import fields
 
 from ..config_files import build_settings, load_config_file
-from ..data import SCORE_MODES
-from ..presets import FAMILIES, SIZES
-from ..pretrain import PretrainSettings, pretrain_language_model
+from trainers.data import SCORE_MODES
+from trainers.model_sizes import FAMILIES, SIZES
+from trainers.pretrain import PretrainSettings, pretrain_language_model
 
 NAME = "pretrain"
 HELP = "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared dataset."
