@@ -45,7 +45,8 @@ from trainers.kmeans_baseline import train_kmeans_baseline
 from trainers.pretrain import PretrainSettings, pretrain_language_model
 from .experiment_report import report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
-from .stages import StageRunner
+from .source_fingerprint import source_fingerprint
+from .stages import RunLock, StageRunner, write_text_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +127,17 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
     Returns the summary: settings, per-model Combined rows, the ablation, stage timings.
     """
     run_dir = Path(run_dir)
+    with RunLock(run_dir):
+        return _run_stages(settings, run_dir, force)
+
+
+def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dict[str, Any]:
     runner = StageRunner(run_dir, force=force)
     (run_dir / CONFIG_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n", encoding="utf-8")
     started = time.perf_counter()
     data_config = {key: value for key, value in asdict(settings).items()
                    if key in ("source", "format", "simulator_users", "simulator_seed", "seed")}
+    data_config["source_fingerprint"] = source_fingerprint(settings.source)
     reader_options = {"num_users": settings.simulator_users, "seed": settings.simulator_seed} \
         if settings.format == "simulator" else {}
     data_result = runner.run("data", data_config, lambda out: prepare(
@@ -179,9 +186,8 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
         "stage_timings": [asdict(timing) for timing in runner.timings],
         "total_seconds": time.perf_counter() - started,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    (run_dir / "report.md").write_text(report_markdown(summary, evaluation["comparison_markdown"], settings),
-                                       encoding="utf-8")
+    write_text_atomically(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    write_text_atomically(run_dir / "report.md", report_markdown(summary, evaluation["comparison_markdown"], settings))
     return summary
 
 
