@@ -91,7 +91,11 @@ def prepare(
     shutil.rmtree(work_dir, ignore_errors=True)
     try:
         built = build_examples(stream, options, work_dir=work_dir, progress=progress)
-        if sum(built.stats["splits"][split]["users"] for split in SPLITS) == 0:
+        if built.stats["events_kept"] == 0:
+            skipped = {**stream.report, **built.stats.get("dropped_rows", {})}
+            counts = ", ".join(f"{reason}: {count}" for reason, count in sorted(skipped.items())) or "none"
+            raise DataFormatError(f"no valid rows: every row was skipped (skipped rows by reason: {counts})", file=source)
+        if sum(built.stats["splits"][split].get("users", 0) for split in SPLITS) == 0:
             raise DataFormatError(
                 f"no usable examples: none of the {built.stats['totals'].get('users', 0)} users has 2 sessions "
                 "left after filtering (see --min-session-length and --max-session-length-percentile)",

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import DataFormatError
+from .bad_rows import Check
 
 
 def text_column(values: pa.Array | pa.ChunkedArray, field: str, file: str) -> pa.Array:
@@ -95,3 +96,37 @@ def interleave(first: pa.Table, first_positions: np.ndarray, second: pa.Table, s
     positions = np.concatenate([np.asarray(first_positions) * 2, np.asarray(second_positions) * 2 + 1])
     order = np.argsort(positions, kind="stable")
     return pa.concat_tables([first, second]).take(pa.array(order))
+
+
+# Text a spreadsheet or a data-frame export writes for a missing value: never a real page.
+NULL_LIKE_PAGES = ("nan", "null", "none", "nil", "undefined", "n/a", "<na>")
+# C0 / C1 control characters, and the zero-width and direction marks that make two pages look alike.
+_INVISIBLE_PATTERN = r"[\x00-\x1f\x7f-\x9f\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{2064}\x{feff}]"  # RE2 syntax
+DEFAULT_MAX_PAGE_LENGTH = 1000
+
+
+def page_checks(pages: pa.Array, field: str, max_page_length: int = DEFAULT_MAX_PAGE_LENGTH) -> list[Check]:
+    """The row checks every page name passes, in order: not blank, not a null-like text (``NaN``, ``null``,
+    ``None``...), no control or zero-width characters, at most ``max_page_length`` characters.
+
+    Returns ``Check`` tuples for :meth:`BadRowPolicy.reject` (each a counted skip reason).
+
+    Example:
+        >>> checks = page_checks(pa.array(["home", "NaN", "ca\\u200brt", "x" * 6, None]), "page", max_page_length=5)
+        >>> [(check.reason.split(" (")[0], check.bad.to_pylist()) for check in checks]  # doctest: +NORMALIZE_WHITESPACE
+        [('missing page', [False, False, False, False, True]),
+         ('null-like page', [False, True, False, False, False]),
+         ('control or invisible character in page', [False, False, True, False, False]),
+         ('page longer than 5 characters', [False, False, False, True, False])]
+    """
+    if max_page_length < 1:
+        raise ValueError(f"max_page_length must be at least 1, got {max_page_length}")
+    trimmed = pc.utf8_lower(pc.utf8_trim_whitespace(pages))
+    return [
+        Check(is_blank(pages), "missing page", field),
+        Check(pc.fill_null(pc.is_in(trimmed, pa.array(NULL_LIKE_PAGES)), False), "null-like page", field, pages),
+        Check(pc.fill_null(pc.match_substring_regex(pages, _INVISIBLE_PATTERN), False),
+              "control or invisible character in page", field),
+        Check(pc.fill_null(pc.greater(pc.utf8_length(pages), max_page_length), False),
+              f"page longer than {max_page_length} characters", field),
+    ]

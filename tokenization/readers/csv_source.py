@@ -1,8 +1,9 @@
 """Streaming CSV: the header, then tables of text columns, one block of whole lines at a time.
 
-Every table yielded carries the hidden ``__row`` column (see :mod:`.bad_rows`): the line number
-of each record (the header is line 1). Lines are counted as physical lines, so a value with an
-embedded newline, or a skipped malformed line, shifts the numbers after it.
+Every table yielded carries the hidden ``__row`` column (see :mod:`.bad_rows`): the line each
+record starts on (the header is line 1). Blocks are cut at record boundaries
+(:mod:`.csv_records`), so a quoted value holding a newline is one record, CR-only line endings are
+read, and an unbalanced quote costs one bad line, not the file.
 
 Example:
     >>> read_csv_header(Path("tests/fixtures/rees46_sample.csv"))[:2]  # doctest: +SKIP
@@ -15,12 +16,14 @@ import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from ..errors import DataFormatError
 from .bad_rows import ROW_COLUMN, SKIP_HINT, BadRowPolicy, Check
-from .files import arrow_message, is_utf8, line_blocks, open_input, read_bytes, record_line_numbers
+from .csv_records import csv_record_blocks, normalize_line_endings, record_ends
+from .files import arrow_message, is_utf8, open_input, read_bytes
 
 _HEADER_PROBE_BYTES = 1 << 16
 
@@ -34,7 +37,7 @@ def read_csv_header(path: Path) -> list[str]:
     """
     with open_input(path) as stream:
         head = read_bytes(stream, _HEADER_PROBE_BYTES, path)
-    first_line = head.split(b"\n", 1)[0].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
+    first_line = normalize_line_endings(head).split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf")
     if not first_line.strip():
         raise DataFormatError("empty file (no header line)", file=str(path), row=1)
     try:
@@ -65,33 +68,41 @@ def csv_tables(path: Path, columns: Sequence[str], policy: BadRowPolicy, block_b
 
     options = dict(
         read_options=pa_csv.ReadOptions(column_names=names, use_threads=True),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid_row),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid_row, newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(include_columns=list(columns), column_types={c: pa.binary() for c in columns}),
     )
-    first_line, records = 1, 0
-    for block in line_blocks(path, block_bytes):
-        if first_line == 1:  # the header
-            header_end = block.index(b"\n") + 1
-            block, first_line = block[header_end:], 2
+
+    def on_unbalanced(line: int) -> None:
+        policy.reject_line("unbalanced quote", row=line, detail=": a quoted value never closes")
+
+    records = 0
+    for block, line_numbers in csv_record_blocks(path, block_bytes, on_unbalanced):
+        if line_numbers.size and line_numbers[0] == 1:  # the header
+            header_end = _first_record_end(block)
+            block, line_numbers = block[header_end:], line_numbers[1:]
+        if not line_numbers.size:
+            continue
         try:
-            table = pa_csv.read_csv(pa.py_buffer(block), **options) if block.strip() else None
+            table = pa_csv.read_csv(pa.py_buffer(block), **options)
         except pa.ArrowInvalid as error:
             if wrong_lines:
                 row = wrong_lines[0]
                 raise policy.error(
                     f"wrong number of fields: expected {row.expected_columns}, found {row.actual_columns}{SKIP_HINT}",
-                    row=_line_number_in(block, first_line, row.text),
+                    row=_line_number_in(block, line_numbers, row.text),
                 ) from None
-            raise policy.error(f"cannot parse as CSV: {arrow_message(error)}", row=first_line) from None
-        line_numbers = record_line_numbers(block, first_line, whitespace_is_blank=False)
-        if wrong_lines:  # skipped: their numbers are not needed, only their count
+            raise policy.error(f"cannot parse as CSV: {arrow_message(error)}", row=int(line_numbers[0])) from None
+        if wrong_lines:  # skipped: drop their line numbers so the kept rows keep theirs
+            skipped = [_record_index(block, row.text) for row in wrong_lines]
             for row in wrong_lines:
-                policy.reject_line("wrong number of fields", row=None, detail=f": expected {row.expected_columns}, found {row.actual_columns}")
+                detail = f": expected {row.expected_columns}, found {row.actual_columns}"
+                policy.reject_line("wrong number of fields", row=None, detail=detail)
             wrong_lines.clear()
-            line_numbers = line_numbers[: 0 if table is None else table.num_rows]
-        first_line += block.count(b"\n")
-        if table is None or table.num_rows == 0:
+            line_numbers = np.delete(line_numbers, [index for index in skipped if index is not None])
+        if table.num_rows == 0:
             continue
+        if len(line_numbers) != table.num_rows:
+            raise policy.error(f"cannot match {table.num_rows} parsed records to their lines", row=int(line_numbers[0]))
         records += table.num_rows
         # One batch per block: read_csv returns ~1 MB chunks, too small for the stages after it.
         table = table.combine_chunks().append_column(ROW_COLUMN, pa.array(line_numbers))
@@ -100,13 +111,28 @@ def csv_tables(path: Path, columns: Sequence[str], policy: BadRowPolicy, block_b
         raise DataFormatError("no data rows (the file has only a header)", file=str(path))
 
 
-def _line_number_in(block: bytes, first_line: int, text: str) -> int | None:
-    """The line of ``block`` equal to ``text`` (the multithreaded parser does not number bad rows)."""
+def _records(block: bytes) -> list[bytes]:
+    """The non-blank records of a block of whole records, without their line ending."""
+    ends = record_ends(np.frombuffer(block, dtype=np.uint8))
+    starts = [0, *(int(end) + 1 for end in ends[:-1])]
+    records = [block[start:int(end)] for start, end in zip(starts, ends)]
+    return [record for record in records if record]
+
+
+def _first_record_end(block: bytes) -> int:
+    return int(record_ends(np.frombuffer(block, dtype=np.uint8))[0]) + 1
+
+
+def _record_index(block: bytes, text: str) -> int | None:
+    """Index, among the block's non-blank records, of the record whose text is ``text``."""
     wanted = text.encode()
-    for offset, line in enumerate(block.split(b"\n")):
-        if line.rstrip(b"\r") == wanted:
-            return first_line + offset
-    return None
+    return next((index for index, record in enumerate(_records(block)) if record == wanted), None)
+
+
+def _line_number_in(block: bytes, line_numbers: np.ndarray, text: str) -> int | None:
+    """The line a record equal to ``text`` starts on (the multithreaded parser does not number bad rows)."""
+    index = _record_index(block, text)
+    return None if index is None else int(line_numbers[index])
 
 
 def decode_utf8(table: pa.Table, columns: Sequence[str], policy: BadRowPolicy) -> pa.Table:

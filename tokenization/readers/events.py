@@ -7,16 +7,18 @@ Columns (names configurable): ``user_id``, ``timestamp``, ``page`` and, optional
   ``file_format`` ("csv", "parquet", "jsonl") says otherwise.
 - ``user_id``, ``session_id`` and ``page`` may be text or integers (read as text: CSV values are
   never parsed as numbers, so ids keep leading zeros and never overflow).
-- ``timestamp`` may be ISO-8601 text (a time without a zone is UTC), epoch seconds or
-  milliseconds (numbers below 1e11 are seconds, others milliseconds; ``timestamp_unit`` forces
-  one), or a Parquet timestamp / date. See :mod:`.timestamps`.
+- ``timestamp`` may be ISO-8601 text (a time without a zone is UTC), epoch seconds, milliseconds,
+  microseconds or nanoseconds (told apart by magnitude; ``timestamp_unit`` forces one), or a Parquet
+  timestamp / date. See :mod:`.timestamps`.
 - **Sessions.** A non-blank ``session_id`` is kept. Without the column (or where it is blank) the
   reader leaves ``session_id`` null: the examples stage (``tokenization/examples.py``) splits those
   events into sessions at the inactivity gap (``session_gap_minutes``, default 30). The reader
   cannot do it itself because a user's events may be spread over several batches.
 
-Rows with a blank ``user_id`` or ``page``, a missing or unparsable ``timestamp``, a wrong number
-of fields, a malformed JSON line or invalid UTF-8 raise a DataFormatError naming file, row and
+User and session ids are trimmed of surrounding whitespace (``' u000 '`` is user ``u000``). Rows with
+a blank ``user_id`` or ``page``, a null-like page text (``NaN``, ``null``, ``None``, ...), a page holding
+control or zero-width characters or longer than ``max_page_length``, a missing or unparsable
+``timestamp``, a wrong number of fields, a malformed JSON line or invalid UTF-8 raise a DataFormatError naming file, row and
 field, or are skipped and counted with ``on_bad_rows="skip"``. A missing column, a column of a
 wrong type (e.g. a float or a list as ``user_id``) and an empty file are always errors.
 
@@ -34,13 +36,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from ..constants import EVENT_SCHEMA
 from ..errors import DataFormatError
 from .bad_rows import ROW_COLUMN, BadRowPolicy, Check
-from .columns import blank_to_null, is_blank, text_column
+from .columns import DEFAULT_MAX_PAGE_LENGTH, blank_to_null, is_blank, page_checks, text_column
 from .csv_source import csv_tables, read_csv_header
 from .files import base_suffix, block_bytes_for, require_columns, source_files
 from .json_lines import first_json_record, ndjson_tables
@@ -63,7 +66,8 @@ class EventLogReader:
         batch_size: At most this many rows per batch (Parquet); CSV / JSON blocks are sized from it.
         file_format: "csv", "parquet" or "jsonl"; None picks by extension.
         user_column, session_column, timestamp_column, page_column: The column names in the file.
-        timestamp_unit: "auto" (default), "s", "ms" or "us" for numeric timestamps.
+        timestamp_unit: "auto" (default), "s", "ms", "us" or "ns" for numeric timestamps.
+        max_page_length: Pages longer than this many characters are bad rows (default 1000).
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class EventLogReader:
         timestamp_column: str = "timestamp",
         page_column: str = "page",
         timestamp_unit: str = "auto",
+        max_page_length: int = DEFAULT_MAX_PAGE_LENGTH,
     ):
         if file_format is not None and file_format not in FILE_FORMATS:
             raise DataFormatError(f"unknown file format {file_format!r} (expected one of {', '.join(FILE_FORMATS)})", file=str(source))
@@ -87,6 +92,7 @@ class EventLogReader:
         self.required = [user_column, timestamp_column, page_column]
         self.timestamp_unit = check_choice("timestamp_unit", timestamp_unit, TIMESTAMP_UNITS)
         self.batch_size = batch_size
+        self.max_page_length = max_page_length
         self.block_bytes = block_bytes_for(batch_size, _BYTES_PER_ROW)
         for path, file_format in zip(self.files, self.formats):
             if file_format == "csv":
@@ -147,10 +153,11 @@ class EventLogReader:
 
     def _events(self, table: pa.Table, policy: BadRowPolicy) -> pa.Table:
         file, names = policy.file, self.columns
-        user = text_column(table.column(names["user_id"]), names["user_id"], file)
+        user = pc.utf8_trim_whitespace(text_column(table.column(names["user_id"]), names["user_id"], file))
         page = text_column(table.column(names["page"]), names["page"], file)
         if names["session_id"] in table.column_names:
-            session = blank_to_null(text_column(table.column(names["session_id"]), names["session_id"], file))
+            session_ids = text_column(table.column(names["session_id"]), names["session_id"], file)
+            session = blank_to_null(pc.utf8_trim_whitespace(session_ids))
         else:
             session = pa.nulls(table.num_rows, pa.string())
         raw_time = table.column(names["timestamp"]).combine_chunks()
@@ -161,7 +168,7 @@ class EventLogReader:
         events = policy.reject(
             events,
             Check(is_blank(user), "missing user_id", names["user_id"]),
-            Check(is_blank(page), "missing page", names["page"]),
+            *page_checks(page, names["page"], self.max_page_length),
             Check(raw_time.is_null(), "missing timestamp", names["timestamp"]),
             Check(timestamps.is_null(), "unparsable timestamp", names["timestamp"], raw_time),
         )

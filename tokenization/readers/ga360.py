@@ -53,7 +53,7 @@ import pyarrow.json as pa_json
 
 from ..constants import EVENT_SCHEMA, OUTCOME_CART, OUTCOME_PURCHASE
 from .bad_rows import ROW_COLUMN, BadRowPolicy, Check, as_mask
-from .columns import cast_or_null, interleave, is_blank, text_column
+from .columns import cast_or_null, interleave, is_blank, page_checks, text_column
 from .files import block_bytes_for, require_columns, source_files
 from .json_lines import first_json_record, ndjson_tables
 from .timestamps import TIMESTAMP_TYPE
@@ -61,6 +61,7 @@ from .timestamps import TIMESTAMP_TYPE
 ACTION_ADD_TO_CART = "3"
 ACTION_PURCHASE = "6"
 HITS_IGNORED = "GA hits without page view or outcome ignored"
+VISITS_WITHOUT_HITS = "GA visits without any page view or outcome ignored"
 # A visit line of the Merchandise Store export is a few kilobytes; blocks stay at most 16 MiB anyway.
 _BYTES_PER_VISIT = 4096
 VISIT_FIELDS = ("fullVisitorId", "visitId", "visitStartTime", "hits")
@@ -138,6 +139,8 @@ def _events(visits: pa.Table, policy: BadRowPolicy) -> pa.Table:
         Check(start.is_null(), "visitStartTime is not a number of seconds", "visitStartTime", visits.column("visitStartTime")),
         Check(per_visit(as_mask(hit_time.is_null())), "hits.time is not a number of milliseconds", "hits.time"),
         Check(per_visit(is_page & as_mask(is_blank(path))), "PAGE hit without page.pagePath", "hits.page.pagePath"),
+        *(Check(per_visit(is_page & as_mask(check.bad)), f"PAGE hit with a {check.reason}", "hits.page.pagePath")
+          for check in page_checks(path, "hits.page.pagePath")[1:]),
     )
     kept_visit = np.zeros(visits.num_rows, dtype=bool)
     kept_visit[kept.column("visit").to_numpy()] = True
@@ -147,6 +150,8 @@ def _events(visits: pa.Table, policy: BadRowPolicy) -> pa.Table:
     outcome = pc.if_else(pc.equal(action, ACTION_ADD_TO_CART), OUTCOME_CART, pc.if_else(pc.equal(action, ACTION_PURCHASE), OUTCOME_PURCHASE, None))
     has_outcome = as_mask(outcome.is_valid())
     policy.ignore(HITS_IGNORED, int((kept_hit & ~is_page & ~has_outcome).sum()))
+    used_hit = kept_hit & (is_page | has_outcome)
+    policy.ignore(VISITS_WITHOUT_HITS, int((kept_visit & ~(np.bincount(parents[used_hit], minlength=visits.num_rows) > 0)).sum()))
 
     session = pc.binary_join_element_wise(visitor, visit, ":")
     microseconds = start.fill_null(0).to_numpy()[parents] * 1_000_000 + hit_time.fill_null(0).to_numpy() * 1_000

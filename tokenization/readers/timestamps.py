@@ -8,9 +8,10 @@ The rule (every reader uses it):
   optional zone ``Z``, ``+02:00``, ``+0200``, ``+02`` or a trailing ``UTC`` (REES46 writes
   ``2019-10-01 00:00:00 UTC``). A string without a zone is read as UTC.
 - **Epoch numbers** (integers, floats, or strings of digits): with ``unit="auto"`` a value whose
-  magnitude is below 1e11 is seconds, otherwise milliseconds (1e11 seconds is the year 5138; 1e11
-  milliseconds is March 1973, so real logs are never ambiguous). ``unit`` "s", "ms" or "us"
-  forces one unit.
+  magnitude is below 1e11 is seconds, below 1e14 milliseconds, below 1e17 microseconds, otherwise
+  nanoseconds (1e11 seconds is the year 5138 and 1e11 milliseconds March 1973; 1e14 milliseconds is
+  the year 5138 and 1e14 microseconds March 1973, and so on: real logs are never ambiguous).
+  ``unit`` "s", "ms", "us" or "ns" forces one unit.
 
 A value that is missing or cannot be parsed becomes null; the caller decides whether that is an
 error or a counted skip.
@@ -34,10 +35,11 @@ import pyarrow.compute as pc
 from .columns import cast_or_null
 
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
-TIMESTAMP_UNITS = ("auto", "s", "ms", "us")
-# Epoch values whose magnitude is below this are seconds, at or above it milliseconds (unit="auto").
-SECONDS_MILLISECONDS_THRESHOLD = 1e11
-_MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+TIMESTAMP_UNITS = ("auto", "s", "ms", "us", "ns")
+# unit="auto": epoch values whose magnitude is below the first bound are seconds, below the second
+# milliseconds, below the third microseconds, the rest nanoseconds.
+AUTO_UNIT_BOUNDS = (1e11, 1e14, 1e17)
+_MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1e-3}
 # Beyond about the year 5000 a value is garbage, not a time.
 _MAX_MICROSECONDS = 1e17
 
@@ -102,9 +104,12 @@ def _from_epoch(values: pa.Array, unit: str) -> pa.Array:
     valid = values.is_valid().to_numpy(zero_copy_only=False)
     if pa.types.is_integer(values.type):
         numbers = values.fill_null(0).cast(pa.int64()).to_numpy()
-        factors = _unit_factors(np.abs(numbers.astype(np.float64)), unit)
-        huge = np.abs(numbers.astype(np.float64)) * factors >= _MAX_MICROSECONDS
-        microseconds = np.where(huge, 0, numbers) * factors
+        magnitudes = np.abs(numbers.astype(np.float64))
+        factors = _unit_factors(magnitudes, unit)
+        huge = magnitudes * factors >= _MAX_MICROSECONDS
+        # Integer arithmetic keeps every microsecond: multiply for s / ms / us, divide for ns.
+        nanoseconds = factors < 1
+        microseconds = np.where(huge, 0, np.where(nanoseconds, numbers // 1000, numbers * factors.astype(np.int64)))
     else:
         numbers = values.fill_null(0).cast(pa.float64()).to_numpy()
         scaled = np.nan_to_num(numbers * _unit_factors(np.abs(numbers), unit), nan=np.inf)
@@ -115,6 +120,7 @@ def _from_epoch(values: pa.Array, unit: str) -> pa.Array:
 
 
 def _unit_factors(magnitudes: np.ndarray, unit: str) -> np.ndarray:
+    """Microseconds per unit of each value (float: 1e-3 for nanoseconds)."""
     if unit == "auto":
-        return np.where(magnitudes < SECONDS_MILLISECONDS_THRESHOLD, 1_000_000, 1_000).astype(np.int64)
-    return np.full(len(magnitudes), _MICROSECONDS_PER_UNIT[unit], dtype=np.int64)
+        return np.array([1e6, 1e3, 1.0, 1e-3])[np.searchsorted(AUTO_UNIT_BOUNDS, magnitudes, side="right")]
+    return np.full(len(magnitudes), float(_MICROSECONDS_PER_UNIT[unit]))
