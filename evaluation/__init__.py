@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "outcome_probability_scores": "evaluation.outcome_probabilities",
     "binary_probability_scores": "evaluation.outcome_probabilities",
     "f1_optimal_threshold": "evaluation.thresholds",
+    "f1_optimal_outcome_thresholds": "evaluation.thresholds",
     "iou_optimal_page_threshold": "evaluation.thresholds",
     "pages_above_threshold": "evaluation.thresholds",
     "plot_reliability": "evaluation.reliability_plot",

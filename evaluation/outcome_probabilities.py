@@ -23,6 +23,7 @@ from evaluation.metrics.outcome_probabilities.probability_scores import (
     OUTCOMES,
     PROBABILITY_METRICS,
     binary_probability_scores,
+    outcome_label_columns,
     outcome_probability_scores,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "OUTCOMES",
     "PROBABILITY_METRICS",
     "binary_probability_scores",
+    "outcome_label_columns",
     "outcome_probability_scores",
 ]

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from sklearn.calibration import calibration_curve
 
-from evaluation.outcome_probabilities import OUTCOMES, outcome_probability_scores
+from evaluation.outcome_probabilities import OUTCOMES, outcome_label_columns, outcome_probability_scores
 from evaluation.plots import _save
 
 OUTCOME_NAMES: dict[str, str] = {"Cart": "Cart", "Purchase": "Purchase", "CoP": "Cart-or-Purchase"}
@@ -56,8 +56,7 @@ def plot_reliability(
     if scores["n_users"] == 0:
         raise ValueError("no user to plot the reliability of")
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    labels = np.asarray(labels, dtype=bool)
-    outcome_labels = {"Cart": labels[:, 0], "Purchase": labels[:, 1], "CoP": labels[:, 0] | labels[:, 1]}
+    outcome_labels = outcome_label_columns(labels)
     figure = Figure(figsize=(5.5, 5.0))
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], linestyle="--", color="0.5", label="perfectly calibrated")

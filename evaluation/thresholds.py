@@ -1,7 +1,8 @@
 """Decision thresholds chosen on the validation split, for probabilistic predictions.
 
 - Outcomes: the predicted outcome is ``P >= theta``; :func:`f1_optimal_threshold` picks the theta
-  that maximises F1 on validation predictions (objective: F1 of the positive class).
+  that maximises F1 on validation predictions (objective: F1 of the positive class), and
+  :func:`f1_optimal_outcome_thresholds` does so for Cart, Purchase and Cart-or-Purchase.
 - Pages: the predicted page set is ``{page : P(page) >= tau}`` (:func:`pages_above_threshold`);
   :func:`iou_optimal_page_threshold` picks the tau that maximises the mean IoU over validation users
   (the IoU of :func:`evaluation.page_metrics.per_user_page_scores`).
@@ -26,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import precision_recall_curve
 
+from evaluation.outcome_probabilities import OUTCOMES, outcome_label_columns
 from evaluation.page_metrics import per_user_page_scores
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,32 @@ def f1_optimal_threshold(probabilities: ArrayLike, labels: ArrayLike) -> Thresho
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
     best = len(f1) - 1 - int(np.argmax(f1[::-1]))  # thresholds increase: the last maximum is the largest
     return ThresholdChoice(float(thresholds[best]), float(f1[best]), "F1", labels.size)
+
+
+def f1_optimal_outcome_thresholds(probabilities: ArrayLike, labels: ArrayLike) -> dict[str, ThresholdChoice]:
+    """:func:`f1_optimal_threshold` for each outcome (Cart, Purchase, CoP) of the validation users.
+
+    Args:
+        probabilities: per user ``[P(cart), P(purchase), P(cart or purchase)]``, shape (N, 3).
+        labels: per user ``[cart, purchase]`` of the actual next session, shape (N, 2).
+
+    Example:
+        >>> choices = f1_optimal_outcome_thresholds([[0.6, 0.1, 0.6], [0.2, 0.4, 0.5], [0.1, 0.1, 0.1]],
+        ...                                         [[1, 0], [0, 1], [0, 0]])
+        >>> {outcome: choice.threshold for outcome, choice in choices.items()}
+        {'Cart': 0.6, 'Purchase': 0.4, 'CoP': 0.5}
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    outcome_labels = outcome_label_columns(labels)
+    if probabilities.shape != (len(outcome_labels["Cart"]), len(OUTCOMES)):
+        raise ValueError(
+            f"probabilities: expected {len(OUTCOMES)} values for each of the {len(outcome_labels['Cart'])} "
+            f"labelled users, got an array of shape {probabilities.shape}"
+        )
+    return {
+        outcome: f1_optimal_threshold(probabilities[:, column], outcome_labels[outcome])
+        for column, outcome in enumerate(OUTCOMES)
+    }
 
 
 def pages_above_threshold(page_probabilities: Sequence[Mapping[str, float]], threshold: float) -> list[list[str]]:

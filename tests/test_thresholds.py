@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from evaluation.thresholds import f1_optimal_threshold, iou_optimal_page_threshold, pages_above_threshold
+from evaluation.thresholds import (
+    f1_optimal_outcome_thresholds,
+    f1_optimal_threshold,
+    iou_optimal_page_threshold,
+    pages_above_threshold,
+)
 
 
 def test_f1_optimal_threshold_by_hand():
@@ -43,6 +48,20 @@ def test_f1_threshold_without_positive_predicts_nothing(caplog):
 def test_f1_threshold_bad_input(probabilities, labels, message):
     with pytest.raises(ValueError, match=message):
         f1_optimal_threshold(probabilities, labels)
+
+
+def test_outcome_thresholds_per_outcome_by_hand():
+    probabilities = [[0.7, 0.1, 0.7], [0.5, 0.6, 0.8], [0.4, 0.2, 0.3], [0.2, 0.2, 0.5]]
+    labels = [[1, 0], [0, 1], [1, 0], [0, 0]]
+    choices = f1_optimal_outcome_thresholds(probabilities, labels)
+    # Cart (y 1 0 1 0): theta .4 -> TP2 FP1: F1 4/5 beats .7 (2/3), .5 (1/2) and .2 (4/6).
+    assert (choices["Cart"].threshold, choices["Cart"].score) == (0.4, pytest.approx(0.8))
+    # Purchase (y 0 1 0 0): theta .6 catches the only buyer alone.
+    assert (choices["Purchase"].threshold, choices["Purchase"].score) == (0.6, 1.0)
+    # CoP (P .7 .8 .3 .5, y 1 1 1 0): theta .3 -> TP3 FP1: F1 6/7 beats .8 (1/2), .7 (4/5) and .5 (4/6).
+    assert (choices["CoP"].threshold, choices["CoP"].score) == (0.3, pytest.approx(6 / 7))
+    with pytest.raises(ValueError, match="expected 3 values for each of the 4 labelled users"):
+        f1_optimal_outcome_thresholds([row[:2] for row in probabilities], labels)
 
 
 def test_pages_above_threshold_orders_by_probability():

@@ -82,6 +82,17 @@ def binary_probability_scores(
     }
 
 
+def outcome_label_columns(labels: ArrayLike) -> dict[str, np.ndarray]:
+    """The boolean label of each outcome of ``OUTCOMES`` from per-user ``[cart, purchase]`` labels (CoP = either).
+
+    Example:
+        >>> {outcome: column.tolist() for outcome, column in outcome_label_columns([[1, 0], [0, 0]]).items()}
+        {'Cart': [True, False], 'Purchase': [False, False], 'CoP': [True, False]}
+    """
+    labels = _checked_labels(labels, "labels", columns=2)
+    return {"Cart": labels[:, 0], "Purchase": labels[:, 1], "CoP": labels[:, 0] | labels[:, 1]}
+
+
 def outcome_probability_scores(
     probabilities: ArrayLike, labels: ArrayLike, epsilon: float = DEFAULT_EPSILON
 ) -> dict[str, Any]:
@@ -102,13 +113,13 @@ def outcome_probability_scores(
         ['Purchase: 0 of 2 users positive (one class), ROC-AUC and PR-AUC undefined']
     """
     probabilities = _checked_probabilities(probabilities, "probabilities", columns=len(OUTCOMES))
-    labels = _checked_labels(labels, "labels", columns=2)
-    if len(probabilities) != len(labels):
+    outcome_labels = outcome_label_columns(labels)
+    n_users = len(outcome_labels["Cart"])
+    if len(probabilities) != n_users:
         raise ValueError(
             f"one row of probabilities and one row of labels per user are needed, got {len(probabilities)} "
-            f"and {len(labels)}"
+            f"and {n_users}"
         )
-    outcome_labels = {"Cart": labels[:, 0], "Purchase": labels[:, 1], "CoP": labels[:, 0] | labels[:, 1]}
     scores: dict[str, Any] = {}
     undefined: list[str] = []
     for column, outcome in enumerate(OUTCOMES):
@@ -117,11 +128,11 @@ def outcome_probability_scores(
         if outcome_scores["ROC-AUC"] is None:
             positives = int(outcome_labels[outcome].sum())
             undefined.append(
-                f"{outcome}: {positives} of {len(labels)} users positive (one class), ROC-AUC and PR-AUC undefined"
+                f"{outcome}: {positives} of {n_users} users positive (one class), ROC-AUC and PR-AUC undefined"
             )
     for reason in undefined:
         logger.warning("outcome probabilities: %s", reason)
-    scores["n_users"] = len(labels)
+    scores["n_users"] = n_users
     scores["n_undefined_auc"] = len(undefined)
     scores["undefined_auc"] = undefined
     return scores
