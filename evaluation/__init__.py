@@ -1,5 +1,6 @@
-"""Evaluation of browsing-session models: page generation, outcome prediction, BLEU, ranking and
-composite metrics, plain functions and ``evaluate`` modules.
+"""Evaluation of browsing-session models: page generation, outcome prediction and outcome probabilities,
+BLEU, ranking and composite metrics, thresholds chosen on validation, bootstrap intervals and paired
+tests; plain functions and ``evaluate`` modules.
 
 Names are imported lazily, so ``import evaluation`` stays cheap (no torch, no sacrebleu) -- the
 ``evaluate`` modules import this package every time they load.
@@ -35,6 +36,17 @@ _EXPORTS: dict[str, str] = {
     "target_ranks": "evaluation.ranking",
     "composite_scores": "evaluation.composite",
     "COMPOSITE_GROUPS": "evaluation.composite",
+    "outcome_probability_scores": "evaluation.outcome_probabilities",
+    "binary_probability_scores": "evaluation.outcome_probabilities",
+    "f1_optimal_threshold": "evaluation.thresholds",
+    "f1_optimal_outcome_thresholds": "evaluation.thresholds",
+    "iou_optimal_page_threshold": "evaluation.thresholds",
+    "pages_above_threshold": "evaluation.thresholds",
+    "plot_reliability": "evaluation.reliability_plot",
+    "bootstrap_mean_interval": "evaluation.uncertainty",
+    "bootstrap_statistic_interval": "evaluation.uncertainty",
+    "paired_mean_test": "evaluation.uncertainty",
+    "paired_statistic_test": "evaluation.uncertainty",
     "metric_path": "evaluation.metric_modules",
     "METRIC_MODULES": "evaluation.metric_modules",
 }

@@ -16,7 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
-METRIC_MODULES: tuple[str, ...] = ("page_generation", "browsing_outcomes", "page_ranking", "page_bleu")
+METRIC_MODULES: tuple[str, ...] = (
+    "page_generation",
+    "browsing_outcomes",
+    "page_ranking",
+    "page_bleu",
+    "outcome_probabilities",
+)
 
 
 def metric_path(name: str) -> str:

@@ -14,9 +14,11 @@ from evaluation import metric_path
 from evaluation.bleu import bleu_score
 from evaluation.metric_modules import METRIC_MODULES, METRICS_DIR
 from evaluation.outcome_metrics import outcome_scores
+from evaluation.outcome_probabilities import outcome_probability_scores
 from evaluation.page_metrics import page_generation_scores
 from evaluation.ranking import ranking_scores
 
+PACKAGES = {"evaluation", "tokenization", "modeling_hetlm", "trainers", "inference", "application"}
 PAGES = ["home", "shoes", "bags", "hats", "cart", "purchase", "[UNK]"]
 
 
@@ -84,6 +86,27 @@ def test_ranking_module_matches_function(modules):
     assert results == pytest.approx(ranking_scores(scores, targets, ks=(1, 5), exclude_ids=[0, 1, 2, 3]))
 
 
+def test_outcome_probability_module_matches_function_with_batches(modules):
+    rng = np.random.default_rng(2)
+    probabilities = rng.random((30, 3))
+    labels = (rng.random((30, 2)) < probabilities[:, :2]).astype(int)
+    metric = modules["outcome_probabilities"]
+    metric.add_batch(predictions=probabilities[:12].tolist(), references=labels[:12].tolist())
+    metric.add_batch(predictions=probabilities[12:].tolist(), references=labels[12:].tolist())
+    results = metric.compute(epsilon=0.01)
+    expected = outcome_probability_scores(probabilities, labels, epsilon=0.01)
+    assert results.pop("undefined_auc") == expected.pop("undefined_auc") == []
+    assert results == pytest.approx(expected)
+
+
+def test_outcome_probability_module_imports_nothing_from_the_package():
+    # The script and its logic import relatively from their own folder, never the HeTLM packages.
+    folder = METRICS_DIR / "outcome_probabilities"
+    for script in folder.glob("*.py"):
+        imports = [line for line in script.read_text().splitlines() if line.startswith(("import ", "from "))]
+        assert imports and not [line for line in imports if line.split()[1].split(".")[0] in PACKAGES], script
+
+
 @pytest.mark.parametrize("name", METRIC_MODULES)
 def test_kwargs_description_example_runs(modules, name):
     # _KWARGS_DESCRIPTION is the module's inputs_description; its example must run as written.
@@ -111,6 +134,6 @@ def test_loads_offline_in_a_fresh_process_and_cache(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == [
         "page_generation", "PageGeneration", "browsing_outcomes", "BrowsingOutcomes",
-        "page_ranking", "PageRanking", "page_bleu", "PageBleu",
+        "page_ranking", "PageRanking", "page_bleu", "PageBleu", "outcome_probabilities", "OutcomeProbabilities",
     ]
     assert (tmp_path / "modules").is_dir()
