@@ -15,7 +15,7 @@ Example:
 from transformers import AutoConfig, AutoModel
 
 from .builders import build_encoder_tokenizer, build_hetlm, load_minilm_encoder, minilm_path
-from .configuration_hetlm import HeTLMConfig
+from .configuration_hetlm import HeTLMConfig, page_vocabulary_hash
 from .modeling_hetlm import HeTLMForBrowsing, HeTLMOutput, page_text
 
 AutoConfig.register(HeTLMConfig.model_type, HeTLMConfig, exist_ok=True)
@@ -30,4 +30,5 @@ __all__ = [
     "load_minilm_encoder",
     "minilm_path",
     "page_text",
+    "page_vocabulary_hash",
 ]
