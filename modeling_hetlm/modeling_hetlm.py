@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, BertModel, GenerationConfig, PreT
 from transformers.utils import ModelOutput
 
 from .configuration_hetlm import HeTLMConfig
-from .encoder_inputs_hetlm import HeTLMEncoderInputsMixin, page_text
+from .encoder_inputs_hetlm import HeTLMEncoderInputsMixin
 from .hub_hetlm import HeTLMHubMixin
 
 DEFAULT_MAX_NEW_TOKENS = 64
@@ -36,6 +36,7 @@ EMBED_BATCH_SIZE = 256
 # accelerators want large calls.
 CPU_EMBED_CHUNK_PIECES = 2048
 ACCELERATOR_EMBED_CHUNK_PIECES = 65536
+
 
 @dataclass
 class HeTLMOutput(ModelOutput):
@@ -81,7 +82,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         selector: MLP from a user embedding to K logits.
         predictors: `nn.ModuleList` of K `AutoModelForCausalLM` models of `config.predictor_config`.
         centroids: buffer `[K, D]`, the embedding dictionary (K-means init, running average).
-        page_tokenizer: optional page tokenizer saved by `save_pretrained` (not a weight).
+        page_tokenizer: optional page tokenizer saved by `save_pretrained` (not a weight); it holds the page
+            names `session_texts` reads, checked against `config.page_vocabulary_hash`.
 
     Example:
 
@@ -631,4 +633,4 @@ def _describe(value) -> str:
 
 HeTLMForBrowsing.register_for_auto_class("AutoModel")
 
-__all__ = ["HeTLMForBrowsing", "HeTLMOutput", "page_text"]
+__all__ = ["HeTLMForBrowsing", "HeTLMOutput"]
