@@ -100,7 +100,7 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
             history = {key: value for key, value in result.history.items() if key != "log_history"}
             history.update(initial_eval_nll=result.initial_eval_nll, final_eval_nll=result.final_eval_nll)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
-        return {"num_clusters": result.model.config.num_clusters, "cluster_sizes": result.model.config.cluster_sizes,
+        return {"num_clusters": result.model.config.num_clusters, "cluster_sizes": result.history["cluster_sizes"],
                 "history": json.loads(json.dumps(history, default=str))}
     return work
 

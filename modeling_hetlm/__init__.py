@@ -15,8 +15,9 @@ Example:
 from transformers import AutoConfig, AutoModel
 
 from .builders import build_encoder_tokenizer, build_hetlm, load_minilm_encoder, minilm_path
-from .configuration_hetlm import HeTLMConfig
-from .modeling_hetlm import HeTLMForBrowsing, HeTLMOutput, page_text
+from .configuration_hetlm import HeTLMConfig, page_vocabulary_hash
+from .encoder_inputs_hetlm import page_text
+from .modeling_hetlm import HeTLMForBrowsing, HeTLMOutput
 
 AutoConfig.register(HeTLMConfig.model_type, HeTLMConfig, exist_ok=True)
 AutoModel.register(HeTLMConfig, HeTLMForBrowsing, exist_ok=True)
@@ -30,4 +31,5 @@ __all__ = [
     "load_minilm_encoder",
     "minilm_path",
     "page_text",
+    "page_vocabulary_hash",
 ]

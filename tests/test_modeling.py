@@ -14,7 +14,15 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from modeling_fixtures import FAMILIES, PAGES, USERS, predictor_config, prompt_batch, tiny_model, training_batch
-from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing, build_hetlm, page_text
+from modeling_hetlm import (
+    HeTLMConfig,
+    HeTLMForBrowsing,
+    build_encoder_tokenizer,
+    build_hetlm,
+    page_text,
+    page_vocabulary_hash,
+)
+from modeling_hetlm.encoder_inputs_hetlm import page_vocabulary
 from tokenization.page_tokenizer import build_page_tokenizer, encode_sessions
 
 
@@ -26,7 +34,9 @@ def opt_model() -> HeTLMForBrowsing:
 # ---------------------------------------------------------------- configuration
 @pytest.mark.parametrize("family", FAMILIES)
 def test_config_round_trip_keeps_sub_configs(family, tmp_path):
-    config = HeTLMConfig(predictor_config=predictor_config(family, 40), num_clusters=2, page_vocabulary=PAGES[:5] + ["[PAD]", "[UNK]", "[BOS]", "[EOS]"], pad_token_id=5, unk_token_id=6, bos_token_id=7, eos_token_id=8)
+    config = HeTLMConfig(predictor_config=predictor_config(family, 40), num_clusters=2, num_pages=9,
+                         page_vocabulary_hash=page_vocabulary_hash(PAGES[:5] + ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]),
+                         pad_token_id=5, unk_token_id=6, bos_token_id=7, eos_token_id=8)
     config.save_pretrained(tmp_path)
     loaded = HeTLMConfig.from_pretrained(tmp_path)
     assert loaded.to_dict() == config.to_dict()
@@ -45,16 +55,15 @@ def test_config_round_trip_keeps_sub_configs(family, tmp_path):
         ({"centroid_temperature": 0.0}, "centroid_temperature"),
         ({"centroid_momentum": 1.0}, "centroid_momentum"),
         ({"routing": "random"}, "routing"),
-        ({"min_cluster_size": 0}, "min_cluster_size"),
         ({"selector_hidden_sizes": [8, 0]}, "selector_hidden_sizes"),
         ({"predictor_config": {"model_type": "gpt2"}}, "gpt2"),
         ({"encoder_config": {"model_type": "roberta"}}, "encoder_config"),
         ({"encoder_max_length": 1000}, "encoder_max_length"),
-        ({"page_vocabulary": ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "a", "a"]}, "duplicate"),
-        ({"page_vocabulary": ["[PAD]", "[UNK]", "[BOS]"]}, "eos_token_id"),
-        ({"page_vocabulary": [f"p{i}" for i in range(100)]}, "vocab_size"),
+        ({"num_pages": 3}, "eos_token_id"),
+        ({"num_pages": 100}, "vocab_size"),
+        ({"num_pages": 9, "page_vocabulary_hash": "abc"}, "page_vocabulary_hash"),
+        ({"page_vocabulary_hash": "0" * 64}, "num_pages"),
         ({"bos_token_id": 0}, "distinct"),
-        ({"cluster_sizes": [3, 4]}, "cluster_sizes"),
     ],
 )
 def test_config_rejects_invalid_values(settings, message):
@@ -106,6 +115,71 @@ def test_embeddings_are_normalised_and_padding_free(opt_model):
             opt_model.embed_users(left_ids, left_mask, **bad)
 
 
+def random_streams(num_pages: int, count: int = 60, seed: int = 0) -> torch.Tensor:
+    """Left-padded random streams with a history: empty sessions, unknown pages, missing [EOS], stray padding."""
+    pad, unk, bos, eos = 0, 1, 2, 3
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(count):
+        row = []
+        for _ in range(int(torch.randint(1, 5, (1,), generator=generator))):
+            length = int(torch.randint(0, 5, (1,), generator=generator))
+            pages = torch.randint(unk, num_pages, (length,), generator=generator)
+            row += [bos, *[int(page) if page > eos else unk for page in pages]]
+            row += [eos] if torch.rand(1, generator=generator) < 0.8 else [pad]
+        row += [bos] if torch.rand(1, generator=generator) < 0.7 else []
+        if any(token > eos or token == unk for token in row[: len(row) - row[::-1].index(bos) - 1 if bos in row else None]):
+            rows.append(row)
+    width = max(len(row) for row in rows)
+    return torch.tensor([[pad] * (width - len(row)) + row for row in rows])
+
+
+def loop_session_texts(ids: torch.Tensor, pages: list[str]) -> list[str]:
+    """The encoder text as the former per-token loop built it (pad 0, unk 1, bos 2, eos 3): the non-empty
+    sessions before the row's last [BOS], pages joined by spaces, sessions by " | "."""
+    texts = []
+    for row in ids.tolist():
+        row = [token for token in row if token != 0]
+        if 2 in row:
+            row = row[: len(row) - 1 - row[::-1].index(2)]
+        sessions, current = [], []
+        for token in [*row, 3]:
+            if token not in (2, 3):
+                current.append("[UNK]" if token == 1 else page_text(pages[token]))
+            elif current:
+                sessions.append(current)
+                current = []
+        texts.append(" | ".join(" ".join(session) for session in sessions))
+    return texts
+
+
+def test_session_texts_equal_the_former_loop_on_random_streams(opt_model):
+    ids = random_streams(len(opt_model.page_tokenizer))
+    texts = opt_model.session_texts(ids)
+    assert texts == loop_session_texts(ids, page_vocabulary(opt_model.page_tokenizer))
+    assert len(texts) > 40 and any(" | " in text for text in texts) and any("[UNK]" in text for text in texts)
+
+
+def test_page_tokenizer_must_match_the_fingerprint(opt_model, tmp_path):
+    other = build_page_tokenizer([*PAGES[:-1], "checkout"])  # as many pages, one renamed
+    assert len(other) == len(opt_model.page_tokenizer)
+    opt_model.check_page_tokenizer(opt_model.page_tokenizer)
+    with pytest.raises(ValueError, match="page tokenizer does not match"):
+        opt_model.check_page_tokenizer(other)
+    with pytest.raises(ValueError, match="page tokenizer does not match"):
+        opt_model.session_texts(torch.tensor([[2, 5, 3, 2]]), page_tokenizer=other)
+    with pytest.raises(ValueError, match="page tokenizer does not match"):
+        opt_model.save_pretrained(tmp_path, page_tokenizer=other)
+    assert page_vocabulary_hash(["a", "b"]) != page_vocabulary_hash(["b", "a"]) != page_vocabulary_hash(["a b"])
+
+
+def test_set_page_vocabulary_refuses_duplicate_pages():
+    model = tiny_model("opt", num_clusters=1)
+    pages = page_vocabulary(model.page_tokenizer)
+    with pytest.raises(ValueError, match="duplicate"):
+        model.set_page_vocabulary(pages[:-1] + [pages[4]], build_encoder_tokenizer(PAGES, vocab_size=80))
+
+
 @pytest.mark.parametrize("max_length", [64, 9])
 def test_encoder_pieces_equal_the_encoder_tokenizer_on_session_texts(max_length):
     from transformers import AutoTokenizer
@@ -116,22 +190,9 @@ def test_encoder_pieces_equal_the_encoder_tokenizer_on_session_texts(max_length)
     encoder_config = {"model_type": "bert", "vocab_size": encoder_tokenizer.vocab_size, "hidden_size": 16,
                       "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
     model = tiny_model("opt", encoder_config=encoder_config, encoder_max_length=max_length)
-    model.set_page_vocabulary(model.config.page_vocabulary, encoder_tokenizer)
-    pad, unk, bos, eos = 0, 1, 2, 3
-    generator = torch.Generator().manual_seed(0)
-    rows = []
-    for _ in range(60):  # random streams: empty sessions, unknown pages, missing [EOS], stray padding
-        row = []
-        for _ in range(int(torch.randint(1, 5, (1,), generator=generator))):
-            length = int(torch.randint(0, 5, (1,), generator=generator))
-            pages = torch.randint(unk, len(model.page_tokenizer), (length,), generator=generator)
-            row += [bos, *[int(page) if page > eos else unk for page in pages]]
-            row += [eos] if torch.rand(1, generator=generator) < 0.8 else [pad]
-        row += [bos] if torch.rand(1, generator=generator) < 0.7 else []
-        if any(token > eos or token == unk for token in row[: len(row) - row[::-1].index(bos) - 1 if bos in row else None]):
-            rows.append(row)
-    width = max(len(row) for row in rows)
-    ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows])
+    model.set_page_vocabulary(page_vocabulary(model.page_tokenizer), encoder_tokenizer)
+    pad = 0
+    ids = random_streams(len(model.page_tokenizer))
     pieces, mask = model._encoder_inputs(ids, (ids != pad).long())
     expected = encoder_tokenizer(model.session_texts(ids), truncation=True, max_length=max_length)["input_ids"]
     assert [row[: int(length)] for row, length in zip(pieces.tolist(), mask.sum(dim=1))] == expected
@@ -159,7 +220,8 @@ def test_encoder_is_frozen_and_stays_in_eval_mode(opt_model):
 
 def test_embedding_needs_a_page_table():
     tokenizer = build_page_tokenizer(PAGES)
-    config = HeTLMConfig(predictor_config=predictor_config("opt", len(tokenizer)), num_clusters=2, page_vocabulary=tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))),
+    config = HeTLMConfig(predictor_config=predictor_config("opt", len(tokenizer)), num_clusters=2,
+                         num_pages=len(tokenizer),
                          encoder_config={"model_type": "bert", "vocab_size": 50, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2})
     ids, mask = prompt_batch(tokenizer)
     with pytest.raises(ValueError, match="set_page_vocabulary"):
@@ -335,13 +397,12 @@ def test_labels_and_precomputed_embeddings(opt_model):
 # ---------------------------------------------------------------- clusters
 def test_prune_clusters_keeps_the_chosen_clusters(opt_model):
     model = copy.deepcopy(opt_model)
-    model.config.cluster_sizes = [10, 20, 30]
     model.set_centroids(torch.randn(3, 16))
     ids, mask = training_batch(model.page_tokenizer)
     before = model(ids, mask)
     model.prune_clusters([2, 0])
     after = model(ids, mask)
-    assert model.config.num_clusters == len(model.predictors) == 2 and model.config.cluster_sizes == [30, 10]
+    assert model.config.num_clusters == len(model.predictors) == 2
     assert model.centroids.shape == (2, 16)
     torch.testing.assert_close(after.per_cluster_nll, before.per_cluster_nll[:, [2, 0]])
     logits = model.selector(after.user_embeddings)

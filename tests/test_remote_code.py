@@ -46,7 +46,7 @@ for name, folder in request["folders"].items():
     model = AutoModel.from_pretrained(folder, trust_remote_code=True)
     assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    assert len(tokenizer) == len(model.config.page_vocabulary)
+    assert len(tokenizer) == model.config.num_pages
     batch = {key: torch.tensor(value) for key, value in request["inputs"].items()}
     results[f"{name}.nll"] = model(batch["ids"], batch["mask"]).per_cluster_nll
     results[f"{name}.generated"] = model.generate(batch["prompts"], batch["prompt_mask"], **request["generation"])

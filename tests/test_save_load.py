@@ -11,8 +11,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from modeling_fixtures import FAMILIES, prompt_batch, tiny_model, training_batch
-from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing
+from modeling_fixtures import FAMILIES, PAGES, prompt_batch, tiny_model, training_batch
+from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing, page_vocabulary_hash
+from modeling_hetlm.encoder_inputs_hetlm import page_vocabulary
 
 GENERATION = {"max_new_tokens": 6, "do_sample": False}
 
@@ -45,11 +46,11 @@ def test_round_trip_is_exact_before_and_after_pruning(family, tmp_path):
 
 def test_folder_contents_and_model_card(tmp_path):
     model = tiny_model("llama", num_clusters=2)
-    model.config.cluster_sizes = [120, 80]
-    model.save_pretrained(tmp_path, training_summary={"users": 200, "synthetic": True}, metrics={"IoU": 0.3125, "HR": 0.5})
+    model.save_pretrained(tmp_path, training_summary={"users": 200, "synthetic": True, "cluster_sizes": [120, 80]},
+                          metrics={"IoU": 0.3125, "HR": 0.5})
     names = {path.name for path in tmp_path.iterdir()}
     assert {"config.json", "model.safetensors", "generation_config.json", "configuration_hetlm.py", "modeling_hetlm.py",
-            "tokenizer.json", "tokenizer_config.json", "README.md"} <= names
+            "tokenizer.json", "tokenizer_config.json", "README.md", "encoder_inputs_hetlm.py", "hub_hetlm.py"} <= names
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_hetlm.HeTLMConfig", "AutoModel": "modeling_hetlm.HeTLMForBrowsing"}
     generation = json.loads((tmp_path / "generation_config.json").read_text())
@@ -63,6 +64,29 @@ def test_folder_contents_and_model_card(tmp_path):
     model.write_model_card(tmp_path, tags=["ga360", "hetlm"])
     tagged = (tmp_path / "README.md").read_text().split("---")[1]
     assert tagged.count("- hetlm") == 1 and "- ga360" in tagged
+
+
+def test_config_json_holds_the_page_count_and_fingerprint_not_the_pages(tmp_path):
+    model = tiny_model("opt", num_clusters=2)
+    model.save_pretrained(tmp_path)
+    text = (tmp_path / "config.json").read_text()
+    config = json.loads(text)
+    pages = page_vocabulary(model.page_tokenizer)
+    assert (config["num_pages"], config["page_vocabulary_hash"]) == (len(pages), page_vocabulary_hash(pages))
+    assert not {"page_vocabulary", "cluster_sizes", "min_cluster_size"} & config.keys()
+    assert not any(f'"{page}"' in text for page in PAGES)
+    loaded = HeTLMForBrowsing.from_pretrained(tmp_path)
+    loaded.check_page_tokenizer(AutoTokenizer.from_pretrained(tmp_path))
+
+
+def test_config_of_an_older_version_with_the_page_list_is_refused(tmp_path):
+    model = tiny_model("opt", num_clusters=2)
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["page_vocabulary"] = page_vocabulary(model.page_tokenizer)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="page_vocabulary are no longer HeTLMConfig fields.*older HeTLM"):
+        HeTLMForBrowsing.from_pretrained(tmp_path)
 
 
 def test_auto_classes_load_with_the_package_installed(tmp_path):

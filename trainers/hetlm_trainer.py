@@ -127,7 +127,7 @@ class HeTLMTrainer(Trainer):
         args: ``TrainingArguments``; ``learning_rate`` / ``weight_decay`` apply to the predictors.
         train_dataset: Tokenised users with a ``user_embeddings`` column.
         selector_learning_rate, selector_weight_decay: The selector's parameter group.
-        min_cluster_size: Clusters routed fewer training users are retired (default: the model config's).
+        min_cluster_size: Clusters routed fewer training users are retired (default 1: only empty ones).
         prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end.
         Other keyword arguments go to ``Trainer``.
     """
@@ -140,17 +140,19 @@ class HeTLMTrainer(Trainer):
         *,
         selector_learning_rate: float,
         selector_weight_decay: float,
-        min_cluster_size: int | None = None,
+        min_cluster_size: int = 1,
         prune_every_steps: int | None = None,
         **kwargs: Any,
     ):
         if "user_embeddings" not in train_dataset.column_names:
             raise ValueError("train_dataset needs a 'user_embeddings' column (see trainers.hetlm_training.add_user_embeddings)")
+        if isinstance(min_cluster_size, bool) or not isinstance(min_cluster_size, int) or min_cluster_size < 1:
+            raise ValueError(f"min_cluster_size must be an integer >= 1, got {min_cluster_size!r}")
         kwargs.setdefault("data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id))
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         self.selector_learning_rate = selector_learning_rate
         self.selector_weight_decay = selector_weight_decay
-        self.min_cluster_size = model.config.min_cluster_size if min_cluster_size is None else min_cluster_size
+        self.min_cluster_size = min_cluster_size
         self.prune_every_steps = prune_every_steps
         self.routing_embeddings = torch.tensor(train_dataset["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
@@ -305,8 +307,9 @@ class HeTLMTrainer(Trainer):
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def finalize_clusters(self) -> list[int]:
-        """Remove the retired clusters from the model for good, detach the mask, and record the final cluster sizes
-        in the model's config. Call once, after training. Returns the kept original cluster ids, in their new order.
+        """Remove the retired clusters from the model for good, detach the mask, and keep the final cluster sizes
+        (training users per kept cluster, in the new order) in ``self.cluster_sizes``. Call once, after training.
+        Returns the kept original cluster ids, in their new order.
         """
         self.cluster_sizes = self.route_training_users()
         keep = self.cluster_mask.active_clusters
@@ -315,6 +318,5 @@ class HeTLMTrainer(Trainer):
             model.prune_clusters(keep)
         self._mask_hook.remove()
         self.cluster_mask.active = torch.ones(len(keep), dtype=torch.bool)
-        model.config.cluster_sizes = [self.cluster_sizes[cluster] for cluster in keep]
-        self.cluster_sizes = list(model.config.cluster_sizes)
+        self.cluster_sizes = [self.cluster_sizes[cluster] for cluster in keep]
         return keep

@@ -97,6 +97,7 @@ def build_hetlm_trainer(
         eval_dataset=start.users["validation"].select_columns(columns) if "validation" in start.users else None,
         selector_learning_rate=settings.selector_learning_rate,
         selector_weight_decay=settings.selector_weight_decay,
+        min_cluster_size=settings.resolved_min_cluster_size(len(start.users["train"])),
         prune_every_steps=settings.prune_every_steps,
     )
 
@@ -153,7 +154,7 @@ def train_hetlm(
         "segment_ari_kmeans_init": ari_before,
         "segment_ari": ari_after,
         "kept_clusters": kept,
-        "cluster_sizes": model.config.cluster_sizes,
+        "cluster_sizes": trainer.cluster_sizes,
         "cluster_history": trainer.cluster_history,
         "log_history": trainer.state.log_history,
     }
@@ -174,4 +175,5 @@ def _card_summary(history: dict[str, Any], splits: DatasetDict) -> dict[str, Any
         "initial K (K-means)": history["kmeans"]["k"],
         "final K": len(history["kept_clusters"]),
         "validation NLL before / after": f"{history['initial_eval_nll']:.4f} / {history['final_eval_nll']:.4f}",
+        "cluster_sizes": history["cluster_sizes"],
     }

@@ -170,7 +170,6 @@ def initialize_clusterwise_model(
         "centroid_distance": settings.centroid_distance,
         "centroid_temperature": settings.centroid_temperature,
         "selector_hidden_sizes": list(settings.selector_hidden_sizes),
-        "min_cluster_size": settings.resolved_min_cluster_size(len(splits["train"])),
         "routing": routing,
     }
     if encoder_config is not None:

@@ -116,10 +116,11 @@ def train_kmeans_baseline(
                 "final_eval_loss": result.final_eval_loss,
             }
         )
-    model.config.cluster_sizes = np.bincount(clusters.labels, minlength=clusters.k).tolist()
+    cluster_sizes = np.bincount(clusters.labels, minlength=clusters.k).tolist()
     history = {
         "settings": asdict(settings),
-        "kmeans": {"k": clusters.k, "silhouette_by_k": clusters.silhouette_by_k, "sizes": model.config.cluster_sizes},
+        "kmeans": {"k": clusters.k, "silhouette_by_k": clusters.silhouette_by_k, "sizes": cluster_sizes},
+        "cluster_sizes": cluster_sizes,
         "selector_agreement_with_kmeans": selector.accuracy,
         "segment_ari": segment_recovery(model, users["train"]),
         "clusters": per_cluster,
@@ -128,7 +129,8 @@ def train_kmeans_baseline(
         model.save_pretrained(
             output_dir,
             page_tokenizer=tokenizer,
-            training_summary={"method": "K-means clusterwise (exogenous)", "training users": len(splits["train"]), "K": clusters.k},
+            training_summary={"method": "K-means clusterwise (exogenous)", "training users": len(splits["train"]),
+                              "K": clusters.k, "cluster_sizes": cluster_sizes},
         )
         (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")
     return KMeansBaselineResult(model=model, history=history)

@@ -98,11 +98,13 @@ def run(args: argparse.Namespace) -> int:
         )
     if method == "kmeans":
         result = train_kmeans_baseline(splits, tokenizer, lm, args.out, settings)
-        print(f"K-means baseline: K={result.model.config.num_clusters}, sizes {result.model.config.cluster_sizes}; saved to {args.out}")
+        sizes = result.history["cluster_sizes"]
+        print(f"K-means baseline: K={result.model.config.num_clusters}, sizes {sizes}; saved to {args.out}")
         return 0
     result = train_hetlm(splits, tokenizer, lm, args.out, settings, resume_from_checkpoint=args.resume)
     print(
-        f"HeTLM: K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, sizes {result.model.config.cluster_sizes}; "
+        f"HeTLM: K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, "
+        f"sizes {result.history['cluster_sizes']}; "
         f"validation NLL {result.initial_eval_nll:.4f} -> {result.final_eval_nll:.4f}; saved to {args.out}"
     )
     return 0
