@@ -223,7 +223,9 @@ class ModelSessionGenerator:
         if max_sequences_per_call is not None and max_sequences_per_call < 1:
             raise ValueError(f"max_sequences_per_call must be at least 1, got {max_sequences_per_call}")
         batch = self._as_batch(users)
-        users_per_call = len(batch) if max_sequences_per_call is None else max(1, max_sequences_per_call // num_samples)
+        users_per_call = len(batch)
+        if max_sequences_per_call is not None:
+            users_per_call = max(1, max_sequences_per_call // num_samples)
         generation_kwargs = {**self.generation_kwargs, "do_sample": True, "temperature": temperature, "top_k": top_k,
                              "num_return_sequences": num_samples}
         samples: list[list[list[str]]] = []

@@ -82,5 +82,6 @@ def test_checks_on_the_kind_the_tokenizer_and_the_weights(hetlm_dir, tmp_path):
     expect_error(OSError, no_weights, "cannot load")
 
     small = save_causal_lm(tmp_path / "small", len(tokenizer) - 2, tokenizer)
-    expect_error(ValueError, small, f"the page tokenizer has {len(tokenizer)} pages but the model only {len(tokenizer) - 2}")
+    pages = len(tokenizer)
+    expect_error(ValueError, small, f"the page tokenizer has {pages} pages but the model only {pages - 2}")
     assert json.loads((small / "config.json").read_text())["vocab_size"] == len(tokenizer) - 2

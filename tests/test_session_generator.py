@@ -36,8 +36,8 @@ def generator(request) -> ModelSessionGenerator:
 def test_top_1_samples_are_each_users_greedy_session_in_the_users_order(generator):
     greedy, greedy_clusters = generator(USERS)
     assert len({tuple(session) for session in greedy}) > 1, "the planted users must differ"
-    for max_sequences_per_call in (None, NUM_SAMPLES + 1, 1):  # one call, one user per call, fewer rows than samples
-        samples, clusters = generator.sample(USERS, NUM_SAMPLES, top_k=1, max_sequences_per_call=max_sequences_per_call)
+    for per_call in (None, NUM_SAMPLES + 1, 1):  # one call, one user per call, fewer rows than samples
+        samples, clusters = generator.sample(USERS, NUM_SAMPLES, top_k=1, max_sequences_per_call=per_call)
         assert samples == [[session] * NUM_SAMPLES for session in greedy]
         assert clusters == greedy_clusters
     if generator.model.config.model_type == "hetlm":
@@ -58,7 +58,8 @@ def test_samples_are_random_and_seeded(generator):
 
 def test_an_encoded_batch_is_reused_by_greedy_and_sampling(generator):
     batch = generator.encode(USERS)
-    assert batch.prompts == [build_prompt(generator.tokenizer, sessions, generator.max_prompt_length) for sessions in USERS]
+    length = generator.max_prompt_length
+    assert batch.prompts == [build_prompt(generator.tokenizer, sessions, length) for sessions in USERS]
     assert batch.input_ids[:, -1].tolist() == [generator.tokenizer.bos_token_id] * len(USERS)
     assert (batch.user_embeddings is not None) == (generator.model.config.model_type == "hetlm")
     assert generator.greedy(batch) == generator(USERS)
