@@ -57,9 +57,10 @@ import torch
 from sklearn.cluster import KMeans
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerFast
 
+from inference.prompts import build_prompt, pad_sequences
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm, minilm_path
 from tokenization.examples import ExampleOptions, build_examples
-from tokenization.page_tokenizer import build_page_tokenizer, encode_sessions
+from tokenization.page_tokenizer import build_page_tokenizer
 from tokenization.simulator import SimulatorConfig, simulate_events
 
 
@@ -131,7 +132,8 @@ class Timing:
 
 
 def simulated_prompts(num_users: int, seed: int, work_dir: Path) -> tuple[list[list[int]], PreTrainedTokenizerFast]:
-    """Prompts of `num_users` simulated users (input sessions then `[BOS]`) and their page tokenizer.
+    """Prompts of `num_users` simulated users (input sessions then `[BOS]`, cut to the tokenizer's
+    `model_max_length` by the prompt builder of `hetlm generate`) and their page tokenizer.
 
     Example:
         >>> prompts, tokenizer = simulated_prompts(50, seed=0, work_dir=Path(tempfile.mkdtemp()))
@@ -143,7 +145,7 @@ def simulated_prompts(num_users: int, seed: int, work_dir: Path) -> tuple[list[l
     built = build_examples([events], options, work_dir=work_dir)
     tokenizer = build_page_tokenizer(built.train_page_counts)
     users = built.splits["train"]
-    prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in users["input_sessions"]]
+    prompts = [build_prompt(tokenizer, sessions, tokenizer.model_max_length) for sessions in users["input_sessions"]]
     return prompts, tokenizer
 
 
@@ -157,13 +159,7 @@ def left_padded_batches(prompts: list[list[int]], batch_size: int, pad_id: int, 
     """
     batches = []
     for start in range(0, len(prompts), batch_size):
-        rows = prompts[start : start + batch_size]
-        width = max(len(row) for row in rows)
-        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for index, row in enumerate(rows):
-            ids[index, width - len(row) :] = torch.tensor(row)
-            mask[index, width - len(row) :] = 1
+        ids, mask = pad_sequences(prompts[start : start + batch_size], pad_id, side="left")
         batches.append((ids.to(device), mask.to(device)))
     return batches
 

@@ -16,21 +16,20 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
-from modeling_hetlm import HeTLMForBrowsing
+from inference.loading import load_model_folder
+from inference.session_generator import ModelSessionGenerator
 from tokenization.constants import SPECIAL_TOKENS
 from tokenization.examples import load_prepared
 
 from .baselines import BASELINES, fit_baseline
-from inference.session_generator import ModelSessionGenerator
 from .outcome_metrics import OUTCOME_METRICS
 from .page_metrics import PAGE_MEAN_METRICS
 from .plots import load_training_log, plot_report, plot_training_log
@@ -77,21 +76,13 @@ class EvaluationOptions:
         self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model_generator(model_dir: Path, fallback_tokenizer: PreTrainedTokenizerBase,
+def load_model_generator(model_dir: Path, data_tokenizer: PreTrainedTokenizerBase,
                          options: EvaluationOptions) -> ModelSessionGenerator:
     """Load a saved HeTLM model or causal LM (and its page tokenizer, else the data's) as a session generator."""
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    if config.get("model_type") == "hetlm":
-        model = HeTLMForBrowsing.from_pretrained(model_dir)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(model_dir)
-    model.to(options.device)
-    tokenizer = fallback_tokenizer
-    if (model_dir / "tokenizer.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        if tokenizer.get_vocab() != fallback_tokenizer.get_vocab():
-            logger.warning("%s: the model's page tokenizer differs from the data's; pages are encoded with the "
-                           "model's and Val-P counts the data's pages as valid", model_dir)
+    model, tokenizer = load_model_folder(model_dir, options.device, tokenizer=data_tokenizer)
+    if tokenizer is not data_tokenizer and tokenizer.get_vocab() != data_tokenizer.get_vocab():
+        logger.warning("%s: the model's page tokenizer differs from the data's; pages are encoded with the "
+                       "model's and Val-P counts the data's pages as valid", model_dir)
     return ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
 
 

@@ -1,8 +1,9 @@
-"""Inference: prompts from a user's sessions, loading saved models, batched (sampled) generation, and
-the engine of ``hetlm generate`` that predicts every user of an event log.
+"""Inference: one prompt builder and truncation rule (``prompts``), one loader of saved model folders
+(``loading``), one batched greedy / sampled session generator (``session_generator``), and the engine
+of ``hetlm generate`` that predicts every user of an event log (``batch_generation``).
 
 Example:
-    >>> from inference.session_generator import build_prompt
+    >>> from inference.prompts import build_prompt
     >>> callable(build_prompt)
     True
 """

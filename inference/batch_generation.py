@@ -20,7 +20,7 @@ Decisions:
   not used (counted). The training-time filters that need a target (users with a single session,
   the session-length percentile) do not apply: a user with one session gets a prediction, and a
   prompt longer than the model accepts loses its oldest sessions first
-  (:func:`inference.session_generator.build_prompt`, counted as ``truncated_prompts``).
+  (:func:`inference.prompts.build_prompt`, counted as ``truncated_prompts``).
 - A user appearing in the log without any usable session (all their rows lacked a timestamp or a
   page, or all their sessions were too short) gets no row; such users are counted per reason in
   the summary, never dropped silently.
@@ -55,15 +55,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase
 
-from inference.session_generator import build_prompt, left_pad
+from inference.loading import first_line, load_model_folder
+from inference.session_generator import ModelSessionGenerator
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.constants import DEFAULT_MAX_INPUT_SESSIONS, OUTCOME_CART, OUTCOME_PURCHASE, UNK_TOKEN
 from tokenization.errors import DataFormatError
 from tokenization.event_partitions import EventPartitioner, hash_strings
 from tokenization.examples import sessionize
-from tokenization.page_tokenizer import PageTokenizer, decode_session
 from tokenization.readers import read_events
 
 logger = logging.getLogger(__name__)
@@ -145,47 +145,6 @@ class UserHistory:
     user_id: str
     sessions: list[list[str]]
     segment: int | None = None
-
-
-def load_model_folder(model_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[HeTLMForBrowsing, PreTrainedTokenizerFast]:
-    """Load a saved HeTLM model and the page tokenizer saved beside it, in eval mode.
-
-    Raises:
-        BatchGenerationError: The folder is missing, is not a HeTLM model folder, has no page
-            tokenizer, or its weights do not load.
-
-    Example:
-        >>> model, tokenizer = load_model_folder("runs/default/hetlm")  # doctest: +SKIP
-    """
-    folder = Path(model_dir)
-    where = f"model folder {folder}"
-    if not folder.is_dir():
-        raise BatchGenerationError(f"{where}: no such folder")
-    config_file = folder / "config.json"
-    if not config_file.is_file():
-        raise BatchGenerationError(f"{where}: no config.json (not a saved model folder)")
-    try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except (ValueError, AttributeError) as error:
-        raise BatchGenerationError(f"{where}: config.json is not a JSON object ({error})") from None
-    if model_type != "hetlm":
-        raise BatchGenerationError(f"{where}: model_type is {model_type!r}, not a HeTLM model ('hetlm')")
-    if not (folder / "tokenizer.json").is_file():
-        raise BatchGenerationError(f"{where}: no page tokenizer (tokenizer.json) saved beside the model")
-    try:
-        tokenizer = PageTokenizer.from_pretrained(str(folder))
-        model = HeTLMForBrowsing.from_pretrained(str(folder))
-    except (OSError, ValueError) as error:
-        raise BatchGenerationError(f"{where}: cannot load ({_first_line(error)})") from None
-    if len(tokenizer) > model.vocabulary_size:
-        raise BatchGenerationError(
-            f"{where}: the page tokenizer has {len(tokenizer)} pages but the model only {model.vocabulary_size}"
-        )
-    try:
-        model = model.to(device)
-    except (RuntimeError, AssertionError) as error:
-        raise BatchGenerationError(f"device {device}: {_first_line(error)}") from None
-    return model.eval(), tokenizer
 
 
 def prediction_format(path: str | os.PathLike, requested: str | None = None) -> str:
@@ -344,10 +303,11 @@ class NextSessionPredictor:
 
     Attributes:
         max_input_sessions: Sessions per prompt (options, else the model config, else 3).
-        max_prompt_length: Longest prompt: the predictor's positions minus ``max_new_tokens``.
+        generator: The batched generator (:class:`inference.session_generator.ModelSessionGenerator`);
+            its ``max_prompt_length`` is the predictor's positions minus ``max_new_tokens`` and its
+            ``truncated_prompts`` counts the prompts that lost sessions (or pages) to fit.
         unknown_pages: Occurrences of each page unknown to the tokenizer (``[UNK]``) in the input sessions.
         input_pages: Pages in the input sessions.
-        truncated_prompts: Prompts that lost sessions (or pages) to fit ``max_prompt_length``.
         clusters: Users routed to each cluster.
 
     Example:
@@ -356,82 +316,64 @@ class NextSessionPredictor:
         2
     """
 
-    def __init__(self, model: HeTLMForBrowsing, tokenizer: PreTrainedTokenizerFast, options: BatchGenerationOptions):
-        self.model = model
+    def __init__(self, model: HeTLMForBrowsing, tokenizer: PreTrainedTokenizerBase, options: BatchGenerationOptions):
         self.tokenizer = tokenizer
         self.options = options
         self.max_input_sessions = (
             options.max_input_sessions or getattr(model.config, "max_input_sessions", None) or DEFAULT_MAX_INPUT_SESSIONS
         )
-        positions = getattr(model.config.predictor_config, "max_position_embeddings", None) or tokenizer.model_max_length
-        if positions <= options.max_new_tokens:
-            raise BatchGenerationError(
-                f"max_new_tokens={options.max_new_tokens} leaves no room for a prompt in the model's {positions} positions"
-            )
-        self.max_prompt_length = positions - options.max_new_tokens
+        try:
+            self.generator = ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
+        except ValueError as error:
+            raise BatchGenerationError(str(error)) from None
         self._vocabulary = tokenizer.get_vocab()
         self.unknown_pages: Counter = Counter()
         self.input_pages = 0
-        self.truncated_prompts = 0
         self.clusters: Counter = Counter()
 
-    def _generation_kwargs(self, sample: bool) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_new_tokens": self.options.max_new_tokens, "do_sample": sample}
-        if sample:
-            kwargs.update(temperature=self.options.temperature, top_k=self.options.top_k)
-        return kwargs
-
-    @torch.no_grad()
     def predict(self, histories: Sequence[UserHistory]) -> list[dict[str, Any]]:
         """One output row per user (see the module docstring), in the order of ``histories``."""
-        prompts = []
+        input_sessions = [history.sessions[-self.max_input_sessions :] for history in histories]
+        batch = self.generator.encode(input_sessions)
+        sessions, clusters = self.generator.greedy(batch)
         rows = []
-        for history in histories:
-            input_sessions = history.sessions[-self.max_input_sessions :]
-            prompt = build_prompt(self.tokenizer, input_sessions, self.max_prompt_length)
-            self.truncated_prompts += len(prompt) < sum(len(session) + 2 for session in input_sessions) + 1
-            unknown = [page for session in input_sessions for page in session if page not in self._vocabulary]
+        for history, user_sessions, prompt, session, cluster in zip(
+            histories, input_sessions, batch.prompts, sessions, clusters
+        ):
+            unknown = [page for user_session in user_sessions for page in user_session if page not in self._vocabulary]
             self.unknown_pages.update(unknown)
-            self.input_pages += sum(len(session) for session in input_sessions)
-            prompts.append(prompt)
-            rows.append({
+            self.input_pages += sum(len(user_session) for user_session in user_sessions)
+            self.clusters[cluster] += 1
+            row = {
                 "user_id": history.user_id,
+                "predicted_session": session,
+                "cluster": cluster,
                 # Sessions the model sees: a prompt cut to fit loses its oldest sessions first.
                 "num_input_sessions": prompt.count(self.tokenizer.eos_token_id),
                 "unknown_input_pages": len(unknown),
-            })
-        device = self.model.device
-        input_ids, attention_mask = (tensor.to(device) for tensor in left_pad(prompts, self.tokenizer.pad_token_id))
-        embeddings = self.model.embed_users(input_ids, attention_mask)
-        new_tokens, clusters = self.model.generate(
-            input_ids, attention_mask, user_embeddings=embeddings, return_clusters=True, **self._generation_kwargs(False)
-        )
-        for row, history, tokens, cluster in zip(rows, histories, new_tokens.tolist(), clusters.tolist()):
-            row["predicted_session"] = decode_session(self.tokenizer, tokens)
-            row["cluster"] = int(cluster)
-            self.clusters[int(cluster)] += 1
+            }
             if history.segment is not None:
                 row["segment"] = int(history.segment)
+            rows.append(row)
         if self.options.num_samples:
-            for row, (cart, purchase) in zip(rows, self._outcome_probabilities(input_ids, attention_mask, embeddings)):
-                row["cart_probability"], row["purchase_probability"] = cart, purchase
+            samples, _ = self.generator.sample(
+                batch, self.options.num_samples, temperature=self.options.temperature, top_k=self.options.top_k,
+                max_sequences_per_call=self.options.batch_size,
+            )
+            for row, user_samples in zip(rows, samples):
+                row["cart_probability"], row["purchase_probability"] = outcome_shares(user_samples)
         return rows
 
-    def _outcome_probabilities(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, embeddings: torch.Tensor
-    ) -> list[tuple[float, float]]:
-        """Per user, the share of ``num_samples`` sampled next sessions containing ``cart`` / ``purchase``."""
-        samples = self.options.num_samples
-        repeated = [tensor.repeat_interleave(samples, dim=0) for tensor in (input_ids, attention_mask, embeddings)]
-        hits = np.zeros((len(input_ids) * samples, 2), dtype=np.int64)
-        for start in range(0, len(repeated[0]), self.options.batch_size):
-            ids, mask, z = (tensor[start : start + self.options.batch_size] for tensor in repeated)
-            new_tokens = self.model.generate(ids, mask, user_embeddings=z, **self._generation_kwargs(True))
-            for offset, tokens in enumerate(new_tokens.tolist()):
-                pages = set(decode_session(self.tokenizer, tokens))
-                hits[start + offset] = (OUTCOME_CART in pages, OUTCOME_PURCHASE in pages)
-        shares = hits.reshape(len(input_ids), samples, 2).mean(axis=1)
-        return [(float(cart), float(purchase)) for cart, purchase in shares]
+
+def outcome_shares(sessions: Sequence[Sequence[str]]) -> tuple[float, float]:
+    """The share of ``sessions`` containing ``cart`` and the share containing ``purchase``.
+
+    Example:
+        >>> outcome_shares([["home", "cart"], ["cart", "purchase"], ["home"], ["shoes"]])
+        (0.5, 0.25)
+    """
+    hits = [(OUTCOME_CART in session, OUTCOME_PURCHASE in session) for session in map(set, sessions)]
+    return float(np.mean([cart for cart, _ in hits])), float(np.mean([purchase for _, purchase in hits]))
 
 
 class PredictionWriter:
@@ -537,15 +479,18 @@ def generate_predictions(
         stream = read_events(source, source_format, session_gap_minutes=options.session_gap_minutes,
                              on_bad_rows=options.on_bad_rows, **(format_options or {}))
     except (DataFormatError, ValueError, OSError) as error:
-        raise BatchGenerationError(f"{where}: {_first_line(error)}") from None
-    model, tokenizer = load_model_folder(model_dir, device)
+        raise BatchGenerationError(f"{where}: {first_line(error)}") from None
+    try:
+        model, tokenizer = load_model_folder(model_dir, device, hetlm_only=True)
+    except (OSError, ValueError) as error:
+        raise BatchGenerationError(str(error)) from None
     predictor = NextSessionPredictor(model, tokenizer, options)
     torch.manual_seed(options.seed)
     with tempfile.TemporaryDirectory(prefix="hetlm-generate-") as work_dir:
         try:
             log = SessionizedLog(stream, options, work_dir)
         except (DataFormatError, ValueError, OSError) as error:
-            raise BatchGenerationError(f"{where}: {_first_line(error)}") from None
+            raise BatchGenerationError(f"{where}: {first_line(error)}") from None
         columns = prediction_columns(options.num_samples, log.has_segment)
         with PredictionWriter(out, output_format, columns) as writer, tqdm(
             total=log.users_seen, desc="predicting", unit=" users", disable=not options.progress
@@ -573,8 +518,8 @@ def generate_predictions(
         "users_predicted": writer.rows,
         "users_skipped": {reason: count for reason, count in log.skipped_users.items() if count},
         "max_input_sessions": predictor.max_input_sessions,
-        "max_prompt_length": predictor.max_prompt_length,
-        "truncated_prompts": predictor.truncated_prompts,
+        "max_prompt_length": predictor.generator.max_prompt_length,
+        "truncated_prompts": predictor.generator.truncated_prompts,
         "input_pages": predictor.input_pages,
         "unknown_input_pages": sum(predictor.unknown_pages.values()),
         "unknown_distinct_pages": len(predictor.unknown_pages),
@@ -621,7 +566,3 @@ def summary_line(summary: dict[str, Any]) -> str:
     parts.append(f"summary: {summary_path(summary['output']).as_posix()}")
     return "; ".join(parts)
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

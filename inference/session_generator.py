@@ -1,10 +1,21 @@
-"""Turn a language model of browsing into a session generator for the reports.
+"""Generate users' next sessions, greedy or sampled, in batches: the one generator behind ``hetlm
+evaluate``, ``hetlm generate`` and the experiment.
 
 :class:`ModelSessionGenerator` wraps either a :class:`~modeling_hetlm.HeTLMForBrowsing` (routed
 to its clusters; the clusters come back with the sessions) or any plain ``transformers`` causal LM
-(a single LM; no clusters). Both see the same prompts: a user's input sessions encoded as
-``[BOS] p .. [EOS] ...`` plus one ``[BOS]``, left-padded with ``[PAD]``; the new tokens up to the
-first ``[EOS]`` are decoded back to page names.
+(a single LM; no clusters). Both see the same prompts (:func:`inference.prompts.build_prompt`: a
+user's input sessions as ``[BOS] p .. [EOS] ...`` plus one open ``[BOS]``, cut to the model's
+length by the one truncation rule, left-padded with ``[PAD]``); the new tokens up to the first
+``[EOS]`` are decoded back to page names.
+
+- ``generator(users)`` (or :meth:`~ModelSessionGenerator.greedy`): one greedy session per user,
+  the :class:`evaluation.report.SessionGenerator` protocol.
+- :meth:`~ModelSessionGenerator.sample`: ``num_samples`` sampled sessions per user, grouped per
+  user, generated with ``num_return_sequences`` (each prompt's KV cache is shared by its samples).
+- :meth:`~ModelSessionGenerator.encode` builds a batch's prompts (and HeTLM's user embeddings)
+  once, so a greedy and a sampled pass over the same users reuse them.
+
+Sampling draws from torch's global generator: seed it (``torch.manual_seed``) for repeatable samples.
 
 Example:
     >>> import torch
@@ -15,77 +26,64 @@ Example:
     >>> lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
     ...                                   num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
     >>> generator = ModelSessionGenerator(lm, tokenizer, max_new_tokens=3)
-    >>> sessions, clusters = generator([[["home", "shoes"]], [["cart"], ["home"]]])
+    >>> users = [[["home", "shoes"]], [["cart"], ["home"]]]
+    >>> sessions, clusters = generator(users)
     >>> len(sessions), clusters
     (2, None)
+    >>> samples, _ = generator.sample(users, num_samples=4)
+    >>> [len(user_samples) for user_samples in samples]
+    [4, 4]
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tokenization.page_tokenizer import decode_session, encode_sessions
+from tokenization.page_tokenizer import decode_session
+
+from .loading import is_hetlm
+from .prompts import build_prompt, full_prompt_length, pad_sequences
 
 logger = logging.getLogger(__name__)
 
-
-def build_prompt(tokenizer: PreTrainedTokenizerBase, sessions: Sequence[Sequence[str]], max_length: int) -> list[int]:
-    """Encode a user's input sessions plus an open ``[BOS]``, keeping at most ``max_length`` tokens.
-
-    Whole sessions are dropped oldest first until the prompt fits; if even the last session does
-    not fit, its oldest tokens are cut (the trailing ``[BOS]`` always stays).
-
-    Example:
-        >>> from tokenization.page_tokenizer import build_page_tokenizer
-        >>> tokenizer = build_page_tokenizer(["a", "b"])
-        >>> build_prompt(tokenizer, [["a"], ["a", "b"]], max_length=8)
-        [2, 4, 3, 2, 4, 5, 3, 2]
-        >>> build_prompt(tokenizer, [["a"], ["a", "b"]], max_length=6)
-        [2, 4, 5, 3, 2]
-        >>> build_prompt(tokenizer, [["a"], ["a", "b"]], max_length=3)
-        [5, 3, 2]
-    """
-    if max_length < 1:
-        raise ValueError(f"max_length must be at least 1, got {max_length}")
-    kept = list(sessions)
-    ids = encode_sessions(tokenizer, kept, open_next_session=True)
-    while len(ids) > max_length and len(kept) > 1:
-        kept = kept[1:]
-        ids = encode_sessions(tokenizer, kept, open_next_session=True)
-    return ids[-max_length:]
+UserSessions = Sequence[Sequence[Sequence[str]]]
 
 
-def left_pad(prompts: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.LongTensor, torch.LongTensor]:
-    """Stack prompts into ``(input_ids, attention_mask)`` padded on the left.
+@dataclass
+class PromptBatch:
+    """A batch of users' prompts, ready for generation (from :meth:`ModelSessionGenerator.encode`).
+
+    Attributes:
+        prompts: Each user's prompt ids (kept history then ``[BOS]``), unpadded.
+        input_ids: The prompts left-padded, ``[B, longest]``, on the model's device.
+        attention_mask: 1 on prompt tokens, 0 on padding.
+        truncated: Whether each prompt lost sessions (or tokens) to fit the model.
+        user_embeddings: HeTLM's embedding of each user (``None`` for a plain causal LM).
 
     Example:
-        >>> ids, mask = left_pad([[2, 4, 3, 2], [2, 2]], pad_token_id=0)
-        >>> ids.tolist(), mask.tolist()
-        ([[2, 4, 3, 2], [0, 0, 2, 2]], [[1, 1, 1, 1], [0, 0, 1, 1]])
+        >>> batch = PromptBatch([[2, 2]], torch.tensor([[2, 2]]), torch.tensor([[1, 1]]), [False])
+        >>> len(batch)
+        1
     """
-    width = max(len(prompt) for prompt in prompts)
-    input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        if prompt:
-            input_ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-            attention_mask[row, width - len(prompt) :] = 1
-    return input_ids, attention_mask
 
+    prompts: list[list[int]]
+    input_ids: torch.LongTensor
+    attention_mask: torch.LongTensor
+    truncated: list[bool]
+    user_embeddings: torch.Tensor | None = None
 
-def _is_hetlm(model: PreTrainedModel) -> bool:
-    return getattr(model.config, "model_type", None) == "hetlm"
+    def __len__(self) -> int:
+        return len(self.prompts)
 
 
 def _max_positions(model: PreTrainedModel) -> int | None:
-    config = model.config
-    if _is_hetlm(model):
-        config = config.predictor_config
+    config = model.config.predictor_config if is_hetlm(model) else model.config
     return getattr(config, "max_position_embeddings", None)
 
 
@@ -98,7 +96,14 @@ class ModelSessionGenerator:
         max_new_tokens: The most tokens generated for the next session (``[EOS]`` included).
         max_prompt_length: The longest prompt; defaults to the model's maximum positions minus
             ``max_new_tokens`` (or the tokenizer's ``model_max_length`` when the model has none).
-        **generation_kwargs: More ``generate`` arguments (e.g. ``do_sample=True, top_k=10``).
+        **generation_kwargs: More ``generate`` arguments of the greedy pass (e.g. ``num_beams=2``).
+
+    Attributes:
+        truncated_prompts: Prompts cut to fit ``max_prompt_length`` so far.
+
+    Raises:
+        ValueError: ``max_new_tokens`` leaves no room for a prompt in the model's positions, or
+            ``max_prompt_length`` is below 1.
     """
 
     def __init__(
@@ -112,8 +117,16 @@ class ModelSessionGenerator:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
-        positions = _max_positions(model) or tokenizer.model_max_length
-        self.max_prompt_length = max_prompt_length or max(1, positions - max_new_tokens)
+        if max_prompt_length is None:
+            positions = _max_positions(model) or tokenizer.model_max_length
+            if positions <= max_new_tokens:
+                raise ValueError(
+                    f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's {positions} positions"
+                )
+            max_prompt_length = positions - max_new_tokens
+        if max_prompt_length < 1:
+            raise ValueError(f"max_prompt_length must be at least 1, got {max_prompt_length}")
+        self.max_prompt_length = max_prompt_length
         self.generation_kwargs = {
             "do_sample": False,
             "max_new_tokens": max_new_tokens,
@@ -124,27 +137,102 @@ class ModelSessionGenerator:
         self.truncated_prompts = 0
 
     @torch.no_grad()
-    def __call__(self, input_sessions: Sequence[Sequence[Sequence[str]]]) -> tuple[list[list[str]], list[int] | None]:
+    def encode(self, input_sessions: UserSessions) -> PromptBatch:
+        """The users' prompts, padded on the model's device, with HeTLM's user embeddings (computed once).
+
+        Prompts cut to fit are counted in ``truncated_prompts`` (and logged).
+        """
+        if not input_sessions:
+            raise ValueError("no users to encode")
         prompts = [build_prompt(self.tokenizer, sessions, self.max_prompt_length) for sessions in input_sessions]
-        # A full prompt has each session's pages plus its [BOS] and [EOS], and one open [BOS].
-        truncated = sum(
-            len(prompt) < sum(len(session) + 2 for session in sessions) + 1
-            for prompt, sessions in zip(prompts, input_sessions)
+        truncated = [len(prompt) < full_prompt_length(sessions) for prompt, sessions in zip(prompts, input_sessions)]
+        if any(truncated):
+            self.truncated_prompts += sum(truncated)
+            logger.info("%d prompt(s) cut to the last %d tokens", sum(truncated), self.max_prompt_length)
+        return self._batch(prompts, truncated)
+
+    def _batch(self, prompts: list[list[int]], truncated: list[bool],
+               user_embeddings: torch.Tensor | None = None) -> PromptBatch:
+        input_ids, attention_mask = (
+            tensor.to(self.model.device) for tensor in pad_sequences(prompts, self.tokenizer.pad_token_id, side="left")
         )
-        if truncated:
-            self.truncated_prompts += truncated
-            logger.info("%d prompt(s) cut to the last %d tokens", truncated, self.max_prompt_length)
-        input_ids, attention_mask = left_pad(prompts, self.tokenizer.pad_token_id)
-        input_ids = input_ids.to(self.model.device)
-        attention_mask = attention_mask.to(self.model.device)
-        clusters = None
-        if _is_hetlm(self.model):
+        if user_embeddings is None and is_hetlm(self.model):
+            user_embeddings = self.model.embed_users(input_ids, attention_mask)
+        return PromptBatch(prompts, input_ids, attention_mask, truncated, user_embeddings)
+
+    def _part(self, batch: PromptBatch, start: int, stop: int) -> PromptBatch:
+        """Users ``start:stop`` of ``batch``, padded to their own longest prompt."""
+        if start == 0 and stop >= len(batch):
+            return batch
+        embeddings = None if batch.user_embeddings is None else batch.user_embeddings[start:stop]
+        return self._batch(batch.prompts[start:stop], batch.truncated[start:stop], embeddings)
+
+    def _as_batch(self, users: UserSessions | PromptBatch) -> PromptBatch:
+        return users if isinstance(users, PromptBatch) else self.encode(users)
+
+    @torch.no_grad()
+    def _generate(self, batch: PromptBatch, **generation_kwargs: Any) -> tuple[list[list[str]], list[int] | None]:
+        """Decoded new sessions (``[B * n]`` with ``num_return_sequences=n``, a user's n together) and clusters."""
+        if is_hetlm(self.model):
             new_tokens, assigned = self.model.generate(
-                input_ids, attention_mask=attention_mask, return_clusters=True, **self.generation_kwargs
+                batch.input_ids, batch.attention_mask, user_embeddings=batch.user_embeddings, return_clusters=True,
+                **generation_kwargs,
             )
             clusters = [int(cluster) for cluster in assigned]
         else:
-            output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **self.generation_kwargs)
-            new_tokens = output[:, input_ids.shape[1] :]
-        sessions = [decode_session(self.tokenizer, row.tolist()) for row in new_tokens]
-        return sessions, clusters
+            output = self.model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                         **generation_kwargs)
+            new_tokens, clusters = output[:, batch.input_ids.shape[1] :], None
+        return [decode_session(self.tokenizer, row) for row in new_tokens.tolist()], clusters
+
+    def greedy(self, users: UserSessions | PromptBatch) -> tuple[list[list[str]], list[int] | None]:
+        """Each user's next session (greedy unless ``generation_kwargs`` say otherwise) and, for HeTLM, cluster.
+
+        Args:
+            users: Each user's input sessions (page names, oldest first), or their :meth:`encode` batch.
+        """
+        return self._generate(self._as_batch(users), **self.generation_kwargs)
+
+    def __call__(self, input_sessions: UserSessions) -> tuple[list[list[str]], list[int] | None]:
+        return self.greedy(input_sessions)
+
+    def sample(
+        self,
+        users: UserSessions | PromptBatch,
+        num_samples: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        max_sequences_per_call: int | None = None,
+    ) -> tuple[list[list[list[str]]], list[int] | None]:
+        """``num_samples`` sampled next sessions per user, grouped per user, and, for HeTLM, each user's cluster.
+
+        Args:
+            users: Each user's input sessions (page names, oldest first), or their :meth:`encode` batch.
+            num_samples: Sessions sampled per user.
+            temperature: Sampling temperature.
+            top_k: Sample among the k most likely pages only (0: all pages, the model's distribution).
+            max_sequences_per_call: Most sampled sequences (users x ``num_samples``) per ``generate``
+                call; a call holds at least one user. ``None``: the whole batch in one call.
+
+        Returns:
+            ``(samples, clusters)``: ``samples[u]`` holds user ``u``'s ``num_samples`` sessions.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+        if max_sequences_per_call is not None and max_sequences_per_call < 1:
+            raise ValueError(f"max_sequences_per_call must be at least 1, got {max_sequences_per_call}")
+        batch = self._as_batch(users)
+        users_per_call = len(batch)
+        if max_sequences_per_call is not None:
+            users_per_call = max(1, max_sequences_per_call // num_samples)
+        generation_kwargs = {**self.generation_kwargs, "do_sample": True, "temperature": temperature, "top_k": top_k,
+                             "num_return_sequences": num_samples}
+        samples: list[list[list[str]]] = []
+        clusters: list[int] = []
+        for start in range(0, len(batch), users_per_call):
+            part = self._part(batch, start, start + users_per_call)
+            sessions, part_clusters = self._generate(part, **generation_kwargs)
+            samples += [sessions[user * num_samples : (user + 1) * num_samples] for user in range(len(part))]
+            clusters += part_clusters or []
+        return samples, (clusters if is_hetlm(self.model) else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from inference.prompts import pad_sequences
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm
 from tokenization.page_tokenizer import build_page_tokenizer, encode_sessions
 
@@ -62,20 +63,13 @@ def tiny_model(family: str = "opt", num_clusters: int = 3, seed: int = 0, **conf
     return build_hetlm(page_tokenizer, encoder_tokenizer=encoder_tokenizer, **settings).eval()
 
 
-def pad_rows(rows: list[list[int]], side: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad id lists with [PAD]=0 on `side` ("left" or "right"); returns (ids, attention_mask)."""
-    width = max(len(row) for row in rows)
-    padded = [[0] * (width - len(row)) + row if side == "left" else row + [0] * (width - len(row)) for row in rows]
-    ids = torch.tensor(padded)
-    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) if side == "left" else [1] * len(row) + [0] * (width - len(row)) for row in rows])
-    return ids, mask
-
-
 def training_batch(page_tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded streams of input sessions + target session, one row per user."""
-    return pad_rows([encode_sessions(page_tokenizer, sessions + [target]) for sessions, target in zip(USERS, TARGETS)], "right")
+    streams = [encode_sessions(page_tokenizer, sessions + [target]) for sessions, target in zip(USERS, TARGETS)]
+    return pad_sequences(streams, page_tokenizer.pad_token_id, side="right")
 
 
 def prompt_batch(page_tokenizer, users: list = USERS) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompts (input sessions + [BOS]) of different lengths."""
-    return pad_rows([encode_sessions(page_tokenizer, sessions, open_next_session=True) for sessions in users], "left")
+    prompts = [encode_sessions(page_tokenizer, sessions, open_next_session=True) for sessions in users]
+    return pad_sequences(prompts, page_tokenizer.pad_token_id, side="left")

@@ -16,7 +16,7 @@ from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import encode_sessions
 from application.cli import main
 from trainers.clustering import pretrain_selector
-from trainers.data import pad_sequences
+from inference.prompts import pad_sequences
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE, ClusterMask, HeTLMTrainer
 from trainers.hetlm_training import build_hetlm_trainer, train_hetlm
 from trainers.initialization import ClusterwiseSettings, initialize_clusterwise_model
@@ -122,7 +122,7 @@ def test_an_emptied_cluster_is_pruned_and_the_model_saves_loads_and_generates(pr
     reloaded = HeTLMForBrowsing.from_pretrained(tmp_path / "model")
     assert reloaded.config.num_clusters == len(kept)
     prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in splits["test"]["input_sessions"][:4]]
-    prompt_ids = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
+    prompt_ids, _ = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
     new_tokens, clusters = reloaded.generate(prompt_ids, (prompt_ids != tokenizer.pad_token_id).long(),
                                              return_clusters=True, max_new_tokens=8)
     assert new_tokens.shape[0] == 4 and set(clusters.tolist()) <= set(range(len(kept)))

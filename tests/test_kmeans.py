@@ -12,7 +12,7 @@ from torch import nn
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.page_tokenizer import encode_sessions
 from trainers.clustering import fit_kmeans, pretrain_selector
-from trainers.data import pad_sequences
+from inference.prompts import pad_sequences
 from trainers.initialization import ClusterwiseSettings
 from trainers.kmeans_baseline import train_kmeans_baseline
 from trainers.pretrain import build_language_model
@@ -76,6 +76,6 @@ def test_kmeans_baseline_saves_loads_and_generates(tmp_path):
     assert reloaded.config.routing == "centroids" and reloaded.config.num_clusters == k
     assert torch.allclose(reloaded.centroids, result.model.centroids)
     prompts = [encode_sessions(tokenizer, s, open_next_session=True) for s in splits["test"]["input_sessions"][:3]]
-    prompt_ids = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
+    prompt_ids, _ = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
     new_tokens, clusters = reloaded.generate(prompt_ids, (prompt_ids != 0).long(), return_clusters=True, max_new_tokens=6)
     assert new_tokens.shape[0] == 3 and set(clusters.tolist()) <= set(range(k))

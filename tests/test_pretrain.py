@@ -31,7 +31,7 @@ def test_stream_is_truncated_from_the_left_and_target_scoring_masks_the_input():
     example = encode_user(tokenizer, [["a", "b", "c"], ["b"]], ["cart"], max_length=5)
     page = dict(zip(["a", "b", "cart"], tokenizer.convert_tokens_to_ids(["a", "b", "cart"])))
     assert example["input_ids"] == [page["b"], 3, 2, page["cart"], 3]
-    assert example["prompt_ids"] == [3, 2, page["b"], 3, 2]
+    assert example["prompt_ids"] == [2, page["b"], 3, 2]
     target_only = encode_user(tokenizer, [["a"]], ["cart", "b"], max_length=64, score="target")
     assert target_only["labels"][:4] == [IGNORE_INDEX] * 4
     assert target_only["labels"][4:] == target_only["input_ids"][4:]

@@ -15,7 +15,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from evaluation.baselines import MostPopularPagesBaseline, RepeatLastSessionBaseline
 from evaluation.bleu import bleu_score
 from evaluation.composite import composite_scores
-from inference.session_generator import ModelSessionGenerator, left_pad
+from inference.prompts import pad_sequences
+from inference.session_generator import ModelSessionGenerator
 from evaluation.outcome_metrics import OUTCOME_METRICS, outcome_scores
 from evaluation.page_metrics import PAGE_MEAN_METRICS, page_generation_scores
 from evaluation.plots import load_training_log, plot_report, plot_training_log
@@ -224,7 +225,7 @@ def tiny_hetlm(tokenizer, centroid_sessions) -> HeTLMForBrowsing:
                         "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64},
     ).eval()
     prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in centroid_sessions]
-    model.set_centroids(model.embed_users(*left_pad(prompts, tokenizer.pad_token_id)))
+    model.set_centroids(model.embed_users(*pad_sequences(prompts, tokenizer.pad_token_id, side="left")))
     return model
 
 
@@ -235,7 +236,7 @@ def test_model_session_generator_routes_hetlm_users(users):
     batch = users["input_sessions"][:8]
     sessions, clusters = generator(batch)
     prompts = [encode_sessions(tokenizer, user_sessions, open_next_session=True) for user_sessions in batch]
-    input_ids, attention_mask = left_pad(prompts, tokenizer.pad_token_id)
+    input_ids, attention_mask = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
     with torch.no_grad():
         new_tokens, expected_clusters = model.generate(input_ids, attention_mask=attention_mask, return_clusters=True,
                                                        max_new_tokens=5, do_sample=False)

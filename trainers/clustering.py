@@ -26,7 +26,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from torch import nn
 
-from .data import pad_sequences
+from inference.prompts import pad_sequences
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,7 @@ def compute_user_embeddings(
     # calls waste less encoder work on padding.
     for start in range(0, len(prompt_ids), rows_per_call):
         batch = [list(ids) for ids in prompt_ids[start : start + rows_per_call]]
-        input_ids = pad_sequences(batch, pad_token_id)
-        attention_mask = (input_ids != pad_token_id).long()
+        input_ids, attention_mask = pad_sequences(batch, pad_token_id)
         chunks.append(model.embed_users(input_ids, attention_mask=attention_mask, batch_size=batch_size).float().cpu())
     model.train(was_training)
     return torch.cat(chunks).numpy()

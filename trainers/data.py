@@ -2,8 +2,11 @@
 
 Each user (one row of the prepared dataset) becomes one causal-LM example,
 ``encode_sessions(input_sessions + [target_session])``: the input sessions, then the target
-session, as ``[BOS] p .. [EOS] [BOS] p .. [EOS] ...``. Streams longer than ``max_length`` are cut
-from the LEFT, so the target session (what the model is asked to generate) always survives.
+session, as ``[BOS] p .. [EOS] [BOS] p .. [EOS] ...``. A stream longer than ``max_length`` keeps
+the target session (what the model is asked to generate) whole and cuts the history before it by
+the inference prompt's rule (:func:`inference.prompts.truncate_sessions`: whole oldest sessions
+first, then the oldest tokens of the newest), so training and generation see the same history; only a
+target longer than ``max_length`` alone loses its oldest tokens.
 
 What is scored (``score``):
   - ``"stream"`` (default): every token of the stream, as the paper trains its LMs on the whole
@@ -20,10 +23,10 @@ Example:
     >>> users = Dataset.from_dict({"user_id": ["u"], "input_sessions": [[["home", "shoes"]]], "target_session": [["cart"]]})
     >>> row = tokenize_users(users, tokenizer, max_length=6)[0]
     >>> row["input_ids"], row["labels"], row["prompt_ids"]
-    ([4, 5, 3, 2, 6, 3], [4, 5, 3, 2, 6, 3], [2, 4, 5, 3, 2])
-    >>> batch = BrowsingCollator(pad_token_id=0)([row, {**row, "input_ids": [2, 6, 3], "labels": [2, 6, 3]}])
+    ([5, 6, 3, 2, 4, 3], [5, 6, 3, 2, 4, 3], [2, 5, 6, 3, 2])
+    >>> batch = BrowsingCollator(pad_token_id=0)([row, {**row, "input_ids": [2, 4, 3], "labels": [2, 4, 3]}])
     >>> batch["labels"][1].tolist()
-    [2, 6, 3, -100, -100, -100]
+    [2, 4, 3, -100, -100, -100]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
+from inference.prompts import build_prompt, encode_each_session, pad_sequences, truncate_sessions
 from tokenization.page_tokenizer import encode_sessions
 
 IGNORE_INDEX = -100
@@ -49,29 +53,32 @@ def encode_user(
     max_length: int,
     score: str = "stream",
 ) -> dict[str, list[int]]:
-    """One user's ``input_ids`` / ``labels`` and ``prompt_ids``, each left-truncated to ``max_length``.
+    """One user's ``input_ids`` / ``labels`` and ``prompt_ids``, each at most ``max_length`` tokens.
+
+    The history of the stream and the prompt are cut by the same rule (see the module docstring).
 
     Example:
         >>> from tokenization.page_tokenizer import build_page_tokenizer
         >>> tokenizer = build_page_tokenizer(["home", "cart"])
         >>> encode_user(tokenizer, [["home"]], ["cart"], max_length=8, score="target")["labels"]
-        [-100, -100, -100, -100, 5, 3]
+        [-100, -100, -100, -100, 4, 3]
     """
     if score not in SCORE_MODES:
         raise ValueError(f"score must be one of {SCORE_MODES}, got {score!r}")
     if not target_session:
         raise ValueError("target_session is empty: every prepared user needs a next session")
-    history = encode_sessions(tokenizer, list(input_sessions))
+    history = encode_each_session(tokenizer, input_sessions)
     target = encode_sessions(tokenizer, [list(target_session)])
-    input_ids = history + target
+    kept_history = truncate_sessions(history, max_length - len(target))
+    input_ids = kept_history + target
     if score == "stream":
         labels = list(input_ids)
     else:
-        labels = [IGNORE_INDEX] * (len(history) + 1) + target[1:]
+        labels = [IGNORE_INDEX] * (len(kept_history) + 1) + target[1:]
     return {
         "input_ids": input_ids[-max_length:],
         "labels": labels[-max_length:],
-        "prompt_ids": (history + [tokenizer.bos_token_id])[-max_length:],
+        "prompt_ids": build_prompt(tokenizer, input_sessions, max_length),
     }
 
 
@@ -95,26 +102,6 @@ def tokenize_users(
     return dataset.map(encode_row, desc="Tokenizing users")
 
 
-def pad_sequences(sequences: Sequence[Sequence[int]], pad_value: int, side: str = "right") -> torch.Tensor:
-    """Stack integer sequences into a ``[B, max_len]`` LongTensor padded on ``side``.
-
-    Example:
-        >>> pad_sequences([[1, 2], [3]], pad_value=0, side="left").tolist()
-        [[1, 2], [0, 3]]
-    """
-    width = max(len(sequence) for sequence in sequences)
-    padded = torch.full((len(sequences), width), pad_value, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        if not len(sequence):
-            continue
-        values = torch.as_tensor(list(sequence), dtype=torch.long)
-        if side == "right":
-            padded[row, : len(sequence)] = values
-        else:
-            padded[row, width - len(sequence) :] = values
-    return padded
-
-
 @dataclass
 class BrowsingCollator:
     """Pad ``input_ids`` (right) and ``labels`` (with -100) into a batch; stack ``user_embeddings`` if present.
@@ -125,10 +112,8 @@ class BrowsingCollator:
     pad_token_id: int
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        input_ids = pad_sequences([feature["input_ids"] for feature in features], self.pad_token_id)
-        lengths = torch.tensor([len(feature["input_ids"]) for feature in features])
-        attention_mask = (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()
-        labels = pad_sequences([feature["labels"] for feature in features], IGNORE_INDEX)
+        input_ids, attention_mask = pad_sequences([feature["input_ids"] for feature in features], self.pad_token_id)
+        labels, _ = pad_sequences([feature["labels"] for feature in features], IGNORE_INDEX)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
         if "user_embeddings" in features[0]:
             batch["user_embeddings"] = torch.tensor([feature["user_embeddings"] for feature in features], dtype=torch.float32)
