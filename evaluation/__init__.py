@@ -1,8 +1,8 @@
 """Evaluation of browsing-session models: page generation, outcome prediction, BLEU, ranking and
 composite metrics, plain functions and ``evaluate`` modules.
 
-Names are imported lazily, so ``import evaluation`` stays cheap (no torch, no sacrebleu) -- the
-``evaluate`` modules import this package every time they load.
+Names are imported lazily, so ``import evaluation`` stays cheap (no torch, no sacrebleu). The metric logic
+lives in the ``evaluate`` module folders under ``evaluation/metrics/``, which load without this package.
 
 Example:
     >>> import evaluate
