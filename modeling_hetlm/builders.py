@@ -68,8 +68,9 @@ def page_vocabulary(page_tokenizer: PreTrainedTokenizerFast) -> list[str]:
     """The page tokenizer's tokens in id order.
 
     Example:
-        >>> page_vocabulary(page_tokenizer)[:4]
-        ['[PAD]', '[UNK]', '[BOS]', '[EOS]']
+        >>> from tokenization.page_tokenizer import build_page_tokenizer
+        >>> page_vocabulary(build_page_tokenizer(["home", "cart"]))
+        ['[PAD]', '[UNK]', '[BOS]', '[EOS]', 'cart', 'home']
     """
     return page_tokenizer.convert_ids_to_tokens(list(range(len(page_tokenizer))))
 
@@ -79,8 +80,8 @@ def tiny_encoder(page_tokenizer: PreTrainedTokenizerFast, hidden_size: int = 32)
     all-MiniLM-L6-v2 in tests and smoke runs (its embeddings carry no pretrained meaning).
 
     Example:
-        >>> encoder_tokenizer, encoder_config = tiny_encoder(page_tokenizer)
-        >>> model = build_hetlm(page_tokenizer, lm, encoder_tokenizer, encoder_config=encoder_config)
+        >>> encoder_tokenizer, encoder_config = tiny_encoder(page_tokenizer)  # doctest: +SKIP
+        >>> model = build_hetlm(page_tokenizer, lm, encoder_tokenizer, encoder_config=encoder_config)  # doctest: +SKIP
     """
     encoder_tokenizer = build_encoder_tokenizer(page_vocabulary(page_tokenizer), vocab_size=120)
     encoder_config = {
@@ -100,7 +101,7 @@ def load_minilm_encoder(model: HeTLMForBrowsing) -> None:
     tokenizer (the model's config must use the default, MiniLM, encoder config).
 
     Example:
-        >>> load_minilm_encoder(model)
+        >>> load_minilm_encoder(model)  # doctest: +SKIP
     """
     path = minilm_path()
     model.load_encoder_weights(path / "model.safetensors")
@@ -119,7 +120,7 @@ def build_hetlm(
     the encoder of `config_kwargs["encoder_config"]` (random weights) with that tokenizer.
 
     Example:
-        >>> model = build_hetlm(page_tokenizer, pretrained_lm, num_clusters=6)
+        >>> model = build_hetlm(page_tokenizer, pretrained_lm, num_clusters=6)  # doctest: +SKIP
     """
     config = HeTLMConfig(
         page_vocabulary=page_vocabulary(page_tokenizer),

@@ -103,6 +103,7 @@ class HeTLMConfig(PreTrainedConfig):
     ...     num_clusters=3)
     >>> config.predictor_config.model_type, config.embedding_dim
     ('llama', 384)
+
     ```
     """
 

