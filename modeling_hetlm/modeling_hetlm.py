@@ -2,7 +2,7 @@
 
 The whole model is in this file: the encoder (a BERT, mean pooling, L2-normalised), the selector MLP
 (cluster probabilities), the K predictors (`transformers` causal LMs built from a nested config),
-the centroids, the actor-critic losses of DESIGN.md section 4, routed generation, save/load and the
+the centroids, the actor-critic losses (defined in `HeTLMOutput`), routed generation, save/load and the
 model card. `save_pretrained` copies this file and `configuration_hetlm.py` next to the weights, so
 it imports only `torch`, `safetensors` and `transformers` (remote code must load without `hetlm`).
 
@@ -607,7 +607,7 @@ class HeTLMForBrowsing(PreTrainedModel):
         compute_selector_loss: bool = True,
         active_clusters: torch.BoolTensor | None = None,
     ) -> HeTLMOutput:
-        """Actor-critic losses of one batch of user streams (DESIGN.md section 4).
+        """Actor-critic losses of one batch of user streams (defined in `HeTLMOutput`).
 
         Each predictor k makes two calls: the rows assigned to k with gradient and, for L1, all the
         other rows under `torch.no_grad()`, so the cost is one forward+backward per row plus K-1
