@@ -9,7 +9,8 @@ Example:
     >>> from evaluation import metric_path, page_generation_scores
     >>> page_generation_scores([["home", "cart"]], [["cart"]], [["home"]])["IoP"]
     0.5
-    >>> evaluate.load(metric_path("browsing_outcomes")).compute(predictions=[["cart"]], references=[["cart"]])["CoP F1"]
+    >>> outcomes = evaluate.load(metric_path("browsing_outcomes"))
+    >>> outcomes.compute(predictions=[["cart"]], references=[["cart"]])["CoP F1"]
     1.0
 """
 

@@ -86,7 +86,9 @@ def _bleu() -> BLEU:
     return BLEU(tokenize="none", effective_order=True)
 
 
-def _sentence_statistics(generated: Sequence[Sequence[str]], actual: Sequence[Sequence[str]]) -> list[BLEUScore | None]:
+def _sentence_statistics(
+    generated: Sequence[Sequence[str]], actual: Sequence[Sequence[str]]
+) -> list[BLEUScore | None]:
     """sacrebleu's sentence score (with its n-gram statistics) per user, None where A has no page."""
     check_users(generated=generated, actual=actual)
     # With tokenize="none" sacrebleu splits on whitespace, so a page containing whitespace (or an
