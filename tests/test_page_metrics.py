@@ -1,4 +1,5 @@
-"""Page-generation metrics against hand-computed cases and every edge case of DESIGN.md section 5."""
+"""Page-generation metrics against hand-computed cases and every edge case of their definitions (the README's
+Metrics section and the docstring of evaluation/metrics/page_generation/page_metrics.py)."""
 
 import math
 

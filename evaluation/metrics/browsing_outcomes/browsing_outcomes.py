@@ -1,10 +1,17 @@
 """`evaluate` module: outcome prediction (cart, purchase, cart-or-purchase) from generated browsing
-sessions. The logic lives in :mod:`evaluation.outcome_metrics`."""
+sessions. The logic lives beside it in outcome_metrics.py (re-exported by :mod:`evaluation.outcome_metrics`)."""
 
 import evaluate
 
-from evaluation.metric_info import PAPER_CITATION, metric_info, page_list_features
-from evaluation.outcome_metrics import outcome_scores
+from .metric_info import PAPER_CITATION, metric_info, page_list_features
+from .outcome_metrics import outcome_scores
+
+# evaluate.load copies the files this script imports relatively, not the files those import in turn:
+# outcome_metrics.py needs page_sets.py beside it.
+# (A comment on an import line would be read as a URL to fetch it from, hence the parentheses.)
+from .page_sets import (
+    check_users,  # noqa: F401
+)
 
 _CITATION = PAPER_CITATION
 

@@ -1,10 +1,17 @@
 """`evaluate` module: BLEU of generated vs actual browsing sessions with sacrebleu, offline.
-The logic lives in :mod:`evaluation.bleu`."""
+The logic lives beside it in bleu.py (re-exported by :mod:`evaluation.bleu`)."""
 
 import evaluate
 
-from evaluation.metric_info import PAPER_CITATION, metric_info, page_list_features
-from evaluation.bleu import bleu_score
+from .bleu import bleu_score
+from .metric_info import PAPER_CITATION, metric_info, page_list_features
+
+# evaluate.load copies the files this script imports relatively, not the files those import in turn:
+# bleu.py needs page_sets.py beside it.
+# (A comment on an import line would be read as a URL to fetch it from, hence the parentheses.)
+from .page_sets import (
+    check_users,  # noqa: F401
+)
 
 _CITATION = PAPER_CITATION
 

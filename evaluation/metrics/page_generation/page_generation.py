@@ -1,10 +1,18 @@
 """`evaluate` module: page-generation metrics of browsing sessions (HR, IoA, IoP, IoU, Val-P, New-P
-and the variances across users). The logic lives in :mod:`evaluation.page_metrics`."""
+and the variances across users). The logic lives beside it in page_metrics.py (re-exported by
+:mod:`evaluation.page_metrics`)."""
 
 import evaluate
 
-from evaluation.metric_info import PAPER_CITATION, metric_info, page_list_features
-from evaluation.page_metrics import page_generation_scores
+from .metric_info import PAPER_CITATION, metric_info, page_list_features
+from .page_metrics import page_generation_scores
+
+# evaluate.load copies the files this script imports relatively, not the files those import in turn:
+# page_metrics.py needs page_sets.py beside it.
+# (A comment on an import line would be read as a URL to fetch it from, hence the parentheses.)
+from .page_sets import (
+    check_users,  # noqa: F401
+)
 
 _CITATION = PAPER_CITATION
 

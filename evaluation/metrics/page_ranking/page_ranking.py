@@ -1,11 +1,11 @@
 """`evaluate` module: Recall@K, NDCG@K and MRR@K of the first page of the next session.
-The logic lives in :mod:`evaluation.ranking`."""
+The logic lives beside it in ranking.py (re-exported by :mod:`evaluation.ranking`)."""
 
 import datasets
 import evaluate
 
-from evaluation.metric_info import PAPER_CITATION, metric_info
-from evaluation.ranking import ranking_scores
+from .metric_info import PAPER_CITATION, metric_info
+from .ranking import ranking_scores
 
 _CITATION = PAPER_CITATION
 

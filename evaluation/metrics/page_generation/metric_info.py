@@ -1,10 +1,11 @@
 """What the ``evaluate`` metric modules share: their citation, input features and MetricInfo.
 
-Only the module scripts under ``evaluation/metrics/`` import this (it imports ``datasets`` and
-``evaluate``); :mod:`evaluation.metric_modules` stays free of them so ``metric_path`` is cheap.
+Every module script under ``evaluation/metrics/`` imports this file relatively; the folders other than
+``page_generation/`` hold a symbolic link to it, as ``evaluate.load(folder)`` only copies files from the
+script's own folder.
 
 Example:
-    >>> from evaluation.metric_info import metric_info, page_list_features
+    >>> from evaluation.metrics.page_generation.metric_info import metric_info, page_list_features
     >>> info = metric_info("Demo.", "Args: none.", page_list_features())
     >>> sorted(info.features)
     ['predictions', 'references']

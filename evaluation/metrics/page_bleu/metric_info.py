@@ -1,0 +1,1 @@
+../page_generation/metric_info.py

@@ -1,0 +1,1 @@
+../page_generation/page_sets.py
