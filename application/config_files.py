@@ -77,7 +77,8 @@ def build_arguments(
     """One instance per dataclass from the fields' defaults, then ``file_values``, then the options given in
     ``cli_values`` (a namespace of :func:`settings_parser`'s, as a dict; other keys are ignored).
 
-    Keys may be the short names of :data:`trainers.training_arguments.ARGUMENT_ALIASES` (``epochs``).
+    Keys that are not fields may be the short names of :data:`trainers.training_arguments.ARGUMENT_ALIASES`
+    (``epochs``).
     Raises ``ValueError`` naming any key of the file that is not a field.
 
     Example:
@@ -91,8 +92,8 @@ def build_arguments(
     from trainers.training_arguments import ARGUMENT_ALIASES
 
     names = _field_names(dataclass_types)
-    values = {ARGUMENT_ALIASES.get(key, key): value for key, value in file_values.items()}
-    unknown = sorted(key for key in file_values if ARGUMENT_ALIASES.get(key, key) not in names)
+    values = {key if key in names else ARGUMENT_ALIASES.get(key, key): value for key, value in file_values.items()}
+    unknown = sorted(key for key in file_values if key not in names and ARGUMENT_ALIASES.get(key) not in names)
     if unknown:
         raise ValueError(f"unknown setting(s) in the config file: {', '.join(unknown)}; see the command's --help")
     values.update({key: value for key, value in cli_values.items() if key in names})
