@@ -1,7 +1,9 @@
 """The ``hetlm`` command line: one sub-command per pipeline stage.
 
 Each sub-command lives in its own module under :mod:`application.commands` and exposes
-``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``, and optionally
+``parent_parsers()`` (options built from settings dataclasses). Only the sub-command named on the
+command line gets its options, so ``hetlm --help`` imports no training code.
 
 Example:
     $ hetlm prepare simulator --out runs/default/data
@@ -26,28 +28,36 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every registered sub-command."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser listing every sub-command; ``command``'s options registered (all when ``None``)."""
     parser = argparse.ArgumentParser(
         prog="hetlm",
         description="HeTLM: language models of browsing sessions (prepare, train, evaluate, generate).",
     )
-    parser.add_argument("--log-level", default="INFO", help="Python logging level (default: INFO).")
+    # dest differs from TrainingArguments' own ``log_level``, which the training commands accept after their name.
+    parser.add_argument("--log-level", dest="python_log_level", default="INFO",
+                        help="Python logging level (default: INFO).")
     parser.add_argument("--traceback", action="store_true",
                         help="Show the full traceback of an error instead of one line (for bug reports).")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
+        selected = command is None or command == module.NAME
+        parents = module.parent_parsers() if selected and hasattr(module, "parent_parsers") else []
+        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP, parents=parents)
+        if selected:
+            module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hetlm`` console script."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {importlib.import_module(name).NAME for name in COMMAND_MODULES}
+    command = next((token for token in argv if token in names), "")
+    args = build_parser(command).parse_args(argv)
+    logging.basicConfig(level=args.python_log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args._run(args) or 0)
     except (ValueError, OSError) as error:

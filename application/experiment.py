@@ -40,9 +40,9 @@ from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
 
 from trainers.hetlm_training import train_hetlm
-from trainers.initialization import ClusterwiseSettings
 from trainers.kmeans_baseline import train_kmeans_baseline
-from trainers.pretrain import PretrainSettings, pretrain_language_model
+from trainers.pretrain import pretrain_language_model
+from trainers.training_arguments import ClusterwiseTrainingArguments, PretrainingArguments
 from .experiment_report import report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
 from .source_fingerprint import source_fingerprint
@@ -65,10 +65,10 @@ def _encoder_overrides(settings: ExperimentSettings, tokenizer) -> dict[str, Any
     return {"encoder_tokenizer": encoder_tokenizer, "encoder_config": encoder_config}
 
 
-def _clusterwise_settings(settings: ExperimentSettings, cache_dir: Path, **overrides: Any) -> ClusterwiseSettings:
-    return ClusterwiseSettings(
+def _clusterwise_settings(settings: ExperimentSettings, cache_dir: Path, **overrides: Any) -> ClusterwiseTrainingArguments:
+    return ClusterwiseTrainingArguments(
         num_clusters=settings.num_clusters, centroid_distance=settings.centroid_distance,
-        epochs=settings.clusterwise_epochs, bf16=settings.bf16, seed=settings.seed,
+        num_train_epochs=settings.clusterwise_epochs, bf16=settings.bf16, seed=settings.seed,
         embedding_cache_dir=str(cache_dir), **overrides,
     )
 
@@ -76,8 +76,8 @@ def _clusterwise_settings(settings: ExperimentSettings, cache_dir: Path, **overr
 def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epochs: float):
     def work(out_dir: Path) -> dict[str, Any]:
         splits, tokenizer, _ = load_prepared(data_dir)
-        lm_settings = PretrainSettings(family=settings.family, size=size, epochs=epochs, bf16=settings.bf16,
-                                       seed=settings.seed, min_ratio=float(settings.num_clusters))
+        lm_settings = PretrainingArguments(family=settings.family, size=size, num_train_epochs=epochs,
+                                           bf16=settings.bf16, seed=settings.seed, min_ratio=float(settings.num_clusters))
         result = pretrain_language_model(splits, tokenizer, out_dir, lm_settings)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
         return {"num_parameters": result.model.num_parameters(), "initial_eval_loss": result.initial_eval_loss,

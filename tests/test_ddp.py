@@ -25,7 +25,8 @@ WORKER = textwrap.dedent(
     from tokenization.examples import load_prepared
     from trainers.clustering import pretrain_selector
     from trainers.hetlm_training import build_hetlm_trainer
-    from trainers.initialization import ClusterwiseSettings, initialize_clusterwise_model
+    from trainers.initialization import initialize_clusterwise_model
+    from trainers.training_arguments import ClusterwiseTrainingArguments
     from trainers.pretrain import build_language_model
     from training_fixtures import tiny_encoder
 
@@ -37,9 +38,10 @@ WORKER = textwrap.dedent(
     encoder_tokenizer = PreTrainedTokenizerFast.from_pretrained(encoder_folder)
     # beta=0: L3 of a batch's soft centroids is the one term that is not a mean over users, so it is
     # the one term whose value depends on how the global batch is split across ranks.
-    settings = ClusterwiseSettings(num_clusters=2, epochs=1, batch_size=batch_size, max_length=48, beta=0.0,
-                                   selector_hidden_sizes=(16,), selector_pretrain_epochs=3, bf16=False, logging_steps=1,
-                                   extra_training_arguments={"disable_tqdm": True, "max_steps": 3, "eval_strategy": "no"})
+    settings = ClusterwiseTrainingArguments(num_clusters=2, num_train_epochs=1, per_device_train_batch_size=batch_size,
+                                            max_length=48, beta=0.0, selector_hidden_sizes=(16,),
+                                            selector_pretrain_epochs=3, bf16=False, logging_steps=1,
+                                            disable_tqdm=True, max_steps=3, eval_strategy="no")
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
                                          encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
     pretrain_selector(start.model, np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),

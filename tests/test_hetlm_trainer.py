@@ -19,8 +19,9 @@ from trainers.clustering import pretrain_selector
 from inference.prompts import pad_sequences
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE, ClusterMask, HeTLMTrainer
 from trainers.hetlm_training import build_hetlm_trainer, train_hetlm
-from trainers.initialization import ClusterwiseSettings, initialize_clusterwise_model
-from trainers.pretrain import PretrainSettings, pretrain_language_model
+from trainers.initialization import initialize_clusterwise_model
+from trainers.pretrain import pretrain_language_model
+from trainers.training_arguments import ClusterwiseTrainingArguments, PretrainingArguments
 from training_fixtures import prepare_small_store, simulated_splits, tiny_encoder
 
 QUIET = {"disable_tqdm": True}
@@ -31,17 +32,17 @@ def pretrained(tmp_path_factory):
     """Three strongly different segments, a tiny Llama pretrained on them, and a tiny encoder."""
     torch.manual_seed(0)
     splits, tokenizer = simulated_splits(num_users=300, num_segments=3)
-    settings = PretrainSettings(family="llama", size="tiny", epochs=3, batch_size=16, max_length=96, bf16=False,
-                                logging_steps=100, extra_training_arguments=QUIET)
+    settings = PretrainingArguments(family="llama", size="tiny", num_train_epochs=3, per_device_train_batch_size=16,
+                                    max_length=96, bf16=False, logging_steps=100, **QUIET)
     result = pretrain_language_model(splits, tokenizer, tmp_path_factory.mktemp("lm"), settings)
     return splits, tokenizer, result.model, tiny_encoder(tokenizer)
 
 
-def small_settings(**overrides) -> ClusterwiseSettings:
-    values = dict(num_clusters=3, epochs=2, batch_size=16, max_length=96, selector_hidden_sizes=(32,), bf16=False,
-                  selector_pretrain_epochs=15, logging_steps=4, extra_training_arguments=QUIET)
+def small_settings(**overrides) -> ClusterwiseTrainingArguments:
+    values = dict(num_clusters=3, num_train_epochs=2, per_device_train_batch_size=16, max_length=96,
+                  selector_hidden_sizes=(32,), bf16=False, selector_pretrain_epochs=15, logging_steps=4, **QUIET)
     values.update(overrides)
-    return ClusterwiseSettings(**values)
+    return ClusterwiseTrainingArguments(**values)
 
 
 def test_hetlm_lowers_validation_nll_and_recovers_segments(pretrained, tmp_path):
@@ -62,7 +63,7 @@ def test_hetlm_lowers_validation_nll_and_recovers_segments(pretrained, tmp_path)
 
 def test_optimizer_has_separate_selector_and_predictor_groups(pretrained, tmp_path):
     splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
-    settings = small_settings(selector_learning_rate=3e-3, selector_weight_decay=1e-4, predictor_learning_rate=1e-4)
+    settings = small_settings(selector_learning_rate=3e-3, selector_weight_decay=1e-4, learning_rate=1e-4)
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
                                          encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
     trainer = build_hetlm_trainer(start, tmp_path, settings)
@@ -99,7 +100,7 @@ def test_trainer_refuses_an_invalid_min_cluster_size(min_cluster_size, tmp_path)
 def test_an_emptied_cluster_is_pruned_and_the_model_saves_loads_and_generates(pretrained, tmp_path):
     splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
     splits = DatasetDict({name: split.select(range(min(64, len(split)))) for name, split in splits.items()})
-    settings = small_settings(num_clusters=3, epochs=1, min_cluster_size=1)
+    settings = small_settings(num_clusters=3, num_train_epochs=1, min_cluster_size=1)
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
                                          encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
     embeddings = np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32)
@@ -144,8 +145,8 @@ def test_trainer_needs_user_embeddings(pretrained, tmp_path):
 def test_train_command_writes_a_loadable_hetlm_folder(tmp_path):
     data = prepare_small_store(tmp_path / "data", num_users=60, num_segments=2)
     splits, tokenizer, _ = load_prepared(data)
-    pretrain_language_model(splits, tokenizer, tmp_path / "lm", PretrainSettings(
-        family="opt", size="tiny", epochs=1, max_length=64, bf16=False, extra_training_arguments=QUIET))
+    pretrain_language_model(splits, tokenizer, tmp_path / "lm", PretrainingArguments(
+        family="opt", size="tiny", num_train_epochs=1, max_length=64, bf16=False, **QUIET))
     config = tmp_path / "train.json"
     config.write_text(json.dumps({"num-clusters": 2, "epochs": 1, "max_length": 64, "selector_hidden_sizes": [16],
                                   "selector_pretrain_epochs": 2, "bf16": False}))
@@ -155,4 +156,4 @@ def test_train_command_writes_a_loadable_hetlm_folder(tmp_path):
     model = HeTLMForBrowsing.from_pretrained(tmp_path / "hetlm")
     assert model.config.alpha == 0.5 and 1 <= model.config.num_clusters <= 2
     history = json.loads((tmp_path / "hetlm" / "training_history.json").read_text())
-    assert history["settings"]["epochs"] == 1 and history["kmeans"]["k"] == 2
+    assert history["settings"]["num_train_epochs"] == 1 and history["kmeans"]["k"] == 2

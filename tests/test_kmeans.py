@@ -13,7 +13,7 @@ from modeling_hetlm import HeTLMForBrowsing
 from tokenization.page_tokenizer import encode_sessions
 from trainers.clustering import fit_kmeans, pretrain_selector
 from inference.prompts import pad_sequences
-from trainers.initialization import ClusterwiseSettings
+from trainers.training_arguments import ClusterwiseTrainingArguments
 from trainers.kmeans_baseline import train_kmeans_baseline
 from trainers.pretrain import build_language_model
 from training_fixtures import simulated_splits, tiny_encoder
@@ -60,9 +60,10 @@ def test_kmeans_baseline_saves_loads_and_generates(tmp_path):
     splits, tokenizer = simulated_splits(num_users=160, num_segments=2)
     lm = build_language_model(tokenizer, "opt", "tiny", max_length=96)
     encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
-    settings = ClusterwiseSettings(kmeans_k="auto", kmeans_k_range=(2, 3), epochs=1, batch_size=32, max_length=96,
-                                   selector_hidden_sizes=(16,), selector_pretrain_epochs=5, bf16=False,
-                                   logging_steps=100, extra_training_arguments={"disable_tqdm": True})
+    settings = ClusterwiseTrainingArguments(kmeans_k="auto", kmeans_k_range=(2, 3), num_train_epochs=1,
+                                            per_device_train_batch_size=32, max_length=96,
+                                            selector_hidden_sizes=(16,), selector_pretrain_epochs=5, bf16=False,
+                                            logging_steps=100, disable_tqdm=True)
     result = train_kmeans_baseline(splits, tokenizer, lm, tmp_path / "kmeans", settings,
                                    encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
     history = json.loads((tmp_path / "kmeans" / "training_history.json").read_text())

@@ -12,7 +12,8 @@ from tokenization.page_tokenizer import build_page_tokenizer
 from trainers.data import IGNORE_INDEX, BrowsingCollator, encode_user
 from trainers.model_sizes import FAMILIES, build_causal_lm_config, count_parameters
 from application.cli import main
-from trainers.pretrain import PretrainSettings, pretrain_language_model
+from trainers.pretrain import pretrain_language_model
+from trainers.training_arguments import PretrainingArguments
 from training_fixtures import prepare_small_store, simulated_splits
 
 
@@ -51,9 +52,10 @@ def test_collator_pads_labels_with_ignore_index():
 def test_pretraining_lowers_validation_loss_and_saves_a_causal_lm(tmp_path, family):
     torch.manual_seed(0)
     splits, tokenizer = simulated_splits(num_users=240)
-    settings = PretrainSettings(
-        family=family, size="tiny", epochs=3, batch_size=16, max_length=128, logging_steps=100,
-        extra_training_arguments={"disable_tqdm": True},
+    settings = PretrainingArguments(
+        family=family, size="tiny", num_train_epochs=3, per_device_train_batch_size=16, max_length=128,
+        logging_steps=100,
+        disable_tqdm=True,
     )
     result = pretrain_language_model(splits, tokenizer, tmp_path / "lm", settings)
     print(f"{family}: validation loss {result.initial_eval_loss:.3f} -> {result.final_eval_loss:.3f}")

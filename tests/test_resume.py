@@ -11,7 +11,8 @@ from transformers import TrainerCallback
 from trainers.clustering import pretrain_selector
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE
 from trainers.hetlm_training import build_hetlm_trainer
-from trainers.initialization import ClusterwiseSettings, initialize_clusterwise_model
+from trainers.initialization import initialize_clusterwise_model
+from trainers.training_arguments import ClusterwiseTrainingArguments
 from trainers.pretrain import build_language_model
 from training_fixtures import simulated_splits, tiny_encoder
 
@@ -28,10 +29,11 @@ class KillAt(TrainerCallback):
 
 
 def make_trainer(splits, tokenizer, lm, encoder, output_dir):
-    settings = ClusterwiseSettings(num_clusters=3, epochs=1, batch_size=10, max_length=48, selector_hidden_sizes=(16,),
-                                   selector_pretrain_epochs=3, prune_every_steps=2, min_cluster_size=1, bf16=False,
-                                   save_strategy="steps", save_steps=3, logging_steps=1,
-                                   extra_training_arguments={"disable_tqdm": True})
+    settings = ClusterwiseTrainingArguments(num_clusters=3, num_train_epochs=1, per_device_train_batch_size=10,
+                                            max_length=48, selector_hidden_sizes=(16,), selector_pretrain_epochs=3,
+                                            prune_every_steps=2, min_cluster_size=1, bf16=False,
+                                            save_strategy="steps", save_steps=3, logging_steps=1,
+                                            disable_tqdm=True)
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings, encoder_tokenizer=encoder[0], encoder_config=encoder[1])
     pretrain_selector(start.model, np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
                       start.clusters.labels, epochs=3)

@@ -7,17 +7,17 @@ clusters are removed and the model saved with ``save_pretrained`` (page tokenize
 included) next to ``training_history.json``.
 
 Example:
-    >>> result = train_hetlm(splits, tokenizer, lm, "runs/hetlm", ClusterwiseSettings(num_clusters=6))  # doctest: +SKIP
+    >>> args = ClusterwiseTrainingArguments(num_clusters=6)
+    >>> result = train_hetlm(splits, tokenizer, lm, "runs/hetlm", args)  # doctest: +SKIP
     >>> result.final_eval_nll < result.initial_eval_nll  # doctest: +SKIP
     True
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing
 
-from .clustering import pretrain_selector
 from .hetlm_trainer import HeTLMTrainer
-from .initialization import ClusterwiseSettings, ClusterwiseStart, initialize_clusterwise_model
-from .model_sizes import default_bf16
-from .pretrain import build_training_arguments
+from .initialization import ClusterwiseStart, save_clusterwise_model, start_clusterwise_training
+from .training_arguments import ClusterwiseTrainingArguments, resolve_training_arguments
 
 logger = logging.getLogger(__name__)
-
-HISTORY_FILE = "training_history.json"
 
 
 @dataclass
@@ -66,39 +62,22 @@ def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> fl
 
 
 def build_hetlm_trainer(
-    start: ClusterwiseStart, output_dir: str | os.PathLike, settings: ClusterwiseSettings
+    start: ClusterwiseStart, output_dir: str | os.PathLike, args: ClusterwiseTrainingArguments
 ) -> HeTLMTrainer:
-    """The :class:`HeTLMTrainer` over ``start``'s users with ``settings`` (predictor lr/wd in ``TrainingArguments``)."""
-    save_arguments = {"save_steps": settings.save_steps} if settings.save_strategy == "steps" else {}
-    arguments = build_training_arguments(
-        output_dir,
-        learning_rate=settings.predictor_learning_rate,
-        weight_decay=settings.predictor_weight_decay,
-        batch_size=settings.batch_size,
-        epochs=settings.epochs,
-        warmup_ratio=settings.warmup_ratio,
-        bf16=default_bf16(start.model.predictors[0].num_parameters()) if settings.bf16 is None else settings.bf16,
-        seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        save_strategy=settings.save_strategy,
-        find_unused_parameters=True,
-        **{
-            "eval_strategy": "epoch" if "validation" in start.users else "no",
-            "prediction_loss_only": True,
-            **save_arguments,
-            **settings.extra_training_arguments,
-        },
-    )
+    """The :class:`HeTLMTrainer` over ``start``'s users with ``args`` (``learning_rate``, ``weight_decay``: the predictors')."""
+    has_validation = "validation" in start.users
+    num_parameters = start.model.predictors[0].num_parameters()
+    arguments = resolve_training_arguments(args, output_dir, num_parameters, has_validation)
     columns = ["input_ids", "labels", "user_embeddings"]
     return HeTLMTrainer(
         model=start.model,
         args=arguments,
         train_dataset=start.users["train"].select_columns(columns),
-        eval_dataset=start.users["validation"].select_columns(columns) if "validation" in start.users else None,
-        selector_learning_rate=settings.selector_learning_rate,
-        selector_weight_decay=settings.selector_weight_decay,
-        min_cluster_size=settings.resolved_min_cluster_size(len(start.users["train"])),
-        prune_every_steps=settings.prune_every_steps,
+        eval_dataset=start.users["validation"].select_columns(columns) if has_validation else None,
+        selector_learning_rate=args.selector_learning_rate,
+        selector_weight_decay=args.selector_weight_decay,
+        min_cluster_size=args.resolved_min_cluster_size(len(start.users["train"])),
+        prune_every_steps=args.prune_every_steps,
     )
 
 
@@ -107,7 +86,7 @@ def train_hetlm(
     tokenizer: PreTrainedTokenizerBase,
     lm: PreTrainedModel,
     output_dir: str | os.PathLike,
-    settings: ClusterwiseSettings | None = None,
+    args: ClusterwiseTrainingArguments | None = None,
     *,
     resume_from_checkpoint: str | bool | None = None,
     encoder_tokenizer: PreTrainedTokenizerBase | None = None,
@@ -119,20 +98,12 @@ def train_hetlm(
     tiny random one). Under ``torchrun`` every rank runs the same (seeded) initialisation and only
     the main process writes the model.
     """
-    settings = settings or ClusterwiseSettings()
+    args = args or ClusterwiseTrainingArguments()
     output_dir = Path(output_dir)
-    start = initialize_clusterwise_model(
-        splits, tokenizer, lm, settings, encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config
+    start = start_clusterwise_training(
+        splits, tokenizer, lm, args, encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config
     )
-    selector = pretrain_selector(
-        start.model,
-        np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
-        start.clusters.labels,
-        epochs=settings.selector_pretrain_epochs,
-        learning_rate=settings.selector_pretrain_learning_rate,
-        seed=settings.seed,
-    )
-    trainer = build_hetlm_trainer(start, output_dir / "trainer", settings)
+    trainer = build_hetlm_trainer(start, output_dir / "trainer", args)
     has_validation = trainer.eval_dataset is not None
     initial_eval_nll = trainer.evaluate()["eval_loss"] if has_validation else float("nan")
     ari_before = segment_recovery(start.model, start.users["train"])
@@ -142,13 +113,13 @@ def train_hetlm(
     final_eval_nll = trainer.evaluate()["eval_loss"] if has_validation else float("nan")
     ari_after = segment_recovery(model, start.users["train"])
     history = {
-        "settings": asdict(settings),
+        "settings": args.to_dict(),
         "kmeans": {
             "k": start.clusters.k,
             "silhouette_by_k": start.clusters.silhouette_by_k,
             "sizes": np.bincount(start.clusters.labels, minlength=start.clusters.k).tolist(),
         },
-        "selector_pretraining": selector.history,
+        "selector_pretraining": start.selector.history,
         "initial_eval_nll": initial_eval_nll,
         "final_eval_nll": final_eval_nll,
         "segment_ari_kmeans_init": ari_before,
@@ -162,9 +133,7 @@ def train_hetlm(
         "HeTLM: K %d -> %d, validation NLL %.4f -> %.4f, segment ARI %s -> %s",
         start.clusters.k, len(kept), initial_eval_nll, final_eval_nll, ari_before, ari_after,
     )
-    if trainer.is_world_process_zero():
-        model.save_pretrained(output_dir, page_tokenizer=tokenizer, training_summary=_card_summary(history, splits))
-        (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")
+    save_clusterwise_model(model, output_dir, tokenizer, history, _card_summary(history, splits))
     return HeTLMResult(model, trainer, initial_eval_nll, final_eval_nll, history)
 
 

@@ -1,11 +1,17 @@
-"""Steps 1-3 of Algorithm 1, shared by HeTLM and the K-means baseline.
+"""The start and the end shared by HeTLM and the K-means baseline.
+
+Start (steps 1-3 of Algorithm 1 and the selector's pretraining):
 
 1. build a ``HeTLMForBrowsing`` whose K predictors are copies of the pretrained single LM;
 2. embed every user once with the frozen encoder (``user_embeddings`` column);
-3. K-means on the training users' embeddings (K fixed or by silhouette), its centres as centroids.
+3. K-means on the training users' embeddings (K fixed or by silhouette), its centres as centroids;
+4. the selector pretrained to reproduce the K-means labels.
+
+End: the model folder and ``training_history.json`` (:func:`save_clusterwise_model`).
 
 Example:
-    >>> start = initialize_clusterwise_model(splits, tokenizer, lm, ClusterwiseSettings(num_clusters=6))  # doctest: +SKIP
+    >>> args = ClusterwiseTrainingArguments(num_clusters=6)  # doctest: +SKIP
+    >>> start = initialize_clusterwise_model(splits, tokenizer, lm, args)  # doctest: +SKIP
     >>> start.model.config.num_clusters, start.clusters.k  # doctest: +SKIP
     (6, 6)
 """
@@ -16,83 +22,35 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing, build_hetlm
 
-from .clustering import KMeansClusters, compute_user_embeddings, fit_kmeans
+from .clustering import KMeansClusters, SelectorPretraining, compute_user_embeddings, fit_kmeans, pretrain_selector
 from .data import tokenize_users
+from .training_arguments import ClusterwiseTrainingArguments
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class ClusterwiseSettings:
-    """Settings of clusterwise training (HeTLM and the K-means baseline), with CPU defaults.
-
-    The paper's values are in :data:`trainers.model_sizes.PAPER_HETLM_SETTINGS`. ``kmeans_k``: ``None``
-    uses ``num_clusters``; ``"auto"`` picks K by silhouette over ``kmeans_k_range`` (inclusive).
-    ``embedding_cache_dir``: a folder where user embeddings are kept and reused (None: no cache).
-    ``min_cluster_size``: clusters routed fewer training users are removed; ``None`` means 1% of
-    the training users (at least 1).
-    """
-
-    num_clusters: int = 6
-    kmeans_k: int | str | None = None
-    kmeans_k_range: tuple[int, int] = (2, 8)
-    alpha: float = 5.0
-    beta: float = 9.0
-    centroid_distance: str = "paper"
-    centroid_temperature: float = 0.05
-    selector_hidden_sizes: tuple[int, ...] = (256,)
-    min_cluster_size: int | None = None
-    prune_every_steps: int | None = None
-    epochs: float = 3.0
-    batch_size: int = 16
-    max_length: int = 512
-    score: str = "stream"
-    predictor_learning_rate: float = 5e-4
-    predictor_weight_decay: float = 0.01
-    selector_learning_rate: float = 1e-3
-    selector_weight_decay: float = 1e-4
-    warmup_ratio: float = 0.0
-    selector_pretrain_epochs: int = 20
-    selector_pretrain_learning_rate: float = 1e-2
-    embedding_batch_size: int = 64
-    embedding_cache_dir: str | None = None
-    bf16: bool | None = None
-    seed: int = 0
-    logging_steps: int = 10
-    save_strategy: str = "no"
-    save_steps: int = 500
-    extra_training_arguments: dict[str, Any] = field(default_factory=dict)
-
-    def resolved_min_cluster_size(self, num_train_users: int) -> int:
-        """The absolute minimum cluster size for ``num_train_users`` training users.
-
-        Example:
-            >>> ClusterwiseSettings().resolved_min_cluster_size(5000)
-            50
-        """
-        if self.min_cluster_size is not None:
-            return self.min_cluster_size
-        return max(1, num_train_users // 100)
+HISTORY_FILE = "training_history.json"
 
 
 @dataclass
 class ClusterwiseStart:
-    """What :func:`initialize_clusterwise_model` returns."""
+    """What :func:`initialize_clusterwise_model` returns (``selector``: set by :func:`start_clusterwise_training`)."""
 
     model: HeTLMForBrowsing
     users: DatasetDict
     clusters: KMeansClusters
+    selector: SelectorPretraining | None = None
 
 
 def encoder_fingerprint(model: HeTLMForBrowsing) -> str:
@@ -146,7 +104,7 @@ def initialize_clusterwise_model(
     splits: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
     lm: PreTrainedModel,
-    settings: ClusterwiseSettings,
+    args: ClusterwiseTrainingArguments,
     *,
     routing: str = "selector",
     encoder_tokenizer: PreTrainedTokenizerBase | None = None,
@@ -158,33 +116,74 @@ def initialize_clusterwise_model(
     (tiny, random) one, as the tests do. With ``kmeans_k="auto"`` the model is built with the largest
     K of the range and cut down to the K chosen (all predictors are the same copy at this point).
     """
-    torch.manual_seed(settings.seed)
-    if settings.kmeans_k == "auto":
-        num_clusters = settings.kmeans_k_range[1]
-    else:
-        num_clusters = int(settings.kmeans_k or settings.num_clusters)
-    config_kwargs: dict[str, Any] = {
-        "num_clusters": num_clusters,
-        "alpha": settings.alpha,
-        "beta": settings.beta,
-        "centroid_distance": settings.centroid_distance,
-        "centroid_temperature": settings.centroid_temperature,
-        "selector_hidden_sizes": list(settings.selector_hidden_sizes),
-        "routing": routing,
-    }
+    torch.manual_seed(args.seed)
+    config_kwargs: dict[str, Any] = {**args.hetlm_config_values(), "routing": routing}
     if encoder_config is not None:
         config_kwargs["encoder_config"] = encoder_config
         config_kwargs["encoder_max_length"] = min(256, encoder_config.get("max_position_embeddings", 256))
     model = build_hetlm(tokenizer, lm, encoder_tokenizer=encoder_tokenizer, **config_kwargs)
-    users = tokenize_users(splits, tokenizer, settings.max_length, settings.score)
+    users = tokenize_users(splits, tokenizer, args.max_length, args.score)
     users = DatasetDict(
-        {name: add_user_embeddings(split, model, settings.embedding_batch_size, settings.embedding_cache_dir)
+        {name: add_user_embeddings(split, model, args.embedding_batch_size, args.embedding_cache_dir)
          for name, split in users.items()}
     )
     embeddings = np.asarray(users["train"]["user_embeddings"], dtype=np.float32)
-    clusters = fit_kmeans(embeddings, settings.kmeans_k or settings.num_clusters, settings.kmeans_k_range, settings.seed)
+    clusters = fit_kmeans(embeddings, args.kmeans_k or args.num_clusters, tuple(args.kmeans_k_range), args.seed)
     if clusters.k < model.config.num_clusters:
         model.prune_clusters(range(clusters.k))
     model.set_centroids(torch.from_numpy(clusters.centers))
     logger.info("K-means: K=%d, cluster sizes %s", clusters.k, np.bincount(clusters.labels, minlength=clusters.k).tolist())
     return ClusterwiseStart(model=model, users=users, clusters=clusters)
+
+
+def start_clusterwise_training(
+    splits: DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    lm: PreTrainedModel,
+    args: ClusterwiseTrainingArguments,
+    *,
+    routing: str = "selector",
+    encoder_tokenizer: PreTrainedTokenizerBase | None = None,
+    encoder_config: dict[str, Any] | None = None,
+) -> ClusterwiseStart:
+    """The common start of HeTLM and the K-means baseline: :func:`initialize_clusterwise_model`, then the
+    selector pretrained to reproduce the K-means labels (its result in ``start.selector``).
+
+    Example:
+        >>> start = start_clusterwise_training(splits, tokenizer, lm, ClusterwiseTrainingArguments())  # doctest: +SKIP
+        >>> start.selector.accuracy  # doctest: +SKIP
+        0.97
+    """
+    start = initialize_clusterwise_model(
+        splits, tokenizer, lm, args, routing=routing,
+        encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config,
+    )
+    start.selector = pretrain_selector(
+        start.model,
+        np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
+        start.clusters.labels,
+        epochs=args.selector_pretrain_epochs,
+        learning_rate=args.selector_pretrain_learning_rate,
+        seed=args.seed,
+    )
+    return start
+
+
+def save_clusterwise_model(
+    model: HeTLMForBrowsing,
+    output_dir: str | os.PathLike,
+    tokenizer: PreTrainedTokenizerBase,
+    history: dict[str, Any],
+    card_summary: dict[str, Any],
+) -> None:
+    """The common end of HeTLM and the K-means baseline: the model folder (weights, config, page tokenizer,
+    model card with ``card_summary``) and ``training_history.json``, written by the main process only.
+
+    Example:
+        >>> save_clusterwise_model(model, "runs/hetlm", tokenizer, history, {"method": "HeTLM"})  # doctest: +SKIP
+    """
+    if not PartialState().is_main_process:
+        return
+    output_dir = Path(output_dir)
+    model.save_pretrained(output_dir, page_tokenizer=tokenizer, training_summary=card_summary)
+    (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")

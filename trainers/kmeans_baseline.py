@@ -10,32 +10,31 @@ The selector is also trained to mimic the K-means labels (reported as its agreem
 the model route by ``routing="selector"`` too.
 
 Example:
-    >>> result = train_kmeans_baseline(splits, tokenizer, lm, "runs/kmeans", ClusterwiseSettings(kmeans_k="auto"))  # doctest: +SKIP
+    >>> args = ClusterwiseTrainingArguments(kmeans_k="auto")
+    >>> result = train_kmeans_baseline(splits, tokenizer, lm, "runs/kmeans", args)  # doctest: +SKIP
     >>> result.model.config.routing, result.model.config.num_clusters  # doctest: +SKIP
     ('centroids', 2)
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from accelerate import PartialState
 from datasets import DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing
 
-from .clustering import pretrain_selector
-from .hetlm_training import HISTORY_FILE, segment_recovery
-from .initialization import ClusterwiseSettings, initialize_clusterwise_model
-from .pretrain import PretrainSettings, train_language_model
+from .hetlm_training import segment_recovery
+from .initialization import save_clusterwise_model, start_clusterwise_training
+from .pretrain import train_language_model
+from .training_arguments import ClusterwiseTrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -53,39 +52,19 @@ def train_kmeans_baseline(
     tokenizer: PreTrainedTokenizerBase,
     lm: PreTrainedModel,
     output_dir: str | os.PathLike,
-    settings: ClusterwiseSettings | None = None,
+    args: ClusterwiseTrainingArguments | None = None,
     *,
     encoder_tokenizer: PreTrainedTokenizerBase | None = None,
     encoder_config: dict[str, Any] | None = None,
 ) -> KMeansBaselineResult:
     """Fit K-means, fine-tune one predictor per cluster from ``lm``, and save the clusterwise model to ``output_dir``."""
-    settings = settings or ClusterwiseSettings()
+    args = args or ClusterwiseTrainingArguments()
     output_dir = Path(output_dir)
-    start = initialize_clusterwise_model(
-        splits, tokenizer, lm, settings, routing="centroids", encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config
+    start = start_clusterwise_training(
+        splits, tokenizer, lm, args, routing="centroids",
+        encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config,
     )
     model, users, clusters = start.model, start.users, start.clusters
-    selector = pretrain_selector(
-        model,
-        np.asarray(users["train"]["user_embeddings"], dtype=np.float32),
-        clusters.labels,
-        epochs=settings.selector_pretrain_epochs,
-        learning_rate=settings.selector_pretrain_learning_rate,
-        seed=settings.seed,
-    )
-    lm_settings = PretrainSettings(
-        max_length=settings.max_length,
-        score=settings.score,
-        learning_rate=settings.predictor_learning_rate,
-        weight_decay=settings.predictor_weight_decay,
-        batch_size=settings.batch_size,
-        epochs=settings.epochs,
-        warmup_ratio=settings.warmup_ratio,
-        bf16=settings.bf16,
-        seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        extra_training_arguments=settings.extra_training_arguments,
-    )
     validation = users.get("validation")
     validation_clusters = (
         model.assign_clusters(torch.tensor(validation["user_embeddings"], dtype=torch.float32)).numpy()
@@ -105,7 +84,10 @@ def train_kmeans_baseline(
             cluster_validation,
             tokenizer,
             output_dir / "trainer" / f"cluster-{cluster}",
-            lm_settings,
+            args,
+            save_strategy="no",
+            prediction_loss_only=False,
+            ddp_find_unused_parameters=False,
         )
         per_cluster.append(
             {
@@ -118,19 +100,14 @@ def train_kmeans_baseline(
         )
     cluster_sizes = np.bincount(clusters.labels, minlength=clusters.k).tolist()
     history = {
-        "settings": asdict(settings),
+        "settings": args.to_dict(),
         "kmeans": {"k": clusters.k, "silhouette_by_k": clusters.silhouette_by_k, "sizes": cluster_sizes},
         "cluster_sizes": cluster_sizes,
-        "selector_agreement_with_kmeans": selector.accuracy,
+        "selector_agreement_with_kmeans": start.selector.accuracy,
         "segment_ari": segment_recovery(model, users["train"]),
         "clusters": per_cluster,
     }
-    if PartialState().is_main_process:
-        model.save_pretrained(
-            output_dir,
-            page_tokenizer=tokenizer,
-            training_summary={"method": "K-means clusterwise (exogenous)", "training users": len(splits["train"]),
-                              "K": clusters.k, "cluster_sizes": cluster_sizes},
-        )
-        (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")
+    card_summary = {"method": "K-means clusterwise (exogenous)", "training users": len(splits["train"]), "K": clusters.k,
+                    "cluster_sizes": cluster_sizes}
+    save_clusterwise_model(model, output_dir, tokenizer, history, card_summary)
     return KMeansBaselineResult(model=model, history=history)

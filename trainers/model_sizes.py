@@ -70,24 +70,26 @@ SIZE_PRESETS: dict[str, SizePreset] = {
     "large": SizePreset(hidden_size=160, num_hidden_layers=4, num_attention_heads=5, intermediate_size=640),
 }
 
+# The paper's settings as keyword arguments of :class:`trainers.training_arguments.PretrainingArguments`
+# and :class:`~trainers.training_arguments.ClusterwiseTrainingArguments` (learning rate and weight decay: the predictors').
 PAPER_PRETRAIN_SETTINGS: dict[str, float] = {
     "learning_rate": 1e-5,
     "weight_decay": 0.01,
-    "batch_size": 32,
+    "per_device_train_batch_size": 32,
     "max_length": 512,
-    "epochs": 100,
+    "num_train_epochs": 100,
     "gradient_accumulation_steps": 4,
-    "warmup_ratio": 0.05,
+    "warmup_steps": 0.05,
 }
 PAPER_HETLM_SETTINGS: dict[str, float] = {
-    "batch_size": 16,
+    "per_device_train_batch_size": 16,
     "max_length": 512,
-    "epochs": 10,
+    "num_train_epochs": 10,
     "num_clusters": 6,
     "selector_learning_rate": 5e-5,
     "selector_weight_decay": 1e-4,
-    "predictor_learning_rate": 1e-5,
-    "predictor_weight_decay": 0.01,
+    "learning_rate": 1e-5,
+    "weight_decay": 0.01,
     "alpha": 5.0,
     "beta": 9.0,
 }

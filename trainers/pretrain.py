@@ -7,8 +7,9 @@ what is scored) and evaluated on the validation users before and after training.
 sit beside the paper's settings in :mod:`trainers.model_sizes`.
 
 Example:
-    >>> from trainers.pretrain import PretrainSettings, pretrain_language_model
-    >>> result = pretrain_language_model(splits, tokenizer, "runs/lm", PretrainSettings(family="opt", size="small"))  # doctest: +SKIP
+    >>> from trainers.pretrain import pretrain_language_model
+    >>> from trainers.training_arguments import PretrainingArguments
+    >>> result = pretrain_language_model(splits, tokenizer, "runs/lm", PretrainingArguments(family="opt"))  # doctest: +SKIP
     >>> result.final_eval_loss < result.initial_eval_loss  # doctest: +SKIP
     True
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,40 +31,15 @@ from transformers import (
     PreTrainedTokenizerBase,
     Trainer,
     TrainerCallback,
-    TrainingArguments,
 )
 
 from .data import BrowsingCollator, tokenize_users
-from .model_sizes import build_causal_lm_config, default_bf16
+from .model_sizes import build_causal_lm_config
+from .training_arguments import BrowsingTrainingArguments, PretrainingArguments, resolve_training_arguments
 
 logger = logging.getLogger(__name__)
 
 PRETRAIN_SETTINGS_FILE = "pretrain_settings.json"
-
-
-@dataclass
-class PretrainSettings:
-    """Hyper-parameters of single-LM training (CPU defaults; the paper's are in :mod:`trainers.model_sizes`).
-
-    ``bf16=None`` means :func:`trainers.model_sizes.default_bf16` for the model's size.
-    """
-
-    family: str = "opt"
-    size: str = "small"
-    max_length: int = 512
-    score: str = "stream"
-    learning_rate: float = 5e-3
-    weight_decay: float = 0.01
-    batch_size: int = 32
-    epochs: float = 10.0
-    gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.05
-    bf16: bool | None = None
-    seed: int = 0
-    min_ratio: float = 6.0
-    logging_steps: int = 10
-    save_strategy: str = "no"
-    extra_training_arguments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,60 +51,6 @@ class PretrainResult:
     final_eval_loss: float
     train_loss: float
     log_history: list[dict[str, float]]
-
-
-def build_training_arguments(
-    output_dir: str | os.PathLike,
-    *,
-    learning_rate: float,
-    weight_decay: float,
-    batch_size: int,
-    epochs: float,
-    gradient_accumulation_steps: int = 1,
-    warmup_ratio: float = 0.0,
-    bf16: bool,
-    seed: int = 0,
-    logging_steps: int = 10,
-    save_strategy: str = "no",
-    find_unused_parameters: bool = False,
-    **extra: Any,
-) -> TrainingArguments:
-    """``TrainingArguments`` with the project's CPU/distributed conventions.
-
-    CPU when no GPU is present (bf16 autocast then needs ``use_cpu``); under ``torchrun``
-    (``WORLD_SIZE > 1``) the DDP backend is ``gloo`` on CPU and ``nccl`` on GPUs, and is passed only
-    then. Reports go nowhere (no tracker) unless ``report_to`` is given in ``extra``.
-
-    Example:
-        >>> build_training_arguments("runs/x", learning_rate=1e-3, weight_decay=0.0, batch_size=8, epochs=1, bf16=False).per_device_train_batch_size
-        8
-    """
-    use_cpu = not torch.cuda.is_available()
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    arguments: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "learning_rate": learning_rate,
-        "weight_decay": weight_decay,
-        "per_device_train_batch_size": batch_size,
-        "per_device_eval_batch_size": batch_size,
-        "num_train_epochs": epochs,
-        "gradient_accumulation_steps": gradient_accumulation_steps,
-        "warmup_steps": warmup_ratio,
-        "bf16": bf16,
-        "use_cpu": use_cpu,
-        "seed": seed,
-        "data_seed": seed,
-        "logging_steps": logging_steps,
-        "save_strategy": save_strategy,
-        "report_to": "none",
-        "dataloader_pin_memory": not use_cpu,
-        "remove_unused_columns": False,
-    }
-    if distributed:
-        arguments["ddp_backend"] = "gloo" if use_cpu else "nccl"
-        arguments["ddp_find_unused_parameters"] = find_unused_parameters
-    arguments.update(extra)
-    return TrainingArguments(**arguments)
 
 
 def build_language_model(
@@ -168,30 +90,21 @@ def train_language_model(
     validation_users: Dataset | None,
     tokenizer: PreTrainedTokenizerBase,
     output_dir: str | os.PathLike,
-    settings: PretrainSettings,
+    args: BrowsingTrainingArguments,
+    **overrides: Any,
 ) -> PretrainResult:
     """Train ``model`` as a causal LM on tokenised users (from :func:`trainers.data.tokenize_users`).
 
     Used for pretraining from scratch and for the K-means baseline's per-cluster fine-tuning.
-    Validation loss is measured before and after training when ``validation_users`` is given.
+    Validation loss is measured before and after training when ``validation_users`` is given;
+    ``overrides`` replace fields of ``args`` for this run only.
     """
     columns = ["input_ids", "labels"]
     train_users = train_users.select_columns(columns)
     if validation_users is not None:
         validation_users = validation_users.select_columns(columns)
-    arguments = build_training_arguments(
-        output_dir,
-        learning_rate=settings.learning_rate,
-        weight_decay=settings.weight_decay,
-        batch_size=settings.batch_size,
-        epochs=settings.epochs,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        warmup_ratio=settings.warmup_ratio,
-        bf16=default_bf16(model.num_parameters()) if settings.bf16 is None else settings.bf16,
-        seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        save_strategy=settings.save_strategy,
-        **{"eval_strategy": "epoch" if validation_users is not None else "no", **settings.extra_training_arguments},
+    arguments = resolve_training_arguments(
+        args, output_dir, model.num_parameters(), validation_users is not None, **overrides
     )
     trainer = Trainer(
         model=model,
@@ -218,26 +131,26 @@ def pretrain_language_model(
     splits: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
     output_dir: str | os.PathLike,
-    settings: PretrainSettings | None = None,
+    args: PretrainingArguments | None = None,
 ) -> PretrainResult:
     """Pretrain a single LM from scratch on ``splits["train"]``, validate on ``splits["validation"]``, save it.
 
     ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config, safetensors, generation
     config) plus the page tokenizer and ``pretrain_settings.json`` (settings and validation losses).
     """
-    settings = settings or PretrainSettings()
-    torch.manual_seed(settings.seed)
-    tokenized = tokenize_users(splits, tokenizer, settings.max_length, settings.score)
-    model = build_language_model(tokenizer, settings.family, settings.size, settings.max_length, settings.min_ratio)
-    logger.info("%s/%s language model: %d parameters", settings.family, settings.size, model.num_parameters())
+    args = args or PretrainingArguments()
+    torch.manual_seed(args.seed)
+    tokenized = tokenize_users(splits, tokenizer, args.max_length, args.score)
+    model = build_language_model(tokenizer, args.family, args.size, args.max_length, args.min_ratio)
+    logger.info("%s/%s language model: %d parameters", args.family, args.size, model.num_parameters())
     result = train_language_model(
-        model, tokenized["train"], tokenized.get("validation"), tokenizer, Path(output_dir) / "trainer", settings
+        model, tokenized["train"], tokenized.get("validation"), tokenizer, Path(output_dir) / "trainer", args
     )
     output_dir = Path(output_dir)
     result.model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     summary = {
-        "settings": asdict(settings),
+        "settings": args.to_dict(),
         "num_parameters": result.model.num_parameters(),
         "initial_eval_loss": result.initial_eval_loss,
         "final_eval_loss": result.final_eval_loss,

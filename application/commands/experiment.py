@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config_files import build_settings, load_config_file
+from ..config_files import build_arguments, load_config_file
 from ..experiment import CONFIG_FILE, run_experiment
 from ..experiment_report import summary_table
 from ..experiment_settings import PRESETS, ExperimentSettings
@@ -59,12 +59,12 @@ def run(args: argparse.Namespace) -> int:
     """Run or resume the experiment, print the summary table and the stage timings."""
     file_values = load_config_file(args.config) if args.config else {}
     preset = file_values.pop("preset", None) or args.preset
-    cli_values = {key: value for key, value in vars(args).items() if key in ExperimentSettings.keys()}
+    cli_values = {key: value for key, value in vars(args).items() if key in ExperimentSettings.keys() and value is not None}
     if cli_values.get("source") not in (None, "simulator") and cli_values.get("format") is None \
             and "format" not in file_values:
         cli_values["format"] = "events"
     base = ExperimentSettings.from_preset(preset)
-    settings = build_settings(ExperimentSettings, {**vars(base), **file_values}, cli_values)
+    (settings,) = build_arguments((ExperimentSettings,), {**vars(base), **file_values}, cli_values)
     summary = run_experiment(settings, args.out, force=args.force)
     label = " (SYNTHETIC DATA: simulator)" if summary["synthetic"] else ""
     print(f"\n# HeTLM experiment: test users, Combined{label}\n")

@@ -3,8 +3,9 @@
 ``--method hetlm`` runs Algorithm 1 (actor-critic fine-tuning, endogenous K); ``--method kmeans``
 the exogenous baseline (K-means on the encoder embeddings, one fine-tuned predictor per cluster).
 Both write a folder loadable with ``HeTLMForBrowsing.from_pretrained`` (page tokenizer and model
-card included) and ``training_history.json``. Settings: flags > ``--config`` YAML/JSON file (keys
-as the flags, dashes or underscores) > the CPU defaults of ``ClusterwiseSettings``. Runs unchanged
+card included) and ``training_history.json``. Settings are the fields of
+:class:`trainers.training_arguments.ClusterwiseTrainingArguments` (``TrainingArguments``' included):
+flags > ``--config`` YAML/JSON file (keys as the flags, dashes or underscores) > its CPU defaults. Runs unchanged
 under ``torchrun --nproc_per_node=N``.
 
 Example:
@@ -16,61 +17,29 @@ Example:
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
-from ..config_files import build_settings, load_config_file
-from trainers.data import SCORE_MODES
-from trainers.initialization import ClusterwiseSettings
+from ..config_files import build_arguments, load_config_file, settings_parser
 
 NAME = "train"
 HELP = "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single LM."
 METHODS = ("hetlm", "kmeans")
 
-_DEFAULTS = {field.name: field.default for field in fields(ClusterwiseSettings)}
 
+def parent_parsers() -> list[argparse.ArgumentParser]:
+    """The options of :class:`trainers.training_arguments.ClusterwiseTrainingArguments` (TrainingArguments' included)."""
+    from trainers.training_arguments import ClusterwiseTrainingArguments
 
-def _kmeans_k(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        k = int(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--kmeans-k must be 'auto' or an integer >= 1, got {value!r}") from error
-    if k < 1:
-        raise argparse.ArgumentTypeError(f"--kmeans-k must be >= 1, got {k}")
-    return k
+    return [settings_parser(ClusterwiseTrainingArguments)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register ``hetlm train``'s options (each defaults to the config file, then :class:`ClusterwiseSettings`)."""
+    """Register ``hetlm train``'s own options (the settings come from :func:`parent_parsers`)."""
     parser.add_argument("--method", choices=METHODS, help="hetlm (default) or kmeans.")
     parser.add_argument("--data", required=True, help="Prepared dataset folder (written by `hetlm prepare`).")
     parser.add_argument("--pretrained", required=True, help="Single-LM folder written by `hetlm pretrain`.")
     parser.add_argument("--out", required=True, help="Output model folder.")
     parser.add_argument("--config", help="YAML or JSON file of settings; flags given here override it.")
     parser.add_argument("--resume", nargs="?", const=True, help="Resume HeTLM from the last (or the given) checkpoint.")
-    parser.add_argument("--num-clusters", type=int, help=f"Initial K (default {_DEFAULTS['num_clusters']}, as the paper).")
-    parser.add_argument("--kmeans-k", type=_kmeans_k, help="K of K-means: an integer, or 'auto' (silhouette). Default: --num-clusters.")
-    parser.add_argument("--kmeans-k-range", type=int, nargs=2, metavar=("LOW", "HIGH"), help="K range for --kmeans-k auto (default 2 8).")
-    parser.add_argument("--alpha", type=float, help=f"Weight of L2 (default {_DEFAULTS['alpha']}).")
-    parser.add_argument("--beta", type=float, help=f"Weight of L3 (default {_DEFAULTS['beta']}).")
-    parser.add_argument("--centroid-distance", choices=("paper", "normalized"), help="L3 variant (default paper).")
-    parser.add_argument("--min-cluster-size", type=int, help="Remove clusters with fewer training users (default: 1%% of them).")
-    parser.add_argument("--prune-every-steps", type=int, help="Prune every N steps (default: at each epoch's end).")
-    parser.add_argument("--epochs", type=float, help=f"Default {_DEFAULTS['epochs']} (paper: 10).")
-    parser.add_argument("--batch-size", type=int, help=f"Default {_DEFAULTS['batch_size']} (paper: 16).")
-    parser.add_argument("--max-length", type=int, help=f"Default {_DEFAULTS['max_length']}.")
-    parser.add_argument("--score", choices=SCORE_MODES, help=f"Tokens scored (default {_DEFAULTS['score']}).")
-    parser.add_argument("--predictor-learning-rate", type=float, help=f"Default {_DEFAULTS['predictor_learning_rate']} (paper: 1e-5).")
-    parser.add_argument("--predictor-weight-decay", type=float, help=f"Default {_DEFAULTS['predictor_weight_decay']}.")
-    parser.add_argument("--selector-learning-rate", type=float, help=f"Default {_DEFAULTS['selector_learning_rate']} (paper: 5e-5).")
-    parser.add_argument("--selector-weight-decay", type=float, help=f"Default {_DEFAULTS['selector_weight_decay']}.")
-    parser.add_argument("--selector-pretrain-epochs", type=int, help=f"Default {_DEFAULTS['selector_pretrain_epochs']}.")
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, help="bf16 autocast (default: where supported).")
-    parser.add_argument("--seed", type=int, help=f"Default {_DEFAULTS['seed']}.")
-    parser.add_argument("--logging-steps", type=int, help=f"Default {_DEFAULTS['logging_steps']}.")
-    parser.add_argument("--save-strategy", choices=("no", "steps", "epoch"), help="Checkpointing (default no).")
-    parser.add_argument("--save-steps", type=int, help=f"Default {_DEFAULTS['save_steps']}.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,17 +47,16 @@ def run(args: argparse.Namespace) -> int:
     from transformers import AutoModelForCausalLM
 
     from tokenization.examples import load_prepared
-
     from trainers.hetlm_training import train_hetlm
     from trainers.kmeans_baseline import train_kmeans_baseline
+    from trainers.training_arguments import ClusterwiseTrainingArguments
 
     file_values = load_config_file(args.config) if args.config else {}
     method = args.method or file_values.pop("method", "hetlm")
     file_values.pop("method", None)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    settings = build_settings(ClusterwiseSettings, file_values, vars(args))
-    settings.kmeans_k_range = tuple(settings.kmeans_k_range)
+    (settings,) = build_arguments((ClusterwiseTrainingArguments,), file_values, vars(args))
     splits, tokenizer, _ = load_prepared(args.data)
     lm = AutoModelForCausalLM.from_pretrained(args.pretrained)
     if lm.config.vocab_size < len(tokenizer):
