@@ -79,5 +79,6 @@ def test_the_papers_settings_are_arguments():
     assert pretraining.get_warmup_steps(1000) == 50
     clusterwise = ClusterwiseTrainingArguments(**PAPER_HETLM_SETTINGS)
     assert (clusterwise.learning_rate, clusterwise.selector_learning_rate) == (1e-5, 5e-5)
-    values = clusterwise.hetlm_config_values(num_train_users=500)
-    assert (values["num_clusters"], values["alpha"], values["beta"], values["min_cluster_size"]) == (6, 5.0, 9.0, 5)
+    values = clusterwise.hetlm_config_values()
+    assert (values["num_clusters"], values["alpha"], values["beta"]) == (6, 5.0, 9.0)
+    assert clusterwise.resolved_min_cluster_size(500) == 5
