@@ -796,6 +796,37 @@ def _read_arrow(path: Path) -> pa.Table:
         return ipc.open_stream(source).read_all()
 
 
+def user_histories(dataset: Dataset, batch_size: int = 10_000) -> Iterator[tuple[str | None, list[list[str]]]]:
+    """Each user's distinct sessions in time order, rebuilt from a split's rows: ``(user_id, sessions)``.
+
+    A user's rows are consecutive and in time order (see the module docstring), so its sessions are
+    its first row's input sessions followed by every row's target: each session once, however many
+    windows repeat it. Without a ``user_id`` column each row is its own user (``None``).
+
+    Example:
+        >>> rows = Dataset.from_dict({"user_id": ["a", "a", "b"],
+        ...                           "input_sessions": [[["x"]], [["x"], ["y"]], [["z"]]],
+        ...                           "target_session": [["y"], ["w"], ["v"]]})
+        >>> list(user_histories(rows))
+        [('a', [['x'], ['y'], ['w']]), ('b', [['z'], ['v']])]
+    """
+    missing = {"input_sessions", "target_session"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"dataset lacks column(s) {sorted(missing)}; has {dataset.column_names}")
+    current: str | None = None
+    sessions: list[list[str]] = []
+    for batch in dataset.iter(batch_size=batch_size):
+        user_ids = batch.get("user_id") or [None] * len(batch["target_session"])
+        for user_id, inputs, target in zip(user_ids, batch["input_sessions"], batch["target_session"]):
+            if user_id is None or user_id != current:
+                if sessions:
+                    yield current, sessions
+                current, sessions = user_id, list(inputs)
+            sessions.append(target)
+    if sessions:
+        yield current, sessions
+
+
 def load_prepared(directory: str | os.PathLike) -> tuple[DatasetDict, PreTrainedTokenizerFast, dict[str, Any]]:
     """Load what ``hetlm prepare`` wrote: the dataset splits, the page tokenizer and the summary.
 
