@@ -125,7 +125,7 @@ def train_hetlm(
     )
     selector = pretrain_selector(
         start.model,
-        np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
+        start.train_user_embeddings,
         start.clusters.labels,
         epochs=settings.selector_pretrain_epochs,
         learning_rate=settings.selector_pretrain_learning_rate,
