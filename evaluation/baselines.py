@@ -17,7 +17,7 @@ its ``fit`` classmethod and has a ``name``. A train user may have many rows (one
   pages found in the most train target sessions; L is the median train target session length.
 - ``markov`` (:class:`MarkovChainBaseline`): a first-order Markov chain over each train user's page
   stream (sessions joined in time order, so a session's last page leads to the next session's
-  first); each user gets the most likely successors of its own LAST page.
+  first), started from the user's own LAST page: the pages it most likely visits next.
 - ``personal-popular`` (:class:`PersonalPopularityBaseline`): the user's own most frequent pages,
   filled with globally popular ones.
 - ``sknn`` (:class:`SessionKNNBaseline`): session-kNN in the style of V-SKNN (Ludewig & Jannach,
@@ -256,30 +256,34 @@ class MostPopularPagesBaseline:
 
 
 class MarkovChainBaseline:
-    """A first-order Markov chain over pages, conditioned on each user's last page.
+    """A first-order Markov chain over pages, started from each user's last page.
 
     Transitions are counted over every train user's page stream, its sessions joined in time order
     (each session once), so the last page of a session leads to the first page of the next: what
-    the chain is asked to predict. For a user whose last page is ``l``, page ``p`` scores
-    ``count(l -> p) + share(p)`` (:class:`PagePopularity`: below 1, it orders pages with equal counts
-    and ranks the pages never seen after ``l``). The prediction is the L best pages (see the module
-    docstring); with ``do_sample`` (seeded) L distinct pages are drawn from ``P(. | l)`` instead, the
-    missing ones filled by popularity. Only the ``num_scored`` best pages of each user are scored.
+    the chain is asked to predict. For a user whose last page is ``l`` and whose next session should
+    have L pages (module docstring), page ``p`` scores its expected number of visits in the chain's
+    next L steps, ``sum over t = 1..L of P^t(l, p)`` (with L = 1 the plain ``P(p | l)``), plus
+    ``1e-6 * share(p)`` (:class:`PagePopularity`), which orders equal scores and ranks the pages the
+    chain cannot reach. The prediction is the L best pages; with ``do_sample`` (seeded) L distinct
+    pages are drawn in proportion to their expected visits instead, the missing ones filled by
+    score. Looking L steps ahead rather than one keeps a page that mostly leads within a session
+    (a product page to ``cart``) from hiding where the user goes next. Only the ``num_scored`` best
+    pages of each user are scored.
 
     Args:
         transitions: ``page -> {next page: count}``.
-        popularity: Global page popularity (fills and orders the ranking).
+        popularity: Global page popularity (orders ties, ranks unreachable pages).
         do_sample: Sample the pages instead of taking the most likely ones.
         seed: Seed of the sampler (used only with ``do_sample``).
         num_scored: Pages scored per user (enough for Recall@20).
 
-    Example:
+    Example (two steps from ``a``: ``c`` 0.75 and ``b`` 0.25, then ``c -> a``; ``a`` wins the tie by popularity):
         >>> popularity = PagePopularity(["a", "b", "c"], {"a": 0.5, "b": 0.3, "c": 0.1}, {}, 2)
         >>> chain = MarkovChainBaseline({"a": {"c": 3, "b": 1}, "c": {"a": 1}}, popularity)
         >>> chain([[["x", "a"]], [["c"], ["z"]]])
-        ([['c', 'b'], ['a']], None)
-        >>> chain.predict([[["a"]]]).page_scores[0]
-        {'c': 3.1, 'b': 1.3, 'a': 0.5}
+        ([['a', 'c'], ['a']], None)
+        >>> {page: round(score, 4) for page, score in chain.predict([[["x", "a"]]]).page_scores[0].items()}
+        {'a': 0.75, 'c': 0.75, 'b': 0.25}
     """
 
     name: ClassVar[str] = "markov"
@@ -294,6 +298,20 @@ class MarkovChainBaseline:
         self.seed = seed
         self.num_scored = num_scored
         self._rng = np.random.default_rng(seed)
+        names = set(popularity.ranked) | set(self.transitions)
+        names.update(page for counts in self.transitions.values() for page in counts)
+        self.pages = sorted(names)
+        self.page_index = {page: column for column, page in enumerate(self.pages)}
+        rows, columns, probabilities = [], [], []
+        for page, counts in self.transitions.items():
+            total = sum(counts.values())
+            for next_page, count in counts.items():
+                rows.append(self.page_index[page])
+                columns.append(self.page_index[next_page])
+                probabilities.append(count / total)
+        # Transposed, so that P^T @ v moves a distribution over pages one step.
+        self._step = sparse.csr_matrix((probabilities, (columns, rows)), shape=(len(self.pages),) * 2)
+        self._tie_breaks = 1e-6 * np.array([popularity.share.get(page, 0.0) for page in self.pages])
 
     @classmethod
     def fit(cls, train_dataset: Dataset, do_sample: bool = False, seed: int = 0,
@@ -307,34 +325,42 @@ class MarkovChainBaseline:
                 transitions[page][next_page] += 1
         return cls(transitions, PagePopularity.fit(histories), do_sample=do_sample, seed=seed, num_scored=num_scored)
 
-    def _scores(self, last_page: str | None) -> dict[str, float]:
-        successors = self.transitions.get(last_page, {}) if last_page is not None else {}
-        share = self.popularity.share
-        scores = {page: count + share.get(page, 0.0) for page, count in successors.items()}
-        for page in self.popularity.ranked:
-            if len(scores) >= self.num_scored:
-                break
-            scores.setdefault(page, share[page])
-        return dict(list(_ranked(scores).items())[: self.num_scored])
+    def expected_visits(self, last_page: str | None, steps: int) -> np.ndarray:
+        """Expected visits of every page (``self.pages`` order) in the ``steps`` steps after ``last_page``.
 
-    def _sample(self, last_page: str | None, scores: dict[str, float], length: int) -> list[str]:
-        successors = self.transitions.get(last_page, {}) if last_page is not None else {}
-        pages = sorted(successors)
-        drawn: list[str] = []
-        if pages:
-            weights = np.array([successors[page] for page in pages], dtype=np.float64)
-            picks = self._rng.choice(len(pages), size=min(length, len(pages)), replace=False, p=weights / weights.sum())
-            drawn = [pages[index] for index in picks]
-        return drawn + [page for page in scores if page not in drawn][: length - len(drawn)]
+        Example:
+            >>> chain = MarkovChainBaseline({"a": {"b": 1}, "b": {"a": 1, "c": 1}}, PagePopularity([], {}, {}, 1))
+            >>> chain.pages, chain.expected_visits("a", 3).tolist()
+            (['a', 'b', 'c'], [0.5, 1.5, 0.5])
+        """
+        visits = np.zeros(len(self.pages))
+        if last_page not in self.page_index:
+            return visits
+        distribution = np.zeros(len(self.pages))
+        distribution[self.page_index[last_page]] = 1.0
+        for _ in range(steps):
+            distribution = self._step @ distribution
+            visits += distribution
+        return visits
 
     def predict(self, input_sessions: Sequence[Sessions]) -> BaselinePredictions:
         sessions, all_scores = [], []
         for user_sessions in input_sessions:
             last_page = next((session[-1] for session in reversed(user_sessions) if session), None)
-            scores = self._scores(last_page)
             length = session_length(user_sessions, self.popularity.median_length)
-            sessions.append(self._sample(last_page, scores, length) if self.do_sample else list(scores)[:length])
-            all_scores.append(scores)
+            visits = self.expected_visits(last_page, length)
+            scores = visits + self._tie_breaks
+            best = np.lexsort((np.arange(len(scores)), -scores))[: self.num_scored]
+            ranked = {self.pages[column]: float(scores[column]) for column in best}
+            if self.do_sample:
+                reachable = np.flatnonzero(visits > 0)
+                picks = self._rng.choice(reachable, size=min(length, len(reachable)), replace=False,
+                                         p=visits[reachable] / visits[reachable].sum()) if len(reachable) else []
+                drawn = [self.pages[column] for column in picks]
+                sessions.append(drawn + [page for page in ranked if page not in drawn][: length - len(drawn)])
+            else:
+                sessions.append(list(ranked)[:length])
+            all_scores.append(ranked)
         return BaselinePredictions(sessions, all_scores)
 
     def __call__(self, input_sessions: Sequence[Sessions]) -> GeneratorOutput:
