@@ -225,7 +225,8 @@ class MostPopularPagesBaseline:
     def __init__(self, pages: Sequence[str], counts: Mapping[str, int] | None = None,
                  outcome_rates: Mapping[str, float] | None = None):
         self.pages = list(pages)
-        self.counts = dict(counts) if counts is not None else {page: len(pages) - rank for rank, page in enumerate(pages)}
+        self.counts = (dict(counts) if counts is not None
+                       else {page: len(pages) - rank for rank, page in enumerate(pages)})
         self.outcome_rates = dict(outcome_rates) if outcome_rates is not None else None
 
     @classmethod

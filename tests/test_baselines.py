@@ -76,7 +76,8 @@ def test_markov_starts_from_the_last_page_of_each_user(train):
     assert chain.popularity.share == pytest.approx({"a": 0.6, "c": 0.5, "b": 0.4, "d": 0.1, "e": 0.1})
     predictions = chain.predict([[["x", "c"]], [["q"]]])
     # L = 2 steps from c: step 1 c 1/2, a 1/4, e 1/4; step 2 c 1/4 + 1/24, a 1/8 + 1/24, e 1/8, b 1/8, d 1/24.
-    assert_ranking(predictions.page_scores[0], [("c", 19 / 24), ("a", 5 / 12), ("e", 3 / 8), ("b", 1 / 8), ("d", 1 / 24)])
+    assert_ranking(predictions.page_scores[0],
+                   [("c", 19 / 24), ("a", 5 / 12), ("e", 3 / 8), ("b", 1 / 8), ("d", 1 / 24)])
     # L = the user's mean distinct pages per session: 2 and 1; an unknown last page gets the popular pages.
     assert predictions.sessions == [["c", "a"], ["a"]]
     assert predictions.outcome_probabilities is None
@@ -139,7 +140,8 @@ def test_sknn_neighbours_are_users_by_recency_weighted_cosine(knn_train):
     assert nearest.outcome_probabilities["cart"].tolist() == [0.0]
     # A user sharing no page with any train history: popular pages and the global outcome rate.
     alone = knn.predict([[["zz"]]])
-    assert alone.sessions == [["a"]] and alone.outcome_probabilities["cart"].tolist() == pytest.approx([1 / 7])  # 7 sessions, 1 cart
+    assert alone.sessions == [["a"]]
+    assert alone.outcome_probabilities["cart"].tolist() == pytest.approx([1 / 7])  # 7 sessions, 1 with a cart
 
 
 def test_baseline_scores_rank_pages_for_the_ranking_metrics(knn_train):

@@ -396,7 +396,8 @@ def _user_sessions(users: pa.Table, cutoff: int | None, options: ExampleOptions,
         evaluation_rank = np.where((history_per_user >= 1) & (kept_per_user > history_per_user), history_per_user, -1)
     return _UserSessions(
         users=users, pages=pages, session_offsets=session_offsets, lengths=lengths, user_of_session=user_of_session,
-        too_short=too_short, too_long=too_long, kept=kept, rank=rank, kept_per_user=kept_per_user, history_per_user=history_per_user,
+        too_short=too_short, too_long=too_long, kept=kept, rank=rank, kept_per_user=kept_per_user,
+        history_per_user=history_per_user,
         last_train_rank=history_per_user - 1, evaluation_rank=evaluation_rank,
         split_keys=mix64(hash_strings(users.column("user_id"), seed=options.seed)),
     )
@@ -679,7 +680,8 @@ def resolve_time_cutoff(options: ExampleOptions, session_starts: np.ndarray) -> 
     Example:
         >>> resolve_time_cutoff(ExampleOptions(split="time", time_cutoff_quantile=0.5), np.array([0, 10, 20, 40]))
         15
-        >>> format_microseconds(resolve_time_cutoff(ExampleOptions(split="time", time_cutoff="2024-03-01"), np.zeros(0)))
+        >>> cutoff = resolve_time_cutoff(ExampleOptions(split="time", time_cutoff="2024-03-01"), np.zeros(0))
+        >>> format_microseconds(cutoff)
         '2024-03-01T00:00:00+00:00'
     """
     if options.split != "time":

@@ -224,7 +224,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     split_line = ("by user (seeded hash)" if split_info["kind"] == "user" else
                   f"by time: sessions before {split_info['time_cutoff']} are history, each user's first session after "
                   "it is the target")
-    train_mode = ("one per session after a train user's first" if summary["examples"]["train_examples"] == "every_session"
+    every_session = summary["examples"]["train_examples"] == "every_session"
+    train_mode = ("one per session after a train user's first" if every_session
                   else "one per train user (its last session)")
     lines += [
         f"- source: `{summary['source']}` (format `{summary['format']}`)",

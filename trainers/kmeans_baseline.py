@@ -101,7 +101,8 @@ def train_kmeans_baseline(
         if validation_clusters is not None and (validation_clusters == cluster).any():
             cluster_validation = validation.select(np.flatnonzero(validation_clusters == cluster))
         cluster_users = int((clusters.labels == cluster).sum())
-        logger.info("K-means cluster %d: fine-tuning on %d users (%d examples)", cluster, cluster_users, len(train_rows))
+        logger.info("K-means cluster %d: fine-tuning on %d users (%d examples)", cluster, cluster_users,
+                    len(train_rows))
         result = train_language_model(
             model.predictors[cluster],
             users["train"].select(train_rows),
