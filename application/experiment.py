@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "experiment_config.json"
 EMBEDDING_CACHE = "embedding-cache"
-SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov")
+SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov", "personal-popular", "sknn")
 LARGE_LM = "lm-large"
 SMALL_LM = "lm-small"
 

@@ -1,12 +1,12 @@
 """Score several models and simple baselines on a prepared test set, as ``hetlm evaluate`` does.
 
 Each spec is a saved model folder (a HeTLM model or a plain causal LM over page ids) or the name of
-a simple baseline (``repeat-last``, ``most-popular``, ``markov``, fitted on the train split). For
-each one the next session of every test user is generated (batched, progress bar) and scored per
-cluster and Combined; ``OUT/<name>/`` gets ``report.md``, ``report.csv``, ``report.json``,
-``generations.jsonl`` and PNG plots (plus ``training.png`` when a training log is found). With a
-baseline, ``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite
-scores against it.
+a simple baseline (``repeat-last``, ``most-popular``, ``markov``, ``personal-popular``, ``sknn``,
+fitted on the train split). For each one the next session of every test user is generated
+(batched, progress bar) and scored per cluster and Combined; ``OUT/<name>/`` gets ``report.md``,
+``report.csv``, ``report.json``, ``generations.jsonl`` and PNG plots (plus ``training.png`` when a
+training log is found). With a baseline, ``OUT/comparison.{md,csv,json}`` sets every model's
+Combined row beside its composite scores against it.
 
 Example:
     >>> reports = evaluate_models(["repeat-last", "markov"], "runs/default/data", "runs/default/evaluation",

@@ -19,7 +19,6 @@ TESTS = Path(__file__).resolve().parent
 WORKER = textwrap.dedent(
     """
     import json, sys
-    import numpy as np
     import torch
     from transformers import PreTrainedTokenizerFast
     from tokenization.examples import load_prepared
@@ -44,8 +43,7 @@ WORKER = textwrap.dedent(
                                             disable_tqdm=True, max_steps=3, eval_strategy="no")
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
                                          encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
-    pretrain_selector(start.model, np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
-                      start.clusters.labels, epochs=3)
+    pretrain_selector(start.model, start.train_user_embeddings, start.clusters.labels, epochs=3)
     trainer = build_hetlm_trainer(start, out + "/trainer", settings)
     trainer.train()
     if trainer.is_world_process_zero():

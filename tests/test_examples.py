@@ -110,12 +110,97 @@ def test_example_content_window_and_every_filter_count(tmp_path):
     assert set(users) == {"long"} | {f"w{user}" for user in range(10)}
     assert users["long"]["input_sessions"] == [["p1-0", "p1-1"], ["p2-0", "p2-1"]]
     assert users["long"]["target_session"] == ["p4-0", "p4-1"]
-    # Without the percentile filter, long keeps 5 sessions: the oldest one is beyond the window.
-    built = build([events(rows)], tmp_path, min_session_length=2, max_input_sessions=2)
+    # Without the percentile filter, long keeps 5 sessions: with one example per user the oldest is
+    # beyond the window; with every session as a target none is left out.
+    built = build([events(rows)], tmp_path, min_session_length=2, max_input_sessions=2, train_examples="last_session")
     long_user = rows_by_user(built)["long"]
     assert long_user["input_sessions"] == [["p3-" + str(step) for step in range(9)], ["p4-0", "p4-1"]]
     assert long_user["target_session"] == ["p5-0", "p5-1", "p5-2"]
     assert (built.stats["totals"]["older_sessions"], built.stats["totals"]["older_session_events"]) == (2, 4)
+    built = build([events(rows)], tmp_path, min_session_length=2, max_input_sessions=2)
+    assert (built.stats["totals"]["older_sessions"], built.stats["totals"]["older_session_events"]) == (0, 0)
+    assert rows_by_user(built)["long"] == long_user
+
+
+def sessions_log(sessions_by_user):
+    """One-page sessions an hour apart: {user: [hour, ...]} -> events with page f"{user}{hour}"."""
+    return events([(user, None, 60.0 * hour, f"{user}{hour}") for user, hours in sessions_by_user.items()
+                   for hour in hours])
+
+
+def windows(dataset):
+    """(user, inputs, target) per row, users sorted by id; a user's rows keep their (time) order."""
+    rows = [(row["user_id"], row["input_sessions"], row["target_session"]) for row in dataset]
+    return sorted(rows, key=lambda row: row[0])
+
+
+def test_every_session_of_a_train_user_is_a_target_window(tmp_path):
+    log = sessions_log({"a": [0, 1, 2, 3], "b": [0, 1], "c": [5]})
+    built = build([log], tmp_path, max_input_sessions=2)
+    assert windows(built.splits["train"]) == [
+        ("a", [["a0"]], ["a1"]),
+        ("a", [["a0"], ["a1"]], ["a2"]),
+        ("a", [["a1"], ["a2"]], ["a3"]),
+        ("b", [["b0"]], ["b1"]),
+    ]
+    train = built.stats["splits"]["train"]
+    assert (train["users"], train["examples"], train["input_sessions"], train["events"]) == (2, 4, 6, 10)
+    totals = built.stats["totals"]
+    assert (totals["users_with_examples"], totals["sessions_in_examples"], totals["events_in_examples"]) == (2, 6, 6)
+    assert totals["older_sessions"] == 0 and totals["single_session_users"] == 1
+    # The paper's protocol: one example per train user, the last session as target.
+    built = build([log], tmp_path / "last", max_input_sessions=2, train_examples="last_session")
+    assert windows(built.splits["train"]) == [("a", [["a1"], ["a2"]], ["a3"]), ("b", [["b0"]], ["b1"])]
+    assert (built.stats["totals"]["older_sessions"], built.stats["totals"]["sessions_in_examples"]) == (1, 5)
+
+
+def test_validation_and_test_users_keep_one_example_their_last_session(tmp_path):
+    log = sessions_log({f"u{user}": [0, 1, 2] for user in range(20)})
+    built = build([log], tmp_path, max_input_sessions=3, test_fraction=0.2, validation_fraction=0.25)
+    split_users = {split: {row["user_id"] for row in dataset} for split, dataset in built.splits.items()}
+    assert [len(split_users[split]) for split in ("train", "validation", "test")] == [12, 4, 4]
+    assert not (split_users["train"] & (split_users["validation"] | split_users["test"]))
+    for split in ("validation", "test"):
+        assert windows(built.splits[split]) == [(user, [[f"{user}0"], [f"{user}1"]], [f"{user}2"])
+                                                for user, _, _ in windows(built.splits[split])]
+        assert built.stats["splits"][split]["examples"] == built.stats["splits"][split]["users"] == 4
+    assert built.stats["splits"]["train"]["examples"] == 24  # 12 users x 2 targets
+
+
+def test_time_split_trains_on_history_and_forecasts_the_first_session_after_the_cutoff(tmp_path):
+    log = sessions_log({"h": [0, 1, 2, 6, 7], "old": [0, 1], "new": [6, 7], "one": [1, 6], "single": [1]})
+    built = build([log], tmp_path, max_input_sessions=2, split="time", time_cutoff="2024-03-01T05:00:00Z")
+    assert built.stats["time_cutoff"] == "2024-03-01T05:00:00+00:00"
+    assert windows(built.splits["train"]) == [
+        ("h", [["h0"]], ["h1"]), ("h", [["h0"], ["h1"]], ["h2"]), ("old", [["old0"]], ["old1"])]
+    assert windows(built.splits["validation"]) == []
+    assert windows(built.splits["test"]) == [("h", [["h1"], ["h2"]], ["h6"]), ("one", [["one1"]], ["one6"])]
+    totals = built.stats["totals"]
+    assert (totals["no_history_users"], totals["no_history_user_sessions"]) == (1, 2)  # new
+    assert (totals["future_sessions"], totals["future_session_events"]) == (1, 1)  # h7; one6 is a target
+    assert (totals["single_session_users"], totals["users_with_examples"]) == (1, 3)
+    assert built.stats["splits"]["test"]["users"] == 2 and built.stats["splits"]["train"]["users"] == 2
+    # last_session: each user's last session before the cut-off is its only train target.
+    built = build([log], tmp_path / "last", max_input_sessions=2, split="time", time_cutoff="2024-03-01T05:00",
+                  train_examples="last_session")
+    assert windows(built.splits["train"]) == [("h", [["h0"], ["h1"]], ["h2"]), ("old", [["old0"]], ["old1"])]
+
+
+def test_time_split_cutoff_defaults_to_a_quantile_of_session_starts(tmp_path):
+    # Ten sessions at hours 0..9: the 0.75 quantile of their starts is hour 6.75.
+    built = build([sessions_log({"u": list(range(10))})], tmp_path, split="time", time_cutoff_quantile=0.75,
+                  max_input_sessions=1)
+    assert built.stats["time_cutoff"] == "2024-03-01T06:45:00+00:00"
+    assert [target for _, _, target in windows(built.splits["train"])] == [[f"u{hour}"] for hour in range(1, 7)]
+    assert windows(built.splits["test"]) == [("u", [["u6"]], ["u7"])]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"train_examples": "all"}, "train_examples"), ({"split": "random"}, "split"),
+    ({"time_cutoff": "yesterday"}, "ISO 8601"), ({"time_cutoff_quantile": 1.0}, "time_cutoff_quantile")])
+def test_bad_example_options_name_the_field(options, message):
+    with pytest.raises(ValueError, match=message):
+        ExampleOptions(**options)
 
 
 def test_consecutive_duplicates_kept_by_default_and_dropped_on_request(tmp_path):
@@ -199,7 +284,7 @@ def test_user_split_is_disjoint_exact_seeded_and_deterministic(tmp_path):
     def split_users(seed, work):
         built = build_examples([table], ExampleOptions(seed=seed, test_fraction=0.1, validation_fraction=0.05),
                                work_dir=tmp_path / work)
-        return built, {split: [row["user_id"] for row in dataset] for split, dataset in built.splits.items()}
+        return built, {split: list(dict.fromkeys(dataset["user_id"])) for split, dataset in built.splits.items()}
 
     built, splits = split_users(0, "a")
     sizes = {split: len(users) for split, users in splits.items()}

@@ -12,7 +12,8 @@ from application.cli import main as cli_main
 from application.experiment import CONFIG_FILE
 from application.experiment_settings import ExperimentSettings, hetlm_stage_name
 
-MODELS = ["lm-large", "lm-small", "kmeans-k3", "hetlm-a5-b9", "repeat-last", "most-popular", "markov"]
+MODELS = ["lm-large", "lm-small", "kmeans-k3", "hetlm-a5-b9", "repeat-last", "most-popular", "markov", "personal-popular",
+          "sknn"]
 
 
 def test_the_report_folder_holds_every_model_side_by_side(smoke_run):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
@@ -103,8 +102,7 @@ def test_an_emptied_cluster_is_pruned_and_the_model_saves_loads_and_generates(pr
     settings = small_settings(num_clusters=3, num_train_epochs=1, min_cluster_size=1)
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
                                          encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
-    embeddings = np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32)
-    pretrain_selector(start.model, embeddings, start.clusters.labels, epochs=5)
+    pretrain_selector(start.model, start.train_user_embeddings, start.clusters.labels, epochs=5)
     with torch.no_grad():  # nobody is routed to cluster 1 any more
         start.model.selector[-1].bias[1] = -1e3
     trainer = build_hetlm_trainer(start, tmp_path / "trainer", settings)

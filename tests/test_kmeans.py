@@ -70,7 +70,10 @@ def test_kmeans_baseline_saves_loads_and_generates(tmp_path):
     k = history["kmeans"]["k"]
     print(f"K by silhouette: {k} ({history['kmeans']['silhouette_by_k']}); segment ARI {history['segment_ari']:.3f}")
     assert k in (2, 3) and len(history["clusters"]) == k
-    assert sum(entry["train_users"] for entry in history["clusters"]) == len(splits["train"])
+    # Clusters hold users; each user's every example follows it.
+    assert sum(entry["train_users"] for entry in history["clusters"]) == len(set(splits["train"]["user_id"]))
+    assert sum(entry["train_examples"] for entry in history["clusters"]) == len(splits["train"])
+    assert sum(history["kmeans"]["sizes"]) == len(set(splits["train"]["user_id"])) < len(splits["train"])
     assert all(entry["final_eval_loss"] < entry["initial_eval_loss"] for entry in history["clusters"] if entry["validation_users"])
 
     reloaded = HeTLMForBrowsing.from_pretrained(tmp_path / "kmeans")

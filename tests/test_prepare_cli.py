@@ -35,11 +35,12 @@ def test_prepare_simulator_end_to_end(tmp_path, capsys):
     user_sets = [{row["user_id"] for row in rows} for rows in splits.values()]
     assert sum(map(len, user_sets)) == len(set().union(*user_sets)) == summary["users"]["in_examples"]
     for split, rows in splits.items():
-        assert summary["splits"][split]["users"] == len(rows)
+        assert summary["splits"][split]["users"] == len({row["user_id"] for row in rows})
+        assert summary["splits"][split]["examples"] == len(rows)
         assert summary["splits"][split]["events"] == sum(len(pages_of(row)) for row in rows)
         assert all(1 <= len(row["input_sessions"]) <= 3 and row["target_session"] for row in rows)
         assert dataset[split].column_names == ["user_id", "input_sessions", "target_session", "segment"]
-        segments = [row["segment"] for row in rows]
+        segments = list({row["user_id"]: row["segment"] for row in rows}.values())
         assert {key: value for key, value in summary["splits"][split].items() if key.startswith("segment_")} == \
                {f"segment_{segment}_users": segments.count(segment) for segment in set(segments)}
     # The tokenizer knows exactly the train pages.
@@ -52,12 +53,39 @@ def test_prepare_simulator_end_to_end(tmp_path, capsys):
     assert {"short_sessions", "long_sessions", "single_session_users", "older_sessions"} <= set(filters)
     assert summary["events"]["read"] == summary["events"]["kept"]
 
+    # Every session of a train user after its first is a target; validation and test keep one row per user.
+    assert summary["examples"] == {"train_examples": "every_session", "train_users": len(user_sets[0]),
+                                   "train": len(splits["train"])}
+    assert len(splits["train"]) > 2 * len(user_sets[0])
+    assert len(splits["validation"]) == len(user_sets[1]) and len(splits["test"]) == len(user_sets[2])
+    assert f"train examples: {len(splits['train']):,} from {len(user_sets[0]):,} users" in printed
     # Same seed, same splits.
     assert main(["prepare", "simulator", "--out", str(tmp_path / "again"), "--simulator-users", "300", "--seed", "3",
                  "--no-progress"]) == 0
     again = read_splits(load_prepared(tmp_path / "again")[0])
     assert {split: [row["user_id"] for row in rows] for split, rows in again.items()} == \
            {split: [row["user_id"] for row in rows] for split, rows in splits.items()}
+
+
+def test_prepare_time_split_and_one_example_per_user(tmp_path, capsys):
+    out = tmp_path / "forecast"
+    assert main(["prepare", "simulator", "--out", str(out), "--simulator-users", "200", "--split", "time",
+                 "--time-cutoff-quantile", "0.8", "--no-progress"]) == 0
+    assert "by time: sessions before" in capsys.readouterr().out
+    dataset, _, summary = load_prepared(out)
+    assert summary["split"]["kind"] == "time" and summary["split"]["time_cutoff"]
+    filters = {item["name"]: item for item in summary["filters"]}
+    assert {"no_history_users", "future_sessions"} <= set(filters)
+    test_users = set(dataset["test"]["user_id"])
+    assert len(test_users) == len(dataset["test"]) and not test_users & set(dataset["validation"]["user_id"])
+    assert test_users & set(dataset["train"]["user_id"])  # forecast users train on their history
+    out = tmp_path / "paper"
+    assert main(["prepare", "simulator", "--out", str(out), "--simulator-users", "200", "--train-examples",
+                 "last_session", "--no-progress"]) == 0
+    dataset, _, summary = load_prepared(out)
+    assert summary["splits"]["train"]["users"] == summary["splits"]["train"]["examples"] == len(dataset["train"])
+    assert main(["prepare", "simulator", "--out", str(out), "--time-cutoff", "2024-01-01", "--no-progress"]) == 2
+    assert "--time-cutoff applies to --split time only" in capsys.readouterr().err
 
 
 def write_events_csv(path, num_users=40):
@@ -89,8 +117,9 @@ def test_prepare_events_csv_counts_unseen_pages(tmp_path, capsys):
         unseen = [page for page in pages if page not in vocabulary]
         assert summary["splits"][split]["unseen_page_events"] == len(unseen) > 0
         assert summary["splits"][split]["unseen_pages"] == len(set(unseen))
-    row = dataset["train"][0]
+    row = dataset["train"][1]  # the user's second example: its last two sessions before the target
     user = int(row["user_id"])
+    assert dataset["train"][0]["user_id"] == row["user_id"]
     assert row["input_sessions"][0][0] == normalize_page(f"user {user} landing")
     assert [len(session) for session in row["input_sessions"]] == [2 + (user + session) % 3 for session in range(2)]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 from transformers import TrainerCallback
 
@@ -35,8 +34,7 @@ def make_trainer(splits, tokenizer, lm, encoder, output_dir):
                                             save_strategy="steps", save_steps=3, logging_steps=1,
                                             disable_tqdm=True)
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings, encoder_tokenizer=encoder[0], encoder_config=encoder[1])
-    pretrain_selector(start.model, np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
-                      start.clusters.labels, epochs=3)
+    pretrain_selector(start.model, start.train_user_embeddings, start.clusters.labels, epochs=3)
     with torch.no_grad():  # cluster 2 empties, so it is retired at step 2, before the kill
         start.model.selector[-1].bias[2] = -1e3
     return build_hetlm_trainer(start, output_dir, settings)

@@ -1,4 +1,4 @@
-"""From events to examples: sessions per user, filters, the split by user, one example per user.
+"""From events to examples: sessions per user, filters, the split, the example windows.
 
 The pipeline, vectorised with Arrow and numpy (no per-event Python loop) and streamed through
 per-user partitions on disk (:mod:`tokenization.event_partitions`), so memory stays flat:
@@ -7,19 +7,33 @@ per-user partitions on disk (:mod:`tokenization.event_partitions`), so memory st
 2. **Sessions**: each user's events in time order; a given ``session_id`` is kept; events whose
    ``session_id`` is null are split into sessions wherever the user was inactive for *more* than
    ``session_gap_minutes`` (exactly the gap stays in the same session). Sessions are ordered by
-   their first event (ties: the input order of their first events). Consecutive duplicate page
-   views (reloads) are kept by default: on real logs they carry dwell information and the paper's
-   sequences keep them; ``drop_consecutive_duplicates`` removes them (counted).
+   their first event (ties: the input order of their first events), which is also a session's time.
+   Consecutive duplicate page views (reloads) are kept by default: on real logs they carry dwell
+   information and the paper's sequences keep them; ``drop_consecutive_duplicates`` removes them (counted).
 3. **Filters**, each counted: sessions shorter than ``min_session_length`` pages; sessions longer
    than the ``max_session_length_percentile``-th percentile of session lengths (computed over all
    users after the minimum-length filter; ``None`` disables it); users left with fewer than 2
-   sessions. Sessions older than the example window are not used and are counted too.
-4. **Split by user**: each user gets a seeded 64-bit hash of its id; the users with the lowest
-   ``test_fraction`` share of hashes form the test split, the next ``validation_fraction`` of the
-   remaining users the validation split, the rest train. Deterministic for a given seed, and a
-   user's split does not depend on the order of the input.
-5. **Examples**, one per user: ``input_sessions`` = up to ``max_input_sessions`` sessions before
-   the user's last session (oldest first), ``target_session`` = the last session.
+   sessions. Sessions in no example (older than the window of a user's earliest example) are counted too.
+4. **Split** (``split``):
+
+   - ``"user"`` (default, the paper's protocol): each user gets a seeded 64-bit hash of its id; the
+     users with the lowest ``test_fraction`` share of hashes form the test split, the next
+     ``validation_fraction`` of the remaining users the validation split, the rest train.
+     Deterministic for a given seed, and a user's split does not depend on the order of the input.
+   - ``"time"`` (a forecast): sessions starting before the cut-off (``time_cutoff``, default the
+     ``time_cutoff_quantile`` quantile of session start times) are history; they give every
+     user's train examples. Each user's first session at or after the cut-off is the target of its
+     evaluation example (input: its last sessions before the cut-off); the evaluation users are
+     split by the same hash, ``validation_fraction`` of them to validation, the rest to test
+     (``test_fraction`` is not used). Users whose sessions all start after the cut-off are
+     counted (``no_history_users``), as are the later sessions after each target (``future_sessions``).
+
+5. **Examples**: ``input_sessions`` = up to ``max_input_sessions`` sessions before the target
+   (oldest first), ``target_session`` = the target. Validation and test have one example per user
+   (user split: the last session; time split: the first after the cut-off). A train user gives one
+   example per session after its first (``train_examples="every_session"``, the default) or one with
+   its last session as target (``"last_session"``, the paper's protocol). A user's train rows are
+   consecutive and in time order, so its last row holds its latest history.
 
 Example:
     >>> import datetime as dt, tempfile
@@ -32,12 +46,13 @@ Example:
     ...                    "page": ["home", "shoes", "home", "cart", "purchase"]}, schema=EVENT_SCHEMA)
     >>> built = build_examples([events], ExampleOptions(test_fraction=0.0, validation_fraction=0.0),
     ...                        work_dir=tempfile.mkdtemp())
-    >>> built.splits["train"][0]["input_sessions"], built.splits["train"][0]["target_session"]
-    ([['home', 'shoes'], ['home', 'cart']], ['purchase'])
+    >>> [(row["input_sessions"], row["target_session"]) for row in built.splits["train"]]
+    [([['home', 'shoes']], ['home', 'cart']), ([['home', 'shoes'], ['home', 'cart']], ['purchase'])]
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import queue
@@ -62,8 +77,38 @@ from .event_partitions import EventPartitioner, hash_strings, mix64
 from .page_tokenizer import PageTokenizer
 
 SPLITS = ("train", "validation", "test")
+TRAIN_EXAMPLE_MODES = ("every_session", "last_session")
+SPLIT_MODES = ("user", "time")
 _GAP_SALT = np.uint64(0x5851F42D4C957F2D)
 _MICROSECONDS_PER_MINUTE = 60_000_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def parse_time(value: str) -> int:
+    """An ISO 8601 date or time as microseconds since the epoch (UTC when it names no zone).
+
+    Example:
+        >>> parse_time("1970-01-01T00:00:01Z"), parse_time("1970-01-01T01:00:00+01:00")
+        (1000000, 0)
+    """
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"time cut-off {value!r} is not an ISO 8601 date or time (e.g. 2024-03-01T12:00:00Z)") \
+            from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def format_microseconds(microseconds: int) -> str:
+    """Microseconds since the epoch as an ISO 8601 UTC time.
+
+    Example:
+        >>> format_microseconds(1_000_000)
+        '1970-01-01T00:00:01+00:00'
+    """
+    return (_EPOCH + dt.timedelta(microseconds=int(microseconds))).isoformat()
 
 
 @dataclass
@@ -80,6 +125,14 @@ class ExampleOptions:
         validation_fraction: Share of the non-test users in the validation split.
         seed: Seed of the user split.
         drop_consecutive_duplicates: Drop a page view repeating the previous one in the same session.
+        train_examples: ``"every_session"``: a train user gives one example per session after its
+            first; ``"last_session"``: one example per train user, its last session as target (the
+            paper's protocol). Validation and test always have one example per user.
+        split: ``"user"``: the seeded split by user (the paper's protocol); ``"time"``: the forecast
+            split at ``time_cutoff`` (see the module docstring).
+        time_cutoff: The time split's cut-off, an ISO 8601 date or time (UTC unless it names a zone);
+            ``None``: the ``time_cutoff_quantile`` quantile of the session start times.
+        time_cutoff_quantile: The quantile of session start times that is the default cut-off.
         rows_in_memory: Events processed in memory before spilling per-user partitions to disk.
         max_partition_rows: Largest partition processed at once (bigger ones are split again).
     """
@@ -94,8 +147,19 @@ class ExampleOptions:
     drop_consecutive_duplicates: bool = False
     rows_in_memory: int = 1_000_000
     max_partition_rows: int = 2_000_000
+    train_examples: str = "every_session"
+    split: str = "user"
+    time_cutoff: str | None = None
+    time_cutoff_quantile: float = 0.9
 
     def __post_init__(self) -> None:
+        if self.train_examples not in TRAIN_EXAMPLE_MODES:
+            raise ValueError(f"ExampleOptions.train_examples must be one of {TRAIN_EXAMPLE_MODES}, "
+                             f"got {self.train_examples!r}")
+        if self.split not in SPLIT_MODES:
+            raise ValueError(f"ExampleOptions.split must be one of {SPLIT_MODES}, got {self.split!r}")
+        if self.time_cutoff is not None:
+            parse_time(self.time_cutoff)
         checks = {
             "session_gap_minutes": self.session_gap_minutes > 0,
             "min_session_length": self.min_session_length >= 1,
@@ -104,6 +168,7 @@ class ExampleOptions:
             "max_input_sessions": self.max_input_sessions >= 1,
             "test_fraction": 0 <= self.test_fraction < 1,
             "validation_fraction": 0 <= self.validation_fraction < 1,
+            "time_cutoff_quantile": 0 < self.time_cutoff_quantile < 1,
         }
         for name, valid in checks.items():
             if not valid:
@@ -157,7 +222,8 @@ def sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
 
     Returns:
         A table with one row per user: ``user_id``, ``sessions`` (list<list<int32>> of page codes,
-        oldest session first) and ``segment`` when the events have one; and counts
+        oldest session first), ``session_starts`` (list<int64>, each session's first event time in
+        microseconds since the epoch) and ``segment`` when the events have one; and counts
         (``consecutive_duplicates`` dropped).
 
     Example:
@@ -228,7 +294,10 @@ def sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
         pa.array(user_offsets, pa.int32()),
         pa.ListArray.from_arrays(pa.array(session_offsets, pa.int32()), pa.array(pages, pa.int32())),
     )
-    columns = {"user_id": events.column("user_id").take(user_first_rows), "sessions": sessions}
+    session_starts = pa.ListArray.from_arrays(pa.array(user_offsets, pa.int32()),
+                                              pa.array(timestamp[session_first_rows], pa.int64()))
+    columns = {"user_id": events.column("user_id").take(user_first_rows), "sessions": sessions,
+               "session_starts": session_starts}
     if "segment" in events.column_names:
         columns["segment"] = events.column("segment").take(user_first_rows)
     return pa.table(columns), counts
@@ -277,13 +346,36 @@ def _list_of_lists(user_counts: np.ndarray, lengths: np.ndarray, values: pa.Arra
     )
 
 
-def _examples_from_sessions(users: pa.Table, cutoff: int | None, options: ExampleOptions) -> tuple[pa.Table, dict[str, int]]:
-    """Apply the session and user filters to a :func:`sessionize` table and build one example per user.
+@dataclass
+class _UserSessions:
+    """One file of users after the session filters: what the split and the example rows need.
 
-    Returns:
-        A table with ``user_id``, ``input_sessions``, ``target_session`` (page codes), ``segment``
-        when known and ``split_key`` (the user's seeded hash); and the filter counts of this table.
+    Per session: ``lengths``, ``session_offsets`` into ``pages``, ``user_of_session``, ``kept`` (passed
+    the length filters) and ``rank`` (position among the user's kept sessions). Per user:
+    ``kept_per_user``, ``last_train_rank`` (the last rank a train target may have: the last kept
+    session, or with the time split the last one before the cut-off), ``evaluation_rank`` (the rank
+    of the user's evaluation target, -1 without one) and ``split_keys``.
     """
+
+    users: pa.Table
+    pages: pa.Array
+    session_offsets: np.ndarray
+    lengths: np.ndarray
+    user_of_session: np.ndarray
+    too_short: np.ndarray
+    too_long: np.ndarray
+    kept: np.ndarray
+    rank: np.ndarray
+    kept_per_user: np.ndarray
+    history_per_user: np.ndarray
+    last_train_rank: np.ndarray
+    evaluation_rank: np.ndarray
+    split_keys: np.ndarray
+
+
+def _user_sessions(users: pa.Table, cutoff: int | None, options: ExampleOptions,
+                   time_cutoff: int | None) -> _UserSessions:
+    """Apply the session filters to a :func:`sessionize` table and find each user's targets."""
     user_offsets, sessions = _list_parts(users.column("sessions"))
     session_offsets, pages = _list_parts(sessions)
     lengths = np.diff(session_offsets)
@@ -292,47 +384,113 @@ def _examples_from_sessions(users: pa.Table, cutoff: int | None, options: Exampl
     too_long = ~too_short & (lengths > cutoff) if cutoff is not None else np.zeros(len(lengths), dtype=bool)
     kept = ~(too_short | too_long)
     kept_per_user = np.bincount(user_of_session[kept], minlength=len(users))
-    user_kept = kept_per_user >= 2
-    sessions_of_dropped_users = kept & ~user_kept[user_of_session]
-    # Rank of each kept session counted from the user's last kept session (0 = target).
-    kept_rank = np.cumsum(kept) - 1
-    last_rank_of_user = np.concatenate([[0], np.cumsum(kept_per_user)])[1:] - 1
-    rank_from_end = last_rank_of_user[user_of_session] - kept_rank
-    used = kept & user_kept[user_of_session]
-    target = used & (rank_from_end == 0)
-    inputs = used & (rank_from_end >= 1) & (rank_from_end <= options.max_input_sessions)
-    unused_old = used & (rank_from_end > options.max_input_sessions)
-    counts = {
-        "users": len(users),
-        "sessions": len(lengths),
-        "events": int(lengths.sum()),
-        "short_sessions": int(too_short.sum()),
-        "short_session_events": int(lengths[too_short].sum()),
-        "long_sessions": int(too_long.sum()),
-        "long_session_events": int(lengths[too_long].sum()),
-        "single_session_users": int((~user_kept).sum()),
-        "single_session_user_sessions": int(sessions_of_dropped_users.sum()),
-        "single_session_user_events": int(lengths[sessions_of_dropped_users].sum()),
-        "older_sessions": int(unused_old.sum()),
-        "older_session_events": int(lengths[unused_old].sum()),
-    }
-    input_index = np.flatnonzero(inputs)
-    target_index = np.flatnonzero(target)
-    kept_users = np.flatnonzero(user_kept)
-    input_pages = pages.take(pa.array(_ranges(session_offsets[input_index], lengths[input_index])))
-    target_pages = pages.take(pa.array(_ranges(session_offsets[target_index], lengths[target_index])))
+    first_kept = np.concatenate([[0], np.cumsum(kept_per_user)])[:-1]
+    rank = np.where(kept, np.cumsum(kept) - 1 - first_kept[user_of_session], -1)
+    if time_cutoff is None:
+        history_per_user = kept_per_user
+        evaluation_rank = np.where(kept_per_user >= 2, kept_per_user - 1, -1)
+    else:
+        # Sessions are in time order, so a user's sessions before the cut-off are its first ones.
+        starts = _list_parts(users.column("session_starts"))[1].to_numpy()
+        history_per_user = np.bincount(user_of_session[kept & (starts < time_cutoff)], minlength=len(users))
+        evaluation_rank = np.where((history_per_user >= 1) & (kept_per_user > history_per_user), history_per_user, -1)
+    return _UserSessions(
+        users=users, pages=pages, session_offsets=session_offsets, lengths=lengths, user_of_session=user_of_session,
+        too_short=too_short, too_long=too_long, kept=kept, rank=rank, kept_per_user=kept_per_user,
+        history_per_user=history_per_user,
+        last_train_rank=history_per_user - 1, evaluation_rank=evaluation_rank,
+        split_keys=mix64(hash_strings(users.column("user_id"), seed=options.seed)),
+    )
+
+
+def _split_of_users(plan: _UserSessions, thresholds: tuple[int, int], time_split: bool) -> np.ndarray:
+    """Per user: 0 = train, 1 = validation, 2 = test for its evaluation example; -1 = none.
+
+    The user split sends each user whole to one split. The time split trains on every user's
+    history, so only the evaluation examples are split: validation below the first threshold, test above.
+    """
+    has_evaluation = plan.evaluation_rank >= 0
+    if time_split:
+        split = np.where(plan.split_keys < np.uint64(thresholds[0]), 1, 2)
+    else:
+        split = _split_names(plan.split_keys, thresholds)
+    return np.where(has_evaluation, split, -1)
+
+
+def _example_rows(plan: _UserSessions, targets: np.ndarray, max_input_sessions: int) -> tuple[pa.Table, np.ndarray]:
+    """One example row per target session (global session indices, in order): up to
+    ``max_input_sessions`` kept sessions before it as input. Returns the rows (page codes) and the
+    global indices of the input sessions used."""
+    kept_sessions = np.flatnonzero(plan.kept)
+    position = np.cumsum(plan.kept) - 1
+    num_inputs = np.minimum(plan.rank[targets], max_input_sessions)
+    inputs = kept_sessions[_ranges(position[targets] - num_inputs, num_inputs)]
+    input_pages = plan.pages.take(pa.array(_ranges(plan.session_offsets[inputs], plan.lengths[inputs])))
+    target_pages = plan.pages.take(pa.array(_ranges(plan.session_offsets[targets], plan.lengths[targets])))
+    user_rows = pa.array(plan.user_of_session[targets])
     columns = {
-        "user_id": users.column("user_id").take(pa.array(kept_users)),
-        "input_sessions": _list_of_lists(np.bincount(user_of_session[input_index], minlength=len(users))[kept_users],
-                                         lengths[input_index], input_pages),
+        "user_id": plan.users.column("user_id").take(user_rows),
+        "input_sessions": _list_of_lists(num_inputs, plan.lengths[inputs], input_pages),
         "target_session": pa.ListArray.from_arrays(
-            pa.array(np.concatenate([[0], np.cumsum(lengths[target_index])]), pa.int32()), target_pages
+            pa.array(np.concatenate([[0], np.cumsum(plan.lengths[targets])]), pa.int32()), target_pages
         ),
     }
-    if "segment" in users.column_names:
-        columns["segment"] = users.column("segment").take(pa.array(kept_users))
-    columns["split_key"] = mix64(hash_strings(columns["user_id"], seed=options.seed))
-    return pa.table(columns), counts
+    if "segment" in plan.users.column_names:
+        columns["segment"] = plan.users.column("segment").take(user_rows)
+    return pa.table(columns), inputs
+
+
+def _targets_by_split(plan: _UserSessions, split_of_user: np.ndarray, options: ExampleOptions) -> list[np.ndarray]:
+    """The target sessions (global indices, in order) of the train, validation and test rows."""
+    user = plan.user_of_session
+    last_train_rank = plan.last_train_rank[user]
+    if options.train_examples == "every_session":
+        train_target = plan.kept & (plan.rank >= 1) & (plan.rank <= last_train_rank)
+    else:
+        train_target = plan.kept & (plan.rank >= 1) & (plan.rank == last_train_rank)
+    if options.split == "user":
+        train_target &= split_of_user[user] == 0
+    evaluation_target = plan.kept & (plan.rank == plan.evaluation_rank[user])
+    return [np.flatnonzero(train_target),
+            *(np.flatnonzero(evaluation_target & (split_of_user[user] == split)) for split in (1, 2))]
+
+
+def _filter_counts(plan: _UserSessions, used: np.ndarray, time_split: bool) -> dict[str, int]:
+    """Every filter's count for one file of users; ``used`` marks the sessions in some example."""
+    lengths, user = plan.lengths, plan.user_of_session
+    few_sessions = plan.kept & (plan.kept_per_user[user] < 2)
+    no_history = plan.kept & (plan.kept_per_user[user] >= 2) & (plan.history_per_user[user] == 0)
+    last_used_rank = np.full(len(plan.users), -1)
+    np.maximum.at(last_used_rank, user[used], plan.rank[used])
+    unused = plan.kept & ~used & (last_used_rank[user] >= 0)
+    older = unused & (plan.rank < last_used_rank[user])
+    later = unused & (plan.rank > last_used_rank[user])
+    counts = {
+        "users": len(plan.users),
+        "sessions": len(lengths),
+        "events": int(lengths.sum()),
+        "short_sessions": int(plan.too_short.sum()),
+        "short_session_events": int(lengths[plan.too_short].sum()),
+        "long_sessions": int(plan.too_long.sum()),
+        "long_session_events": int(lengths[plan.too_long].sum()),
+        "single_session_users": int((plan.kept_per_user < 2).sum()),
+        "single_session_user_sessions": int(few_sessions.sum()),
+        "single_session_user_events": int(lengths[few_sessions].sum()),
+        "older_sessions": int(older.sum()),
+        "older_session_events": int(lengths[older].sum()),
+        "users_with_examples": int((last_used_rank >= 0).sum()),
+        "sessions_in_examples": int(used.sum()),
+        "events_in_examples": int(lengths[used].sum()),
+    }
+    if time_split:
+        counts.update({
+            "no_history_users": int(((plan.kept_per_user >= 2) & (plan.history_per_user == 0)).sum()),
+            "no_history_user_sessions": int(no_history.sum()),
+            "no_history_user_events": int(lengths[no_history].sum()),
+            "future_sessions": int(later.sum()),
+            "future_session_events": int(lengths[later].sum()),
+        })
+    return counts
 
 
 def split_thresholds(split_keys: np.ndarray, test_fraction: float, validation_fraction: float) -> tuple[int, int]:
@@ -474,13 +632,19 @@ def build_examples(
             partitioner.add(batch)
             bar.update(len(batch))
     timings["read_and_partition"], clock = time.perf_counter() - clock, time.perf_counter()
-    session_files, histogram, duplicates = _sessions_pass(partitioner, options, work_dir / "sessions", progress)
+    session_files, histogram, duplicates, session_starts = _sessions_pass(partitioner, options, work_dir / "sessions",
+                                                                           progress)
     timings["sessions"], clock = time.perf_counter() - clock, time.perf_counter()
     cutoff = length_cutoff(histogram, options.min_session_length, options.max_session_length_percentile)
-    example_files, split_keys, totals = _examples_pass(session_files, cutoff, options, progress)
+    time_cutoff = resolve_time_cutoff(options, session_starts)
+    split_keys = _split_keys_pass(session_files, cutoff, options, time_cutoff)
+    if time_cutoff is None:
+        thresholds = split_thresholds(split_keys, options.test_fraction, options.validation_fraction)
+    else:
+        thresholds = split_thresholds(split_keys, options.validation_fraction, 0.0)
     timings["examples"], clock = time.perf_counter() - clock, time.perf_counter()
-    thresholds = split_thresholds(split_keys, options.test_fraction, options.validation_fraction)
-    split_paths, page_counts, split_stats = _write_splits(example_files, thresholds, partitioner, work_dir, progress)
+    split_paths, page_counts, split_stats, totals = _write_splits(session_files, cutoff, time_cutoff, thresholds,
+                                                                  options, partitioner, work_dir, progress)
     timings["splits"] = time.perf_counter() - clock
 
     train_codes = np.flatnonzero(page_counts["train"])
@@ -497,6 +661,7 @@ def build_examples(
         "consecutive_duplicates_dropped": duplicates,
         "session_length_cutoff": cutoff,
         "session_length_histogram": histogram.tolist(),
+        "time_cutoff": None if time_cutoff is None else format_microseconds(time_cutoff),
         "totals": dict(totals),
         "splits": {split: dict(split_stats[split]) for split in SPLITS},
         "unique_pages": int((sum(page_counts.values()) > 0).sum()),
@@ -506,12 +671,37 @@ def build_examples(
     return BuiltExamples(splits=splits, train_page_counts=train_counts, stats=stats)
 
 
+def resolve_time_cutoff(options: ExampleOptions, session_starts: np.ndarray) -> int | None:
+    """The time split's cut-off in microseconds since the epoch (None for the user split).
+
+    ``options.time_cutoff`` when given, else the ``time_cutoff_quantile`` quantile of the session
+    start times (numpy's default linear rule, rounded down to a microsecond).
+
+    Example:
+        >>> resolve_time_cutoff(ExampleOptions(split="time", time_cutoff_quantile=0.5), np.array([0, 10, 20, 40]))
+        15
+        >>> cutoff = resolve_time_cutoff(ExampleOptions(split="time", time_cutoff="2024-03-01"), np.zeros(0))
+        >>> format_microseconds(cutoff)
+        '2024-03-01T00:00:00+00:00'
+    """
+    if options.split != "time":
+        return None
+    if options.time_cutoff is not None:
+        return parse_time(options.time_cutoff)
+    if len(session_starts) == 0:
+        raise ValueError("the time split needs sessions to take the cut-off quantile of; there are none")
+    return int(np.floor(np.quantile(session_starts, options.time_cutoff_quantile)))
+
+
 def _sessions_pass(partitioner: EventPartitioner, options: ExampleOptions, folder: Path,
-                   progress: bool) -> tuple[list[Path], np.ndarray, int]:
-    """Sessionise every partition into a file of users; the histogram of session lengths."""
+                   progress: bool) -> tuple[list[Path], np.ndarray, int, np.ndarray]:
+    """Sessionise every partition into a file of users; the histogram of session lengths; the session
+    start times when the time split's cut-off is a quantile of them (else an empty array)."""
     folder.mkdir(exist_ok=True)
     histogram = np.zeros(1, dtype=np.int64)
     session_files: list[Path] = []
+    starts: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    need_starts = options.split == "time" and options.time_cutoff is None
     duplicates = 0
     partitions = tqdm(partitioner.partitions(), desc="sessions", unit=" partitions", disable=not progress)
     for index, partition in enumerate(partitions):
@@ -521,58 +711,64 @@ def _sessions_pass(partitioner: EventPartitioner, options: ExampleOptions, folde
         if len(lengths_histogram) > len(histogram):
             histogram = np.pad(histogram, (0, len(lengths_histogram) - len(histogram)))
         histogram[: len(lengths_histogram)] += lengths_histogram
+        if need_starts:
+            starts.append(_list_parts(users.column("session_starts"))[1].to_numpy())
         session_files.append(_write_arrow(users, folder / f"users-{index:05d}.arrow"))
-    return session_files, histogram, duplicates
+    return session_files, histogram, duplicates, np.concatenate(starts)
 
 
-def _examples_pass(session_files: list[Path], cutoff: int | None, options: ExampleOptions,
-                   progress: bool) -> tuple[list[Path], np.ndarray, Counter]:
-    """Filter and build the examples of every file of users; their split keys and filter counts."""
-    totals: Counter = Counter()
-    example_files: list[Path] = []
-    split_keys: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)]
-    for path in tqdm(session_files, desc="examples", unit=" partitions", disable=not progress):
-        examples, counts = _examples_from_sessions(_read_arrow(path), cutoff, options)
-        totals.update(counts)
-        split_keys.append(examples.column("split_key").to_numpy())
-        example_files.append(_write_arrow(examples, path.with_name(path.name.replace("users", "examples"))))
-        path.unlink()
-    return example_files, np.concatenate(split_keys), totals
+def _split_keys_pass(session_files: list[Path], cutoff: int | None, options: ExampleOptions,
+                     time_cutoff: int | None) -> np.ndarray:
+    """The split keys of every user with an evaluation example (the population the split thresholds divide)."""
+    keys: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)]
+    for path in session_files:
+        plan = _user_sessions(_read_arrow(path), cutoff, options, time_cutoff)
+        keys.append(plan.split_keys[plan.evaluation_rank >= 0])
+    return np.concatenate(keys)
 
 
-def _write_splits(example_files: list[Path], thresholds: tuple[int, int], partitioner: EventPartitioner,
-                  work_dir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, np.ndarray], dict[str, Counter]]:
-    """Write each split's examples (page names) to one Arrow file; page counts and statistics per split."""
+def _write_splits(session_files: list[Path], cutoff: int | None, time_cutoff: int | None, thresholds: tuple[int, int],
+                  options: ExampleOptions, partitioner: EventPartitioner, work_dir: Path, progress: bool,
+                  ) -> tuple[dict[str, Path], dict[str, np.ndarray], dict[str, Counter], Counter]:
+    """Build and write each split's examples (page names) to one Arrow file; page counts and statistics
+    per split; the filter counts."""
     page_names = pa.array(partitioner.pages, pa.string())
     cart_code = _code_of(partitioner.pages, OUTCOME_CART)
     purchase_code = _code_of(partitioner.pages, OUTCOME_PURCHASE)
     page_counts = {split: np.zeros(len(page_names), dtype=np.int64) for split in SPLITS}
     split_stats = {split: Counter() for split in SPLITS}
+    totals: Counter = Counter()
     schema = _example_schema(partitioner.has_segment)
     split_paths = {split: work_dir / f"{split}.arrow" for split in SPLITS}
     writers = {split: ipc.new_stream(str(split_paths[split]), schema) for split in SPLITS}
-    for path in tqdm(example_files, desc="writing splits", unit=" partitions", disable=not progress):
-        examples = _read_arrow(path)
-        split_of_row = _split_names(examples.column("split_key").to_numpy(), thresholds)
-        for split_index, split in enumerate(SPLITS):
-            part = examples.filter(pa.array(split_of_row == split_index))
+    for path in tqdm(session_files, desc="writing splits", unit=" partitions", disable=not progress):
+        plan = _user_sessions(_read_arrow(path), cutoff, options, time_cutoff)
+        split_of_user = _split_of_users(plan, thresholds, time_cutoff is not None)
+        used = np.zeros(len(plan.lengths), dtype=bool)
+        for split, targets in zip(SPLITS, _targets_by_split(plan, split_of_user, options)):
+            part, inputs = _example_rows(plan, targets, options.max_input_sessions)
+            used[targets] = True
+            used[inputs] = True
             codes = _example_page_codes(part)
             page_counts[split] += np.bincount(codes, minlength=len(page_names))
+            row_users = np.unique(plan.user_of_session[targets])
             stats = split_stats[split]
-            stats["users"] += len(part)
-            stats["input_sessions"] += len(_list_parts(part.column("input_sessions"))[1])
+            stats["users"] += len(row_users)
+            stats["examples"] += len(part)
+            stats["input_sessions"] += len(inputs)
             stats["events"] += len(codes)
             stats["targets_with_cart"] += _targets_with_page(part, cart_code)
             stats["targets_with_purchase"] += _targets_with_page(part, purchase_code)
             if partitioner.has_segment:
-                segments = part.column("segment").drop_null().to_numpy()
+                segments = plan.users.column("segment").take(pa.array(row_users)).drop_null().to_numpy()
                 stats.update({f"segment_{segment}_users": int(count)  # Counter.update adds
                               for segment, count in zip(*np.unique(segments, return_counts=True))})
             writers[split].write_table(_decode_example_pages(part, page_names).cast(schema))
+        totals.update(_filter_counts(plan, used, time_cutoff is not None))
         path.unlink()
     for writer in writers.values():
         writer.close()
-    return split_paths, page_counts, split_stats
+    return split_paths, page_counts, split_stats, totals
 
 
 def _code_of(pages: list[str], page: str) -> int | None:
@@ -600,6 +796,37 @@ def _write_arrow(table: pa.Table, path: Path) -> Path:
 def _read_arrow(path: Path) -> pa.Table:
     with pa.memory_map(str(path)) as source:
         return ipc.open_stream(source).read_all()
+
+
+def user_histories(dataset: Dataset, batch_size: int = 10_000) -> Iterator[tuple[str | None, list[list[str]]]]:
+    """Each user's distinct sessions in time order, rebuilt from a split's rows: ``(user_id, sessions)``.
+
+    A user's rows are consecutive and in time order (see the module docstring), so its sessions are
+    its first row's input sessions followed by every row's target: each session once, however many
+    windows repeat it. Without a ``user_id`` column each row is its own user (``None``).
+
+    Example:
+        >>> rows = Dataset.from_dict({"user_id": ["a", "a", "b"],
+        ...                           "input_sessions": [[["x"]], [["x"], ["y"]], [["z"]]],
+        ...                           "target_session": [["y"], ["w"], ["v"]]})
+        >>> list(user_histories(rows))
+        [('a', [['x'], ['y'], ['w']]), ('b', [['z'], ['v']])]
+    """
+    missing = {"input_sessions", "target_session"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"dataset lacks column(s) {sorted(missing)}; has {dataset.column_names}")
+    current: str | None = None
+    sessions: list[list[str]] = []
+    for batch in dataset.iter(batch_size=batch_size):
+        user_ids = batch.get("user_id") or [None] * len(batch["target_session"])
+        for user_id, inputs, target in zip(user_ids, batch["input_sessions"], batch["target_session"]):
+            if user_id is None or user_id != current:
+                if sessions:
+                    yield current, sessions
+                current, sessions = user_id, list(inputs)
+            sessions.append(target)
+    if sessions:
+        yield current, sessions
 
 
 def load_prepared(directory: str | os.PathLike) -> tuple[DatasetDict, PreTrainedTokenizerFast, dict[str, Any]]:

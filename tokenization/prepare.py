@@ -2,12 +2,15 @@
 
 Writes into ``out_dir``:
 
-- ``dataset/``: a ``datasets.DatasetDict`` (train / validation / test, one row per user: ``user_id``,
-  ``input_sessions``, ``target_session``, ``segment`` when known), saved with ``save_to_disk``;
+- ``dataset/``: a ``datasets.DatasetDict`` (train / validation / test; columns ``user_id``,
+  ``input_sessions``, ``target_session``, ``segment`` when known), saved with ``save_to_disk``.
+  Validation and test have one row per user; train has one row per session after a train user's
+  first (``ExampleOptions.train_examples``), a user's rows consecutive and in time order;
 - ``tokenizer/``: the page tokenizer, fitted on the TRAIN users' pages only (pages of validation and
   test users never seen in train map to ``[UNK]``; they are counted in the summary);
 - ``summary.json`` and ``summary.md``: users, sessions, events, pages, outcome rates, the split
-  sizes, every filter with its count and reason, timings; ``synthetic: true`` and a
+  sizes (users and examples), the split used (and the time split's cut-off), every filter with its
+  count and reason, timings; ``synthetic: true`` and a
   "SYNTHETIC DATA" label when the events come from the built-in simulator.
 
 Example:
@@ -158,9 +161,19 @@ def _filters(built: BuiltExamples, options: ExampleOptions, reader_report: dict[
          "users": totals.get("single_session_users", 0), "sessions": totals.get("single_session_user_sessions", 0),
          "events": totals.get("single_session_user_events", 0)},
         {"name": "older_sessions",
-         "reason": f"sessions before a user's last {options.max_input_sessions} input sessions (not used)",
+         "reason": f"sessions more than {options.max_input_sessions} sessions before a user's earliest target "
+                   "(not used)",
          "sessions": totals.get("older_sessions", 0), "events": totals.get("older_session_events", 0)},
     ]
+    if options.split == "time":
+        filters += [
+            {"name": "no_history_users", "reason": f"users whose sessions all start after the cut-off "
+                                                   f"{stats['time_cutoff']} (nothing to forecast from)",
+             "users": totals.get("no_history_users", 0), "sessions": totals.get("no_history_user_sessions", 0),
+             "events": totals.get("no_history_user_events", 0)},
+            {"name": "future_sessions", "reason": "sessions after a user's forecast target (not used)",
+             "sessions": totals.get("future_sessions", 0), "events": totals.get("future_session_events", 0)},
+        ]
     return filters
 
 
@@ -171,26 +184,28 @@ def summarize(built: BuiltExamples, *, source: str, format: str, options: Exampl
     splits = {}
     for split in SPLITS:
         counts = dict(stats["splits"][split])
-        users = counts.get("users", 0)
-        counts["cart_rate"] = counts.get("targets_with_cart", 0) / users if users else 0.0
-        counts["purchase_rate"] = counts.get("targets_with_purchase", 0) / users if users else 0.0
+        examples = counts.get("examples", 0)
+        counts["cart_rate"] = counts.get("targets_with_cart", 0) / examples if examples else 0.0
+        counts["purchase_rate"] = counts.get("targets_with_purchase", 0) / examples if examples else 0.0
         splits[split] = counts
-    example_users = sum(splits[split]["users"] for split in SPLITS)
+    examples = sum(splits[split].get("examples", 0) for split in SPLITS)
     summary: dict[str, Any] = {
         "synthetic": synthetic,
         "source": str(source),
         "format": format,
         "events": {"read": stats["events_read"], "skipped_by_reader": sum(reader_report.values()),
                    "kept": stats["events_kept"],
-                   "in_examples": sum(splits[split].get("events", 0) for split in SPLITS)},
-        "users": {"with_events": totals.get("users", 0), "in_examples": example_users},
-        "sessions": {"total": totals.get("sessions", 0),
-                     "in_examples": sum(splits[split].get("input_sessions", 0) for split in SPLITS) + example_users},
+                   "in_examples": totals.get("events_in_examples", 0)},
+        "users": {"with_events": totals.get("users", 0), "in_examples": totals.get("users_with_examples", 0)},
+        "sessions": {"total": totals.get("sessions", 0), "in_examples": totals.get("sessions_in_examples", 0)},
+        "examples": {"train_examples": options.train_examples, "train_users": splits["train"].get("users", 0),
+                     "train": splits["train"].get("examples", 0)},
+        "split": {"kind": options.split, "time_cutoff": stats["time_cutoff"]},
         "unique_pages": stats["unique_pages"],
         "vocabulary_size": vocabulary_size,
         "outcome_rates": {
-            "cart": sum(splits[split].get("targets_with_cart", 0) for split in SPLITS) / max(example_users, 1),
-            "purchase": sum(splits[split].get("targets_with_purchase", 0) for split in SPLITS) / max(example_users, 1),
+            "cart": sum(splits[split].get("targets_with_cart", 0) for split in SPLITS) / max(examples, 1),
+            "purchase": sum(splits[split].get("targets_with_purchase", 0) for split in SPLITS) / max(examples, 1),
         },
         "session_length_cutoff": stats["session_length_cutoff"],
         "splits": splits,
@@ -209,24 +224,34 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary.get("synthetic"):
         lines += [f"**{summary['label']}**", ""]
     events, users, sessions = summary["events"], summary["users"], summary["sessions"]
+    split_info = summary["split"]
+    split_line = ("by user (seeded hash)" if split_info["kind"] == "user" else
+                  f"by time: sessions before {split_info['time_cutoff']} are history, each user's first session after "
+                  "it is the target")
+    every_session = summary["examples"]["train_examples"] == "every_session"
+    train_mode = ("one per session after a train user's first" if every_session
+                  else "one per train user (its last session)")
     lines += [
         f"- source: `{summary['source']}` (format `{summary['format']}`)",
         f"- events: {events['read']:,} read ({events['skipped_by_reader']:,} more rows skipped or ignored by the reader), "
         f"{events['kept']:,} kept, {events['in_examples']:,} in examples",
         f"- users: {users['with_events']:,} with events, {users['in_examples']:,} with an example",
         f"- sessions: {sessions['total']:,} in total, {sessions['in_examples']:,} in examples",
+        f"- split {split_line}; train examples: {summary['examples']['train']:,} from "
+        f"{summary['examples']['train_users']:,} users ({train_mode})",
         f"- pages: {summary['unique_pages']:,} distinct in examples; tokenizer vocabulary {summary['vocabulary_size']:,}"
         " (train pages + 4 special tokens)",
-        f"- target sessions with cart: {summary['outcome_rates']['cart']:.1%}, with purchase: "
+        f"- target sessions (all examples) with cart: {summary['outcome_rates']['cart']:.1%}, with purchase: "
         f"{summary['outcome_rates']['purchase']:.1%}",
         "",
-        "| split | users | input sessions | events | cart | purchase | unseen pages ([UNK]) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| split | users | examples | input sessions | events | cart | purchase | unseen pages ([UNK]) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for split, counts in summary["splits"].items():
         unseen = (f"{counts['unseen_pages']:,} pages, {counts['unseen_page_events']:,} events"
                   if "unseen_pages" in counts else "-")
-        lines.append(f"| {split} | {counts.get('users', 0):,} | {counts.get('input_sessions', 0):,} | "
+        lines.append(f"| {split} | {counts.get('users', 0):,} | {counts.get('examples', 0):,} | "
+                     f"{counts.get('input_sessions', 0):,} | "
                      f"{counts.get('events', 0):,} | {counts['cart_rate']:.1%} | {counts['purchase_rate']:.1%} | {unseen} |")
     segments = {split: {key.split("_")[1]: value for key, value in sorted(counts.items()) if key.startswith("segment_")}
                 for split, counts in summary["splits"].items()}

@@ -76,7 +76,7 @@ def build_hetlm_trainer(
         eval_dataset=start.users["validation"].select_columns(columns) if has_validation else None,
         selector_learning_rate=args.selector_learning_rate,
         selector_weight_decay=args.selector_weight_decay,
-        min_cluster_size=args.resolved_min_cluster_size(len(start.users["train"])),
+        min_cluster_size=args.resolved_min_cluster_size(len(start.clusters.labels)),
         prune_every_steps=args.prune_every_steps,
     )
 

@@ -9,6 +9,13 @@ Start (steps 1-3 of Algorithm 1 and the selector's pretraining):
 
 End: the model folder and ``training_history.json`` (:func:`save_clusterwise_model`).
 
+Clusters hold USERS. A train user may have many rows (one per session, see
+:mod:`tokenization.examples`); :func:`user_rows` maps rows to users (``user_index`` column). A user
+is embedded once, from its LATEST row's prompt (its most recent history: what a validation or test
+user's single row holds), and that embedding is every one of its rows' ``user_embeddings``. K-means
+clusters one embedding per user (:attr:`ClusterwiseStart.train_user_embeddings`), cluster sizes
+count users, and all of a user's rows follow its cluster (:attr:`ClusterwiseStart.train_row_clusters`).
+
 Example:
     >>> args = ClusterwiseTrainingArguments(num_clusters=6)  # doctest: +SKIP
     >>> start = initialize_clusterwise_model(splits, tokenizer, lm, args)  # doctest: +SKIP
@@ -45,12 +52,62 @@ HISTORY_FILE = "training_history.json"
 
 @dataclass
 class ClusterwiseStart:
-    """What :func:`initialize_clusterwise_model` returns (``selector``: set by :func:`start_clusterwise_training`)."""
+    """What :func:`initialize_clusterwise_model` returns.
+
+    Attributes:
+        model: The clusterwise model, centroids set.
+        users: Tokenised splits with ``user_index`` and ``user_embeddings`` columns.
+        clusters: K-means over the train USERS (``labels[u]``: the cluster of train user ``u``).
+        train_user_embeddings: ``[train users, D]``, the embedding of each train user (row ``u``: user index ``u``).
+        selector: The selector pretraining's outcome (set by :func:`start_clusterwise_training`).
+    """
 
     model: HeTLMForBrowsing
     users: DatasetDict
     clusters: KMeansClusters
+    train_user_embeddings: np.ndarray
     selector: SelectorPretraining | None = None
+
+    @property
+    def train_row_clusters(self) -> np.ndarray:
+        """The K-means cluster of every train row: its user's."""
+        return self.clusters.labels[np.asarray(self.users["train"]["user_index"])]
+
+
+def user_rows(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's user index (users numbered in order of their first row) and each user's latest (last) row.
+
+    Rows without a ``user_id`` column are users of their own.
+
+    Example:
+        >>> from datasets import Dataset
+        >>> index, latest = user_rows(Dataset.from_dict({"user_id": ["b", "b", "a", "b"]}))
+        >>> index.tolist(), latest.tolist()
+        ([0, 0, 1, 0], [3, 2])
+    """
+    if "user_id" not in dataset.column_names:
+        rows = np.arange(len(dataset))
+        return rows, rows
+    numbers: dict[str, int] = {}
+    index = np.array([numbers.setdefault(user_id, len(numbers)) for user_id in dataset["user_id"]], dtype=np.int64)
+    latest = np.zeros(len(numbers), dtype=np.int64)
+    np.maximum.at(latest, index, np.arange(len(dataset)))
+    return index, latest
+
+
+def add_user_index_and_embeddings(users: Dataset, model: HeTLMForBrowsing, batch_size: int = 64,
+                                  cache_dir: str | os.PathLike | None = None) -> tuple[Dataset, np.ndarray]:
+    """Add ``user_index`` and ``user_embeddings`` (each user embedded once, from its latest row's prompt,
+    shared by all its rows); also return the ``[users, D]`` embeddings.
+
+    Example:
+        >>> train, per_user = add_user_index_and_embeddings(tokenized_train, model)  # doctest: +SKIP
+    """
+    index, latest = user_rows(users)
+    embedded = add_user_embeddings(users.select(latest), model, batch_size, cache_dir)
+    per_user = np.asarray(embedded["user_embeddings"], dtype=np.float32)
+    users = users.add_column("user_index", index.tolist())
+    return users.add_column("user_embeddings", per_user[index].tolist()), per_user
 
 
 def encoder_fingerprint(model: HeTLMForBrowsing) -> str:
@@ -110,7 +167,8 @@ def initialize_clusterwise_model(
     encoder_tokenizer: PreTrainedTokenizerBase | None = None,
     encoder_config: dict[str, Any] | None = None,
 ) -> ClusterwiseStart:
-    """Build the clusterwise model from ``lm``, embed and tokenise all users, and fit K-means on the training users.
+    """Build the clusterwise model from ``lm``, embed and tokenise all users, and fit K-means on the training users
+    (one embedding per user, see the module docstring).
 
     The encoder is all-MiniLM-L6-v2 unless ``encoder_tokenizer`` and ``encoder_config`` give another
     (tiny, random) one, as the tests do. With ``kmeans_k="auto"`` the model is built with the largest
@@ -123,17 +181,18 @@ def initialize_clusterwise_model(
         config_kwargs["encoder_max_length"] = min(256, encoder_config.get("max_position_embeddings", 256))
     model = build_hetlm(tokenizer, lm, encoder_tokenizer=encoder_tokenizer, **config_kwargs)
     users = tokenize_users(splits, tokenizer, args.max_length, args.score)
-    users = DatasetDict(
-        {name: add_user_embeddings(split, model, args.embedding_batch_size, args.embedding_cache_dir)
-         for name, split in users.items()}
-    )
-    embeddings = np.asarray(users["train"]["user_embeddings"], dtype=np.float32)
+    embedded = {name: add_user_index_and_embeddings(split, model, args.embedding_batch_size,
+                                                    args.embedding_cache_dir)
+                for name, split in users.items()}
+    users = DatasetDict({name: split for name, (split, _) in embedded.items()})
+    embeddings = embedded["train"][1]
     clusters = fit_kmeans(embeddings, args.kmeans_k or args.num_clusters, tuple(args.kmeans_k_range), args.seed)
     if clusters.k < model.config.num_clusters:
         model.prune_clusters(range(clusters.k))
     model.set_centroids(torch.from_numpy(clusters.centers))
-    logger.info("K-means: K=%d, cluster sizes %s", clusters.k, np.bincount(clusters.labels, minlength=clusters.k).tolist())
-    return ClusterwiseStart(model=model, users=users, clusters=clusters)
+    logger.info("K-means: K=%d, cluster sizes (users) %s", clusters.k,
+                np.bincount(clusters.labels, minlength=clusters.k).tolist())
+    return ClusterwiseStart(model=model, users=users, clusters=clusters, train_user_embeddings=embeddings)
 
 
 def start_clusterwise_training(
@@ -160,7 +219,7 @@ def start_clusterwise_training(
     )
     start.selector = pretrain_selector(
         start.model,
-        np.asarray(start.users["train"]["user_embeddings"], dtype=np.float32),
+        start.train_user_embeddings,
         start.clusters.labels,
         epochs=args.selector_pretrain_epochs,
         learning_rate=args.selector_pretrain_learning_rate,

@@ -1,9 +1,10 @@
 """The exogenous clusterwise baseline (paper section 4.2): K-means on the encoder embeddings, one LM per cluster.
 
-Users are clustered once by scikit-learn K-means on their (frozen) encoder embeddings, K fixed
-(paper: 6) or chosen by silhouette (``kmeans_k="auto"``; the paper got 2). Each cluster's predictor
-starts as a copy of the pretrained single LM and is fine-tuned, with the standard
-``transformers.Trainer``, on its cluster's training users only (validated on the validation users
+Users are clustered once by scikit-learn K-means on their (frozen) encoder embeddings, one per
+user (:mod:`trainers.initialization`), K fixed (paper: 6) or chosen by silhouette
+(``kmeans_k="auto"``; the paper got 2). Each cluster's predictor starts as a copy of the pretrained
+single LM and is fine-tuned, with the standard ``transformers.Trainer``, on every example of its
+cluster's training users only (validated on the validation users
 routed to the same cluster). The result is a ``HeTLMForBrowsing`` with ``routing="centroids"``:
 new users go to the nearest K-means centre, so it saves, loads and generates exactly like HeTLM.
 The selector is also trained to mimic the K-means labels (reported as its agreement), which lets
@@ -72,12 +73,15 @@ def train_kmeans_baseline(
         else None
     )
     per_cluster = []
+    row_clusters = start.train_row_clusters
     for cluster in range(clusters.k):
-        train_rows = np.flatnonzero(clusters.labels == cluster)
+        train_rows = np.flatnonzero(row_clusters == cluster)
         cluster_validation = None
         if validation_clusters is not None and (validation_clusters == cluster).any():
             cluster_validation = validation.select(np.flatnonzero(validation_clusters == cluster))
-        logger.info("K-means cluster %d: fine-tuning on %d users", cluster, len(train_rows))
+        cluster_users = int((clusters.labels == cluster).sum())
+        logger.info("K-means cluster %d: fine-tuning on %d users (%d examples)", cluster, cluster_users,
+                    len(train_rows))
         result = train_language_model(
             model.predictors[cluster],
             users["train"].select(train_rows),
@@ -92,7 +96,8 @@ def train_kmeans_baseline(
         per_cluster.append(
             {
                 "cluster": cluster,
-                "train_users": int(len(train_rows)),
+                "train_users": cluster_users,
+                "train_examples": int(len(train_rows)),
                 "validation_users": 0 if cluster_validation is None else len(cluster_validation),
                 "initial_eval_loss": result.initial_eval_loss,
                 "final_eval_loss": result.final_eval_loss,
@@ -107,7 +112,7 @@ def train_kmeans_baseline(
         "segment_ari": segment_recovery(model, users["train"]),
         "clusters": per_cluster,
     }
-    card_summary = {"method": "K-means clusterwise (exogenous)", "training users": len(splits["train"]), "K": clusters.k,
-                    "cluster_sizes": cluster_sizes}
+    card_summary = {"method": "K-means clusterwise (exogenous)", "training users": len(clusters.labels),
+                    "training examples": len(users["train"]), "K": clusters.k, "cluster_sizes": cluster_sizes}
     save_clusterwise_model(model, output_dir, tokenizer, history, card_summary)
     return KMeansBaselineResult(model=model, history=history)

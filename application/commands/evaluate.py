@@ -1,13 +1,13 @@
 """``hetlm evaluate``: score models and simple baselines on a prepared test set.
 
 Each MODEL is a saved model folder (a HeTLM model or a plain causal LM over page ids) or the
-name of a simple baseline (``repeat-last``, ``most-popular``, ``markov``, fitted on the train
-split). For each one, the next session of every test user is generated (batched, with a progress
-bar) and scored per cluster and Combined; ``OUT/<name>/`` gets ``report.md``, ``report.csv``,
-``report.json``, ``generations.jsonl`` and PNG plots (plus ``training.png`` when a training log is
-found). With ``--baseline`` the baseline is scored too and ``OUT/comparison.{md,csv,json}`` sets
-every model's Combined row beside its composite scores against the baseline. The Combined
-table(s) are printed.
+name of a simple baseline (``repeat-last``, ``most-popular``, ``markov``, ``personal-popular``,
+``sknn``, fitted on the train split). For each one, the next session of every test user is
+generated (batched, with a progress bar) and scored per cluster and Combined; ``OUT/<name>/``
+gets ``report.md``, ``report.csv``, ``report.json``, ``generations.jsonl`` and PNG plots (plus
+``training.png`` when a training log is found). With ``--baseline`` the baseline is scored too
+and ``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite scores
+against the baseline. The Combined table(s) are printed.
 
 Example:
     $ hetlm evaluate repeat-last most-popular markov --data runs/default/data --baseline most-popular
@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64,
                         help="Most tokens a model generates for the next session (default: 64).")
     parser.add_argument("--markov-sample", action="store_true",
-                        help="The markov baseline samples each user's session (seeded) instead of greedy decoding; "
+                        help="The markov baseline draws each user's pages from where the chain goes from its "
+                             "last page (seeded) instead of taking the most likely ones; "
                              "its report is named markov-sampled.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of sampled generation (default: 0).")
     parser.add_argument("--training-log", help="A training log (JSON list, JSONL or trainer_state.json) to plot; "

@@ -2,6 +2,7 @@
 
 Example:
     $ hetlm prepare simulator --out runs/default/data --simulator-users 5000
+    $ hetlm prepare simulator --out runs/forecast/data --split time --time-cutoff-quantile 0.9
     $ hetlm prepare 2019-Oct.csv --format rees46 --out runs/rees46/data --on-bad-rows skip \\
           --reader-option granularity=category
 """
@@ -13,7 +14,7 @@ import logging
 import sys
 
 from tokenization.errors import DataFormatError
-from tokenization.examples import ExampleOptions
+from tokenization.examples import SPLIT_MODES, TRAIN_EXAMPLE_MODES, ExampleOptions
 from tokenization.readers import FORMATS
 
 from .reader_options import reader_option
@@ -55,6 +56,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Share of users in the test split (default: %(default)s).")
     parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction,
                         help="Share of the other users in the validation split (default: %(default)s).")
+    parser.add_argument("--train-examples", choices=TRAIN_EXAMPLE_MODES, default=defaults.train_examples,
+                        help="every_session: a train user gives one example per session after its first; "
+                             "last_session: one example per train user, its last session (the paper's protocol) "
+                             "(default: %(default)s).")
+    parser.add_argument("--split", choices=SPLIT_MODES, default=defaults.split,
+                        help="user: a seeded split by user (the paper's protocol); time: a forecast, sessions before "
+                             "the cut-off are history, each user's first session after it the target, the evaluation "
+                             "users split into validation (--validation-fraction) and test (default: %(default)s).")
+    parser.add_argument("--time-cutoff", default=None, metavar="DATE",
+                        help="The time split's cut-off, ISO 8601 (e.g. 2019-11-20 or 2019-11-20T12:00:00Z; UTC unless "
+                             "a zone is given) (default: the --time-cutoff-quantile of session start times).")
+    parser.add_argument("--time-cutoff-quantile", type=float, default=defaults.time_cutoff_quantile,
+                        help="The quantile of session start times used as the default cut-off (default: %(default)s).")
     parser.add_argument("--drop-consecutive-duplicates", action="store_true",
                         help="Drop page views repeating the previous page of the session (reloads); kept by default.")
     parser.add_argument("--seed", type=int, default=defaults.seed,
@@ -89,7 +103,13 @@ def run(args: argparse.Namespace) -> int:
             validation_fraction=args.validation_fraction,
             seed=args.seed,
             drop_consecutive_duplicates=args.drop_consecutive_duplicates,
+            train_examples=args.train_examples,
+            split=args.split,
+            time_cutoff=args.time_cutoff,
+            time_cutoff_quantile=args.time_cutoff_quantile,
         )
+        if args.split == "user" and args.time_cutoff is not None:
+            raise ValueError("--time-cutoff applies to --split time only")
         prepare(args.source, data_format, args.out, options, on_bad_rows=args.on_bad_rows,
                 reader_options=reader_options, progress=not args.no_progress)
     except (DataFormatError, FileNotFoundError, ValueError) as error:
