@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RUN_DIR ?= runs/default
 
-.PHONY: install main test clean
+.PHONY: install main test readme-results clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ main: install
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# After `make main`: rewrite the README's results section from that run (maintainers; never edit it by hand).
+readme-results:
+	$(PY) -m application.readme_results $(RUN_DIR) README.md
 
 clean:
 	rm -rf $(VENV) runs

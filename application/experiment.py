@@ -38,11 +38,12 @@ from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
 from modeling_hetlm.builders import tiny_encoder
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
-
 from trainers.hetlm_training import train_hetlm
 from trainers.kmeans_baseline import train_kmeans_baseline
+from trainers.model_sizes import cpu_supports_bf16
 from trainers.pretrain import pretrain_language_model
 from trainers.training_arguments import ClusterwiseTrainingArguments, PretrainingArguments
+
 from .experiment_report import report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
 from .source_fingerprint import source_fingerprint
@@ -192,8 +193,22 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
 
 
 
+def _cpu_info() -> tuple[str | None, set[str]]:
+    """The CPU's model name and feature flags (Linux ``/proc/cpuinfo``; None and no flags elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None, set()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    return fields.get("model name"), set(fields.get("flags", "").split())
+
+
 def machine_description() -> dict[str, Any]:
-    """What the run ran on (numbers in a report mean little without it)."""
+    """What the run ran on (numbers in a report mean little without it): the CPU model, whether it has
+    AVX-512 and native bf16 (which decide the kernels and the bf16 default), threads, torch, GPU."""
+    model, flags = _cpu_info()
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cpu_model": model, "avx512": "avx512f" in flags, "cpu_bf16": cpu_supports_bf16(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

@@ -67,3 +67,18 @@ def test_an_interrupted_stage_is_redone(smoke_run):
 def test_bad_settings_are_refused(tmp_path, capsys):
     assert cli_main(["experiment", "--preset", "smoke", "--num-clusters", "0", "--out", str(tmp_path / "r")]) == 2
     assert "num_clusters must be at least 1" in capsys.readouterr().err
+
+
+def test_the_readme_results_block_comes_from_the_run(smoke_run, tmp_path):
+    from application.readme_results import END_MARKER, START_MARKER, main as readme_main
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{START_MARKER}\nstale\n{END_MARKER}\n\n## Next\n")
+    assert readme_main([str(smoke_run), str(readme)]) == 0
+    text = readme.read_text()
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    assert "stale" not in text and text.endswith("## Next\n")
+    assert "### Summary (test users, Combined)" in text
+    assert f"Wall time {summary['total_seconds'] / 60:.1f} minutes" in text
+    hetlm_row = next(line for line in text.splitlines() if line.startswith(f"| {hetlm_stage_name(5.0, 9.0)} |"))
+    assert f"{summary['models'][hetlm_stage_name(5.0, 9.0)]['Combined']['HR']:.3f}" in hetlm_row
