@@ -237,8 +237,8 @@ class SessionizedLog:
         ['category/books', 'category/books/fiction', 'product/books/fiction/novel-0003']
     """
 
-    def __init__(self, events: Iterable[pa.RecordBatch | pa.Table], options: BatchGenerationOptions, work_dir: str | os.PathLike,
-                 page_rules: PageRules | None = None):
+    def __init__(self, events: Iterable[pa.RecordBatch | pa.Table], options: BatchGenerationOptions,
+                 work_dir: str | os.PathLike, page_rules: PageRules | None = None):
         self.options = options
         self._partitioner = EventPartitioner(work_dir=Path(work_dir) / "partitions", page_rules=page_rules)
         seen = DistinctCounter()

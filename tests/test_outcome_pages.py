@@ -70,6 +70,14 @@ def test_prepare_maps_outcome_pages_and_merges_url_variants(shop_data):
     assert "WARNING" not in markdown
 
 
+@pytest.fixture(scope="module")
+def plain_shop_data(tmp_path_factory):
+    """The same log prepared without outcome patterns."""
+    out = tmp_path_factory.mktemp("plain") / "data"
+    assert main(["prepare", str(SHOP_LOG), "--out", str(out), "--no-progress", *SHOP_COLUMNS]) == 0
+    return out
+
+
 def test_prepare_warns_loudly_when_no_outcome_page_is_found(tmp_path, caplog):
     out = tmp_path / "data"
     with caplog.at_level(logging.WARNING, logger="tokenization.prepare"):
@@ -108,7 +116,7 @@ def test_outcome_options_apply_to_every_reader():
     assert rees_mapped.count("cart") == rees_plain.count("cart") == 2
 
 
-def test_outcome_mapping_round_trip_prepare_train_generate(shop_data, tmp_path):
+def test_outcome_mapping_round_trip_prepare_train_generate(shop_data, plain_shop_data, tmp_path, caplog):
     splits, tokenizer, _ = load_prepared(shop_data)
     pretrain_language_model(splits, tokenizer, tmp_path / "lm", PretrainingArguments(
         family="opt", size="tiny", num_train_epochs=1, max_length=64, bf16=False, disable_tqdm=True))
@@ -139,3 +147,14 @@ def test_outcome_mapping_round_trip_prepare_train_generate(shop_data, tmp_path):
     assert summary["unknown_input_pages"] == 0, summary["unknown_pages_most_common"]
     assert summary["outcome_pages"] == model_config["outcome_pages"]
     assert summary["url_normalization"] == model_config["url_normalization"]
+
+    # evaluate records the data's outcome definition, and warns when the model's rules are not the data's.
+    with caplog.at_level(logging.WARNING, logger="evaluation.batch_evaluation"):
+        assert main(["evaluate", str(model_dir), "--data", str(shop_data), "--out", str(tmp_path / "same"),
+                     "--no-progress", "--device", "cpu", "--max-new-tokens", "6"]) == 0
+        assert "other rules" not in caplog.text
+        assert main(["evaluate", str(model_dir), "--data", str(plain_shop_data), "--out", str(tmp_path / "other"),
+                     "--no-progress", "--device", "cpu", "--max-new-tokens", "6"]) == 0
+    assert "trained on pages mapped by other rules" in caplog.text
+    report = json.loads((tmp_path / "same" / "hetlm" / "report.json").read_text())
+    assert "'/basket*'" in report["metadata"]["outcome_pages"]

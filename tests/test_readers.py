@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tokenization.constants import EVENT_SCHEMA, OUTCOME_CART, OUTCOME_PURCHASE
-from tokenization.readers import FORMATS, EventStream, read_events
 from tokenization.page_rules import PageRules
+from tokenization.readers import FORMATS, EventStream, read_events
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REES46 = FIXTURES / "rees46_sample.csv"

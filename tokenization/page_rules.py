@@ -55,7 +55,8 @@ def _compile(pattern: str, outcome: str) -> re.Pattern:
         try:
             return re.compile(pattern[len(_REGEX_PREFIX):], re.IGNORECASE)
         except re.error as error:
-            raise ValueError(f"{outcome} page pattern {pattern!r} is not a valid regular expression: {error}") from None
+            raise ValueError(f"{outcome} page pattern {pattern!r} is not a valid regular expression: {error}") \
+                from None
     if _GLOB_CHARACTERS & set(pattern):
         return re.compile(fnmatch.translate(normalize_page(pattern)), re.IGNORECASE)
     page = normalize_page(pattern)

@@ -32,8 +32,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -261,7 +260,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     events, users, sessions = summary["events"], summary["users"], summary["sessions"]
     split_info = summary["split"]
     variants, urls = summary["page_variants"], summary["url_normalization"]
-    kept = f", query parameters kept: {', '.join(urls['keep_query_parameters'])}" if urls["keep_query_parameters"] else ""
+    kept_names = ", ".join(urls["keep_query_parameters"])
+    kept = f", query parameters kept: {kept_names}" if kept_names else ""
     split_line = ("by user (seeded hash)" if split_info["kind"] == "user" else
                   f"by time: sessions before {split_info['time_cutoff']} are history, each user's first session after "
                   "it is the target")

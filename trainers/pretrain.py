@@ -138,7 +138,8 @@ def pretrain_language_model(
     """Pretrain a single LM from scratch on ``splits["train"]``, validate on ``splits["validation"]``, save it.
 
     ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config with the data's page rules
-    ``outcome_pages`` and ``url_normalization``, safetensors, generation config) plus the page tokenizer and ``pretrain_settings.json`` (settings and validation losses).
+    ``outcome_pages`` and ``url_normalization``, safetensors, generation config) plus the page tokenizer and
+    ``pretrain_settings.json`` (settings and validation losses).
     """
     args = args or PretrainingArguments()
     torch.manual_seed(args.seed)

@@ -150,7 +150,8 @@ def _events(visits: pa.Table, policy: BadRowPolicy) -> pa.Table:
 
     page_hits = np.flatnonzero(kept_hit & is_page)
     outcome_hits = np.flatnonzero(kept_hit & has_outcome)
-    page_rows = pa.table([*(c.take(pa.array(page_hits)) for c in per_hit), path.take(pa.array(page_hits))], schema=EVENT_SCHEMA)
+    page_rows = pa.table([*(c.take(pa.array(page_hits)) for c in per_hit), path.take(pa.array(page_hits))],
+                         schema=EVENT_SCHEMA)
     outcome_rows = pa.table([*(c.take(pa.array(outcome_hits)) for c in per_hit), outcome.take(pa.array(outcome_hits))], schema=EVENT_SCHEMA)
     return interleave(page_rows, page_hits, outcome_rows, outcome_hits)
 
