@@ -1,7 +1,9 @@
 """Batch prediction of every user's next session from an event log (the engine of ``hetlm generate``).
 
-For a firm's everyday use (targeting, journeys): read an event log in any supported format, group
-each user's events into sessions with the same sessioniser as ``hetlm prepare``
+For a firm's everyday use (targeting, journeys): read an event log in any supported format, map its
+pages with the rules the model's data was prepared with (URL normalisation and outcome pages,
+:class:`tokenization.page_rules.PageRules`, read from the model's page tokenizer), group each user's
+events into sessions with the same sessioniser as ``hetlm prepare``
 (:func:`tokenization.examples.sessionize`), take the user's LAST ``max_input_sessions`` sessions as
 the input (there is no target here: the prediction is the session after the last one in the log),
 encode them with the model's own page tokenizer (pages unseen in training become ``[UNK]`` and
