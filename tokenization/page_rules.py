@@ -18,7 +18,9 @@ The rules travel with the data and the model, all under the same two keys (:data
 ``outcome_pages`` (``{"cart": [...], "purchase": [...]}``) and ``url_normalization``
 (``{"enabled": true, "keep_query_parameters": [...]}``), in the prepared data's ``summary.json``, in
 the page tokenizer's ``tokenizer_config.json`` and in the saved model's ``config.json``; ``hetlm
-generate`` reads them from the model folder and maps a new log's pages the same way.
+generate`` reads them from the model folder and maps a new log's pages the same way. A folder
+from before these keys existed is read as "no outcome patterns, URL normalisation off" (how its
+pages were made).
 
 Example:
     >>> rules = PageRules(cart_pages=("/basket*",), purchase_pages=("/checkout/thank-you",))
@@ -127,15 +129,17 @@ class PageRules:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PageRules:
-        """The rules stored in ``values`` (a summary, a ``tokenizer_config.json``, a model config as a dict);
-        the defaults for a key that is absent (data and models from before the rules existed).
+        """The rules stored in ``values`` (a summary, a ``tokenizer_config.json``, a model config as a dict).
+
+        Data and models from before the rules existed have neither key: their pages were only
+        case-folded, so an absent ``url_normalization`` means URL normalisation off.
 
         Example:
-            >>> PageRules.from_dict({}) == PageRules()
+            >>> PageRules.from_dict({}) == PageRules(normalize_urls=False)
             True
         """
         outcomes = values.get(OUTCOME_PAGES_KEY) or {}
-        urls = values.get(URL_NORMALIZATION_KEY) or {}
+        urls = values.get(URL_NORMALIZATION_KEY) or {"enabled": False}
         return cls(
             cart_pages=tuple(outcomes.get(OUTCOME_CART, ())),
             purchase_pages=tuple(outcomes.get(OUTCOME_PURCHASE, ())),
