@@ -28,6 +28,7 @@ from inference.loading import load_model_folder
 from inference.session_generator import ModelSessionGenerator
 from tokenization.constants import SPECIAL_TOKENS
 from tokenization.examples import load_prepared
+from tokenization.page_rules import URL_NORMALIZATION_KEY, PageRules, describe_outcome_pages
 
 from .baselines import BASELINES, fit_baseline
 from .outcome_metrics import OUTCOME_METRICS
@@ -83,6 +84,12 @@ def load_model_generator(model_dir: Path, data_tokenizer: PreTrainedTokenizerBas
     if tokenizer is not data_tokenizer and tokenizer.get_vocab() != data_tokenizer.get_vocab():
         logger.warning("%s: the model's page tokenizer differs from the data's; pages are encoded with the "
                        "model's and Val-P counts the data's pages as valid", model_dir)
+    model_rules, data_rules = PageRules.from_dict(model.config.to_dict()), PageRules.of_tokenizer(data_tokenizer)
+    if model_rules != data_rules:
+        logger.warning("%s: the model was trained on pages mapped by other rules (%s; URL normalisation %s) than "
+                       "this data's (%s; URL normalisation %s): its outcomes may mean other pages", model_dir,
+                       describe_outcome_pages(model_rules), model_rules.to_dict()[URL_NORMALIZATION_KEY],
+                       describe_outcome_pages(data_rules), data_rules.to_dict()[URL_NORMALIZATION_KEY])
     return ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
 
 
@@ -148,7 +155,8 @@ def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path,
         report = evaluate_generator(generator, test, batch_size=options.batch_size, vocabulary=vocabulary,
                                     name=name, progress=options.progress)
         report.metadata = {"model": spec, "data": str(data_dir), "split": options.split,
-                           "synthetic": bool(summary.get("synthetic", False))}
+                           "synthetic": bool(summary.get("synthetic", False)),
+                           "outcome_pages": describe_outcome_pages(PageRules.from_dict(summary))}
         model_out = out_dir / name
         report.save(model_out)
         plot_report(report.rows, model_out, PAGE_MEAN_METRICS, OUTCOME_METRICS, name)

@@ -1,7 +1,9 @@
 """Batch prediction of every user's next session from an event log (the engine of ``hetlm generate``).
 
-For a firm's everyday use (targeting, journeys): read an event log in any supported format, group
-each user's events into sessions with the same sessioniser as ``hetlm prepare``
+For a firm's everyday use (targeting, journeys): read an event log in any supported format, map its
+pages with the rules the model's data was prepared with (URL normalisation and outcome pages,
+:class:`tokenization.page_rules.PageRules`, read from the model's page tokenizer), group each user's
+events into sessions with the same sessioniser as ``hetlm prepare``
 (:func:`tokenization.examples.sessionize`), take the user's LAST ``max_input_sessions`` sessions as
 the input (there is no target here: the prediction is the session after the last one in the log),
 encode them with the model's own page tokenizer (pages unseen in training become ``[UNK]`` and
@@ -64,6 +66,7 @@ from tokenization.constants import DEFAULT_MAX_INPUT_SESSIONS, OUTCOME_CART, OUT
 from tokenization.errors import DataFormatError
 from tokenization.event_partitions import EventPartitioner, hash_strings
 from tokenization.examples import sessionize
+from tokenization.page_rules import PageRules
 from tokenization.readers import read_events
 
 logger = logging.getLogger(__name__)
@@ -219,6 +222,8 @@ class SessionizedLog:
         options: Sessionisation settings (``session_gap_minutes``, ``min_session_length``,
             ``drop_consecutive_duplicates``).
         work_dir: Folder for the partitions of a log too big for memory.
+        page_rules: How the log's raw page names become the model's pages (the rules the model's
+            data was prepared with: :meth:`PageRules.of_tokenizer`).
 
     Attributes:
         users_seen: Distinct users with a non-empty ``user_id`` in the log.
@@ -234,9 +239,10 @@ class SessionizedLog:
         ['category/books', 'category/books/fiction', 'product/books/fiction/novel-0003']
     """
 
-    def __init__(self, events: Iterable[pa.RecordBatch | pa.Table], options: BatchGenerationOptions, work_dir: str | os.PathLike):
+    def __init__(self, events: Iterable[pa.RecordBatch | pa.Table], options: BatchGenerationOptions,
+                 work_dir: str | os.PathLike, page_rules: PageRules | None = None):
         self.options = options
-        self._partitioner = EventPartitioner(work_dir=Path(work_dir) / "partitions")
+        self._partitioner = EventPartitioner(work_dir=Path(work_dir) / "partitions", page_rules=page_rules)
         seen = DistinctCounter()
         self.events_read = 0
         for batch in events:
@@ -485,10 +491,12 @@ def generate_predictions(
     except (OSError, ValueError) as error:
         raise BatchGenerationError(str(error)) from None
     predictor = NextSessionPredictor(model, tokenizer, options)
+    # The new log's pages are mapped as the training data's were (URL normalisation, outcome pages).
+    page_rules = PageRules.of_tokenizer(tokenizer)
     torch.manual_seed(options.seed)
     with tempfile.TemporaryDirectory(prefix="hetlm-generate-") as work_dir:
         try:
-            log = SessionizedLog(stream, options, work_dir)
+            log = SessionizedLog(stream, options, work_dir, page_rules)
         except (DataFormatError, ValueError, OSError) as error:
             raise BatchGenerationError(f"{where}: {first_line(error)}") from None
         columns = prediction_columns(options.num_samples, log.has_segment)
@@ -507,6 +515,7 @@ def generate_predictions(
         "source": str(source),
         "source_format": source_format,
         "synthetic": bool(stream.synthetic),
+        **page_rules.to_dict(),
         "output": str(out),
         "output_format": output_format,
         "events_read": log.events_read,

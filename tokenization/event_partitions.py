@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from .page_tokenizer import normalize_page
+from .page_rules import PageRules
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -120,29 +120,37 @@ def hash_strings(array: pa.Array | pa.ChunkedArray, seed: int = 0) -> np.ndarray
 
 
 class PageCoder:
-    """Normalises page names and gives each distinct normalised page a global integer code.
+    """Maps raw page names to pages (:class:`~tokenization.page_rules.PageRules`) and gives each distinct
+    page a global integer code.
 
     Rows are matched by a 64-bit hash of the raw name (vectorised); only raw names never seen
-    before are normalised in Python.
+    before go through the rules in Python, so ``raw_names`` counts every distinct raw name once.
+
+    Args:
+        rules: URL normalisation and outcome pages (default: URL normalisation on, no outcome patterns).
 
     Example:
         >>> coder = PageCoder()
-        >>> coder.encode(pa.array(["Home", "home ", "cart", "  "])).tolist()
-        [0, 0, 1, -1]
-        >>> coder.pages
-        ['home', 'cart']
+        >>> codes = coder.encode(pa.array(["Home", "home ", "cart", "  ", "/shoes/?utm_source=x", "/shoes"])).tolist()
+        >>> [coder.pages[code] if code >= 0 else None for code in codes]
+        ['home', 'home', 'cart', None, '/shoes', '/shoes']
+        >>> coder.raw_names, len(coder.pages)
+        (5, 3)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rules: PageRules | None = None) -> None:
+        self.rules = rules or PageRules()
         self.pages: list[str] = []
+        self.raw_names = 0
         self._codes: dict[str, int] = {}
         self._raw_hashes = pa.array([], pa.uint64())
         self._raw_codes = np.zeros(0, dtype=np.int32)
 
     def _code(self, raw: str) -> int:
-        page = normalize_page(raw)
+        page = self.rules.page(raw)
         if not page:
             return -1
+        self.raw_names += 1
         code = self._codes.setdefault(page, len(self.pages))
         if code == len(self.pages):
             self.pages.append(page)
@@ -171,10 +179,12 @@ class EventPartitioner:
         num_partitions: Files each spill (and each re-split of an oversized partition) fans out to.
         max_partition_rows: A partition above this is split again when read back.
         work_dir: Folder for the partition files (a temporary folder by default).
+        page_rules: How raw page names become pages (:class:`~tokenization.page_rules.PageRules`).
 
     Attributes:
         dropped: Rows dropped per reason (``missing_user_id``, ``missing_timestamp``, ``missing_page``).
         pages: The normalised page names; ``page`` codes index this list.
+        raw_page_names: Distinct raw page names seen (``len(pages)`` fewer are variants merged by the rules).
         num_events: Events kept.
         has_segment: Whether the events carried a ``segment`` column.
     """
@@ -185,6 +195,7 @@ class EventPartitioner:
         num_partitions: int = 32,
         max_partition_rows: int = 2_000_000,
         work_dir: str | os.PathLike | None = None,
+        page_rules: PageRules | None = None,
     ) -> None:
         self.rows_in_memory = rows_in_memory
         self.num_partitions = num_partitions
@@ -193,7 +204,7 @@ class EventPartitioner:
         self.dropped: dict[str, int] = {}
         self.num_events = 0
         self.has_segment: bool | None = None
-        self._coder = PageCoder()
+        self._coder = PageCoder(page_rules)
         self._memory: list[pa.Table] = []
         self._writers: list[ipc.RecordBatchStreamWriter] | None = None
         self._paths: list[Path] = []
@@ -202,6 +213,10 @@ class EventPartitioner:
     @property
     def pages(self) -> list[str]:
         return self._coder.pages
+
+    @property
+    def raw_page_names(self) -> int:
+        return self._coder.raw_names
 
     def _drop(self, reason: str, mask: np.ndarray) -> None:
         count = int(mask.sum())

@@ -74,6 +74,7 @@ from transformers import PreTrainedTokenizerFast
 
 from .constants import DEFAULT_MAX_INPUT_SESSIONS, OUTCOME_CART, OUTCOME_PURCHASE
 from .event_partitions import EventPartitioner, hash_strings, mix64
+from .page_rules import PageRules
 from .page_tokenizer import PageTokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -607,6 +608,7 @@ def build_examples(
     options: ExampleOptions | None = None,
     work_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    page_rules: PageRules | None = None,
 ) -> BuiltExamples:
     """Turn a stream of event batches (``EVENT_SCHEMA``, optional ``segment``) into split examples.
 
@@ -616,6 +618,8 @@ def build_examples(
         work_dir: Folder for partitions and the split files the returned datasets map (keep it
             until the datasets are saved elsewhere); a temporary folder by default.
         progress: Show tqdm progress bars.
+        page_rules: How raw page names become pages (URL normalisation, outcome pages); see
+            :class:`~tokenization.page_rules.PageRules`.
 
     Returns:
         :class:`BuiltExamples` with the splits, the train page counts and the statistics.
@@ -626,7 +630,7 @@ def build_examples(
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     partitioner = EventPartitioner(rows_in_memory=options.rows_in_memory, max_partition_rows=options.max_partition_rows,
-                                   work_dir=work_dir / "partitions")
+                                   work_dir=work_dir / "partitions", page_rules=page_rules)
     with tqdm(desc="reading events", unit=" events", unit_scale=True, disable=not progress) as bar:
         for batch in prefetch(events):
             partitioner.add(batch)
@@ -665,6 +669,8 @@ def build_examples(
         "totals": dict(totals),
         "splits": {split: dict(split_stats[split]) for split in SPLITS},
         "unique_pages": int((sum(page_counts.values()) > 0).sum()),
+        "page_names": {"raw": partitioner.raw_page_names, "pages": len(partitioner.pages),
+                       "outcomes": sorted({OUTCOME_CART, OUTCOME_PURCHASE} & set(partitioner.pages))},
         "timings_s": timings,
     }
     splits = DatasetDict({split: Dataset.from_file(str(split_paths[split])) for split in SPLITS})

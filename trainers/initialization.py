@@ -40,6 +40,7 @@ from datasets import Dataset, DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing, build_hetlm
+from tokenization.page_rules import record_page_rules
 
 from .clustering import KMeansClusters, SelectorPretraining, compute_user_embeddings, fit_kmeans, pretrain_selector
 from .data import tokenize_users
@@ -235,8 +236,9 @@ def save_clusterwise_model(
     history: dict[str, Any],
     card_summary: dict[str, Any],
 ) -> None:
-    """The common end of HeTLM and the K-means baseline: the model folder (weights, config, page tokenizer,
-    model card with ``card_summary``) and ``training_history.json``, written by the main process only.
+    """The common end of HeTLM and the K-means baseline: the model folder (weights, config with the data's
+    page rules (``outcome_pages``, ``url_normalization``), page tokenizer, model card with ``card_summary``)
+    and ``training_history.json``, written by the main process only.
 
     Example:
         >>> save_clusterwise_model(model, "runs/hetlm", tokenizer, history, {"method": "HeTLM"})  # doctest: +SKIP
@@ -244,5 +246,6 @@ def save_clusterwise_model(
     if not PartialState().is_main_process:
         return
     output_dir = Path(output_dir)
+    record_page_rules(model.config, tokenizer)
     model.save_pretrained(output_dir, page_tokenizer=tokenizer, training_summary=card_summary)
     (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")

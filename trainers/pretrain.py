@@ -33,6 +33,8 @@ from transformers import (
     TrainerCallback,
 )
 
+from tokenization.page_rules import record_page_rules
+
 from .data import BrowsingCollator, tokenize_users
 from .model_sizes import build_causal_lm_config
 from .training_arguments import BrowsingTrainingArguments, PretrainingArguments, resolve_training_arguments
@@ -135,8 +137,9 @@ def pretrain_language_model(
 ) -> PretrainResult:
     """Pretrain a single LM from scratch on ``splits["train"]``, validate on ``splits["validation"]``, save it.
 
-    ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config, safetensors, generation
-    config) plus the page tokenizer and ``pretrain_settings.json`` (settings and validation losses).
+    ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config with the data's page rules
+    ``outcome_pages`` and ``url_normalization``, safetensors, generation config) plus the page tokenizer and
+    ``pretrain_settings.json`` (settings and validation losses).
     """
     args = args or PretrainingArguments()
     torch.manual_seed(args.seed)
@@ -147,6 +150,7 @@ def pretrain_language_model(
         model, tokenized["train"], tokenized.get("validation"), tokenizer, Path(output_dir) / "trainer", args
     )
     output_dir = Path(output_dir)
+    record_page_rules(result.model.config, tokenizer)
     result.model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     summary = {

@@ -5,6 +5,8 @@ Example:
     $ hetlm prepare simulator --out runs/forecast/data --split time --time-cutoff-quantile 0.9
     $ hetlm prepare 2019-Oct.csv --format rees46 --out runs/rees46/data --on-bad-rows skip \\
           --reader-option granularity=category
+    $ hetlm prepare shop-log.csv --out runs/shop/data --cart-page /cart --cart-page '/basket*' \
+          --purchase-page /checkout/thank-you --keep-query-parameter q
 """
 
 from __future__ import annotations
@@ -80,6 +82,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reader-option", type=reader_option, action="append", default=[], metavar="KEY=VALUE",
                         help="An option of the format's reader, e.g. granularity=category (rees46) or "
                              "user_column=visitor (events); for the simulator a SimulatorConfig field. Repeatable.")
+    parser.add_argument("--cart-page", action="append", default=[], metavar="PATTERN",
+                        help="A page meaning 'added to cart', mapped to the outcome page 'cart': an exact name "
+                             "(normalised like pages), a glob ('/basket*') or re:REGEX. Repeatable; the page 'cart' "
+                             "(what the ga360 and rees46 readers emit) is always an outcome.")
+    parser.add_argument("--purchase-page", action="append", default=[], metavar="PATTERN",
+                        help="A page meaning 'purchased', mapped to the outcome page 'purchase' (as --cart-page).")
+    parser.add_argument("--keep-query-parameter", action="append", default=[], metavar="NAME",
+                        help="A query parameter kept by the URL normalisation (e.g. q for searches); every other "
+                             "parameter, the fragment and trailing slashes are dropped. Repeatable.")
+    parser.add_argument("--no-url-normalization", action="store_true",
+                        help="Keep URL-like pages (starting with / or http(s)://) as they are, apart from case and "
+                             "whitespace (normalised by default, see the README).")
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
 
 
@@ -111,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         if args.split == "user" and args.time_cutoff is not None:
             raise ValueError("--time-cutoff applies to --split time only")
         prepare(args.source, data_format, args.out, options, on_bad_rows=args.on_bad_rows,
-                reader_options=reader_options, progress=not args.no_progress)
+                reader_options=reader_options, progress=not args.no_progress, cart_pages=args.cart_page,
+                purchase_pages=args.purchase_page, normalize_urls=not args.no_url_normalization,
+                keep_query_parameters=args.keep_query_parameter)
     except (DataFormatError, FileNotFoundError, ValueError) as error:
         logger.debug("hetlm prepare failed", exc_info=True)  # the traceback, with --log-level DEBUG
         print(f"hetlm prepare: error: {error}", file=sys.stderr)

@@ -22,9 +22,11 @@ Events:
   visit start).
 - **One page view per PAGE hit** (EVENT and other hits are not page views, so repeated events on
   the same page add nothing; ``hetlm prepare --drop-consecutive-duplicates`` removes repeated
-  views of one page). The page is ``hits.page.pagePath`` normalised: the query string and
-  fragment dropped (from the first ``?`` or ``#``), lowercased (the store's paths differ only by
-  case in places), trailing slashes removed except for the root ``/``. The hostname is ignored.
+  views of one page). The page is ``hits.page.pagePath`` as exported; like every URL-like page of
+  every reader it is normalised downstream by the one URL rule (:mod:`tokenization.urls`, applied
+  by :class:`tokenization.page_rules.PageRules`): query string and fragment dropped unless
+  parameters are whitelisted, lower-cased, trailing slashes removed except for the root ``/``.
+  The hostname is ignored.
 - **Outcomes**: a hit with ``eCommerceAction.action_type`` "3" (add product to cart) adds the page
   ``cart``, "6" (completed purchase) adds ``purchase``, right after the hit's page view if it has
   one. Hits that are neither a page view nor an outcome are counted in the report as
@@ -77,18 +79,6 @@ _HIT_TYPE = pa.struct(
 GA_SCHEMA = pa.schema(
     [("fullVisitorId", pa.string()), ("visitId", pa.string()), ("visitStartTime", pa.string()), ("hits", pa.list_(_HIT_TYPE))]
 )
-
-
-def normalize_page_path(paths: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """GA page paths as pages: query string and fragment dropped, lowercased, no trailing slash.
-
-    Example:
-        >>> normalize_page_path(pa.array(["/Google+Redesign/Bags/?utm=x", "/", "/basket.html#top", "?q=1"])).to_pylist()
-        ['/google+redesign/bags', '/', '/basket.html', '/']
-    """
-    path = pc.utf8_lower(pc.replace_substring_regex(paths, r"[?#].*$", ""))
-    path = pc.replace_substring_regex(path, r"(.)/+$", r"\1")
-    return pc.if_else(pc.equal(pc.binary_length(path), 0), "/", path)
 
 
 class GA360Reader:
@@ -160,7 +150,8 @@ def _events(visits: pa.Table, policy: BadRowPolicy) -> pa.Table:
 
     page_hits = np.flatnonzero(kept_hit & is_page)
     outcome_hits = np.flatnonzero(kept_hit & has_outcome)
-    page_rows = pa.table([*(c.take(pa.array(page_hits)) for c in per_hit), normalize_page_path(path.take(pa.array(page_hits)))], schema=EVENT_SCHEMA)
+    page_rows = pa.table([*(c.take(pa.array(page_hits)) for c in per_hit), path.take(pa.array(page_hits))],
+                         schema=EVENT_SCHEMA)
     outcome_rows = pa.table([*(c.take(pa.array(outcome_hits)) for c in per_hit), outcome.take(pa.array(outcome_hits))], schema=EVENT_SCHEMA)
     return interleave(page_rows, page_hits, outcome_rows, outcome_hits)
 
