@@ -39,10 +39,10 @@ from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
 from modeling_hetlm.builders import tiny_encoder
 from tokenization.examples import load_prepared
 from tokenization.prepare import prepare
-
 from trainers.hetlm_training import train_hetlm
 from trainers.kmeans_baseline import train_kmeans_baseline
 from trainers.pretrain import pretrain_language_model
+
 from .experiment_report import report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
 from .source_fingerprint import prepared_data_fingerprint, source_fingerprint
@@ -55,6 +55,8 @@ EMBEDDING_CACHE = "embedding-cache"
 SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov", "personal-popular", "sknn")
 LARGE_LM = "lm-large"
 SMALL_LM = "lm-small"
+# The prepared data's summary keys the run's summary (and report) repeats.
+DATA_SUMMARY_KEYS = ("source", "format", "events", "users", "sessions", "split", "splits", "filters")
 
 
 
@@ -144,8 +146,8 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
     clusterwise_results = {}
     for name, k in kmeans_runs.items():
         clusterwise_results[name] = runner.run(name, {**cluster_config, "kmeans_k": k},
-                                               _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir, "kmeans",
-                                                                  kmeans_k=k))
+                                               _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir,
+                                                                  "kmeans", kmeans_k=k))
     for alpha, beta in settings.ablation:
         name = hetlm_stage_name(alpha, beta)
         clusterwise_results[name] = runner.run(name, {**cluster_config, "alpha": alpha, "beta": beta},
@@ -163,8 +165,7 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
         "synthetic": bool(data_result.get("synthetic", False)),
         "settings": settings.to_dict(),
         "machine": machine_description(),
-        "data": {key: data_result.get(key) for key in ("source", "format", "events", "users", "sessions", "split", "splits", "filters")
-                 if key in data_result},
+        "data": {key: data_result[key] for key in DATA_SUMMARY_KEYS if key in data_result},
         "models": evaluation["models"],
         "clusterwise": {name: {key: result[key] for key in ("num_clusters", "cluster_sizes")}
                         for name, result in clusterwise_results.items()},

@@ -21,6 +21,7 @@ from tokenization.examples import SPLIT_MODES, TRAIN_EXAMPLE_MODES, ExampleOptio
 
 from .reader_options import reader_option
 
+
 def _percentile(value: str) -> float | None:
     if value.lower() in ("none", "off"):
         return None

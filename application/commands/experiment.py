@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import argparse
 
+from trainers.model_sizes import FAMILIES
+
 from ..config_files import load_config_file
 from ..experiment import CONFIG_FILE, run_experiment
 from ..experiment_report import summary_table
 from ..experiment_settings import PRESETS, ExperimentSettings, merge_settings, route_setting
 from .data_options import add_data_arguments, data_option_values
-from trainers.model_sizes import FAMILIES
 
 NAME = "experiment"
 HELP = "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."
@@ -40,21 +41,25 @@ def _pair(value: str) -> tuple[float, float]:
     try:
         alpha, beta = (float(part) for part in value.split(","))
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"an (alpha, beta) pair is written ALPHA,BETA (e.g. 5,9), got {value!r}") from error
+        raise argparse.ArgumentTypeError(
+            f"an (alpha, beta) pair is written ALPHA,BETA (e.g. 5,9), got {value!r}") from error
     return alpha, beta
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``hetlm experiment``'s options (each defaults to the config file, then the preset)."""
-    parser.add_argument("--out", default="runs/default", help="Run folder (default: runs/default); a rerun resumes it.")
+    parser.add_argument("--out", default="runs/default",
+                        help="Run folder (default: runs/default); a rerun resumes it.")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="Size preset (default: default).")
-    parser.add_argument("--config", help="YAML or JSON file of settings (keys as the flags); flags given here override it.")
+    parser.add_argument("--config",
+                        help="YAML or JSON file of settings (keys as the flags); flags given here override it.")
     parser.add_argument("--force", action="store_true", help="Redo every stage even when its output is complete.")
     parser.add_argument("--source", help="'simulator' (default) or an event log file/folder.")
     parser.add_argument("--format", help="Reader format: simulator, events, csv, parquet, jsonl, ga360, rees46.")
     parser.add_argument("--simulator-users", type=int, help="Users the simulator draws.")
     parser.add_argument("--family", choices=FAMILIES, help="LM family of every model (default: opt).")
-    parser.add_argument("--num-clusters", type=int, help="Initial K of HeTLM and K of the K-means baseline (default 6).")
+    parser.add_argument("--num-clusters", type=int,
+                        help="Initial K of HeTLM and K of the K-means baseline (default 6).")
     parser.add_argument("--ablation", type=_pair, nargs="+", metavar="ALPHA,BETA",
                         help="(alpha, beta) pairs, one HeTLM each (default: 5,9).")
     parser.add_argument("--centroid-distance", choices=("paper", "normalized"), help="L3 variant (default: paper).")
