@@ -191,16 +191,19 @@ class ExperimentSettings:
         if unknown:
             raise ValueError(f"data_options: unknown option(s) {', '.join(unknown)} "
                              f"(options: {', '.join(sorted(accepted - set(_STAGE_SET_DATA)))})")
+        if self.prepared_data is not None:
+            if self.data_options:
+                raise ValueError(f"data_options {', '.join(sorted(self.data_options))} apply to preparing a source; "
+                                 f"prepared_data (--data) {self.prepared_data} is used as it was prepared")
+            return
         reader_options = self.data_options.get("reader_options", {})
-        if self.prepared_data is None:
-            reader_format = self.format
-            bad = sorted(set(reader_options) - set(format_options(reader_format)))
-            if bad:
-                raise ValueError(f"reader_options: format {reader_format!r} has no option {', '.join(bad)} "
-                                 f"(options: {', '.join(format_options(reader_format)) or 'none'})")
-            if reader_format == "simulator" and {"num_users", "seed"} & set(reader_options):
-                raise ValueError("reader_options: give the simulator's users and seed as simulator_users / "
-                                 "simulator_seed (--simulator-users)")
+        bad = sorted(set(reader_options) - set(format_options(self.format)))
+        if bad:
+            raise ValueError(f"reader_options: format {self.format!r} has no option {', '.join(bad)} "
+                             f"(options: {', '.join(format_options(self.format)) or 'none'})")
+        if self.format == "simulator" and {"num_users", "seed"} & set(reader_options):
+            raise ValueError("reader_options: give the simulator's users and seed as simulator_users / "
+                             "simulator_seed (--simulator-users)")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as the JSON mapping a run writes to ``experiment_config.json`` (read back by ``--config``)."""

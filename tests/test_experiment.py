@@ -170,3 +170,5 @@ def test_a_prepared_folder_is_used_as_it_is(smoke_run, tmp_path, monkeypatch):
     (prepared / "tokenizer" / "tokenizer.json").write_text("{}")
     assert prepared_data_fingerprint(prepared) != prepared_data_fingerprint(smoke_run / "data")
     assert cli_main(["experiment", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "other")]) == 2
+    with pytest.raises(ValueError, match="data_options split apply to preparing a source"):
+        ExperimentSettings(prepared_data=str(prepared), data_options={"split": "time"})
