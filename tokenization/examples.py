@@ -159,9 +159,9 @@ class ExampleOptions:
         if self.split not in SPLIT_MODES:
             raise ValueError(f"ExampleOptions.split must be one of {SPLIT_MODES}, got {self.split!r}")
         if self.time_cutoff is not None:
+            parse_time(self.time_cutoff)
             if self.split != "time":
                 raise ValueError("ExampleOptions.time_cutoff: --time-cutoff applies to --split time only")
-            parse_time(self.time_cutoff)
         checks = {
             "session_gap_minutes": self.session_gap_minutes > 0,
             "min_session_length": self.min_session_length >= 1,

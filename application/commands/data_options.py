@@ -18,6 +18,7 @@ from dataclasses import fields
 from typing import Any
 
 from tokenization.examples import SPLIT_MODES, TRAIN_EXAMPLE_MODES, ExampleOptions
+from tokenization.readers.bad_rows import ON_BAD_ROWS_CHOICES
 
 from .reader_options import reader_option
 
@@ -68,7 +69,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: bool = True) -
                         help=f"The quantile of session start times used as the default cut-off{shown}.")
     parser.add_argument("--drop-consecutive-duplicates", action="store_true", **default(False),
                         help="Drop page views repeating the previous page of the session (reloads); kept by default.")
-    parser.add_argument("--on-bad-rows", choices=("error", "skip"), **default("error"),
+    parser.add_argument("--on-bad-rows", choices=ON_BAD_ROWS_CHOICES, **default("error"),
                         help=f"Stop at the first malformed row, or skip and count malformed rows{shown}.")
     parser.add_argument("--reader-option", type=reader_option, action="append", **default([]), metavar="KEY=VALUE",
                         help="An option of the format's reader, e.g. granularity=category (rees46) or "
