@@ -3,7 +3,8 @@
 Stages, each a folder of the run directory with a completion marker (see :mod:`application.stages`),
 so an interrupted run resumes at the first unfinished stage:
 
-1. ``data``: ``hetlm prepare`` on the source (the built-in simulator by default: synthetic data);
+1. ``data``: ``hetlm prepare`` on the source (the built-in simulator by default: synthetic data) with the
+   settings' ``data_options``; skipped when ``prepared_data`` names an already prepared folder;
 2. ``lm-small``: the single small LM (the predictors' starting point, the paper's Step 1);
 3. ``lm-large``: a single larger LM of the same family with at least K times its parameters;
 4. ``kmeans-k<K>`` / ``kmeans-auto``: the exogenous clusterwise baseline (fixed K, and K by silhouette);
@@ -36,17 +37,16 @@ from transformers import AutoModelForCausalLM
 
 from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
 from modeling_hetlm.builders import tiny_encoder
-from tokenization.examples import ExampleOptions, load_prepared
+from tokenization.examples import load_prepared
 from tokenization.prepare import prepare
 from trainers.hetlm_training import train_hetlm
 from trainers.kmeans_baseline import train_kmeans_baseline
 from trainers.model_sizes import cpu_supports_bf16
 from trainers.pretrain import pretrain_language_model
-from trainers.training_arguments import ClusterwiseTrainingArguments, PretrainingArguments
 
 from .experiment_report import report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
-from .source_fingerprint import source_fingerprint
+from .source_fingerprint import prepared_data_fingerprint, source_fingerprint
 from .stages import RunLock, StageRunner, write_text_atomically
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ EMBEDDING_CACHE = "embedding-cache"
 SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov", "personal-popular", "sknn")
 LARGE_LM = "lm-large"
 SMALL_LM = "lm-small"
+# The prepared data's summary keys the run's summary (and report) repeats.
+DATA_SUMMARY_KEYS = ("source", "format", "events", "users", "sessions", "split", "splits", "filters")
 
 
 
@@ -66,32 +68,22 @@ def _encoder_overrides(settings: ExperimentSettings, tokenizer) -> dict[str, Any
     return {"encoder_tokenizer": encoder_tokenizer, "encoder_config": encoder_config}
 
 
-def _clusterwise_settings(settings: ExperimentSettings, cache_dir: Path, **overrides: Any) -> ClusterwiseTrainingArguments:
-    return ClusterwiseTrainingArguments(
-        num_clusters=settings.num_clusters, centroid_distance=settings.centroid_distance,
-        num_train_epochs=settings.clusterwise_epochs, bf16=settings.bf16, seed=settings.seed,
-        embedding_cache_dir=str(cache_dir), **overrides,
-    )
-
-
 def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epochs: float):
     def work(out_dir: Path) -> dict[str, Any]:
         splits, tokenizer, _ = load_prepared(data_dir)
-        lm_settings = PretrainingArguments(family=settings.family, size=size, num_train_epochs=epochs,
-                                           bf16=settings.bf16, seed=settings.seed, min_ratio=float(settings.num_clusters))
-        result = pretrain_language_model(splits, tokenizer, out_dir, lm_settings)
+        result = pretrain_language_model(splits, tokenizer, out_dir, settings.pretraining_arguments(size, epochs))
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
         return {"num_parameters": result.model.num_parameters(), "initial_eval_loss": result.initial_eval_loss,
                 "final_eval_loss": result.final_eval_loss, "log_history": result.log_history}
     return work
 
 
-def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, method: str, **overrides: Any):
+def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, cache_dir: Path, method: str,
+                       **stage_values: Any):
     def work(out_dir: Path) -> dict[str, Any]:
         splits, tokenizer, _ = load_prepared(data_dir)
         lm = AutoModelForCausalLM.from_pretrained(lm_dir)
-        # The frozen encoder's user embeddings are shared by every clusterwise stage of the run.
-        cluster_settings = _clusterwise_settings(settings, data_dir.parent / EMBEDDING_CACHE, **overrides)
+        cluster_settings = settings.clusterwise_arguments(embedding_cache_dir=str(cache_dir), **stage_values)
         encoder = _encoder_overrides(settings, tokenizer)
         if method == "kmeans":
             result = train_kmeans_baseline(splits, tokenizer, lm, out_dir, cluster_settings, **encoder)
@@ -134,39 +126,33 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
 
 def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dict[str, Any]:
     runner = StageRunner(run_dir, force=force)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n", encoding="utf-8")
+    (run_dir / CONFIG_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
     started = time.perf_counter()
-    data_config = {key: value for key, value in asdict(settings).items()
-                   if key in ("source", "format", "simulator_users", "simulator_seed", "seed")}
-    data_config["source_fingerprint"] = source_fingerprint(settings.source)
-    reader_options = {"num_users": settings.simulator_users, "seed": settings.simulator_seed} \
-        if settings.format == "simulator" else {}
-    data_result = runner.run("data", data_config, lambda out: prepare(
-        settings.source, settings.format, out, ExampleOptions(seed=settings.seed), reader_options=reader_options))
-    data_dir = runner.stage_dir("data")
+    data_dir, data_config, data_result = _data_stage(settings, runner)
 
-    lm_config = {**data_config, "family": settings.family, "seed": settings.seed, "bf16": settings.bf16,
+    lm_config = {**data_config, "seed": settings.seed, "pretraining": settings.pretraining,
                  "num_clusters": settings.num_clusters}
     runner.run(SMALL_LM, {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
                _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs))
     runner.run(LARGE_LM, {**lm_config, "size": settings.large_size, "epochs": settings.large_pretrain_epochs},
                _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs))
     small_lm_dir = runner.stage_dir(SMALL_LM)
+    cache_dir = run_dir / EMBEDDING_CACHE  # the frozen encoder's user embeddings, shared by the clusterwise stages
 
     cluster_config = {**lm_config, "small": settings.small_size, "small_epochs": settings.pretrain_epochs,
-                      "epochs": settings.clusterwise_epochs, "encoder": settings.encoder,
-                      "centroid_distance": settings.centroid_distance}
+                      "clusterwise": settings.clusterwise, "encoder": settings.encoder}
     kmeans_runs = {f"kmeans-k{settings.num_clusters}": settings.num_clusters}
     if settings.kmeans_silhouette:
         kmeans_runs["kmeans-auto"] = "auto"
     clusterwise_results = {}
     for name, k in kmeans_runs.items():
         clusterwise_results[name] = runner.run(name, {**cluster_config, "kmeans_k": k},
-                                               _clusterwise_stage(settings, data_dir, small_lm_dir, "kmeans", kmeans_k=k))
+                                               _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir,
+                                                                  "kmeans", kmeans_k=k))
     for alpha, beta in settings.ablation:
         name = hetlm_stage_name(alpha, beta)
         clusterwise_results[name] = runner.run(name, {**cluster_config, "alpha": alpha, "beta": beta},
-                                               _clusterwise_stage(settings, data_dir, small_lm_dir, "hetlm",
+                                               _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir, "hetlm",
                                                                   alpha=alpha, beta=beta))
 
     model_names = [LARGE_LM, SMALL_LM, *clusterwise_results]  # the first is the composites' baseline
@@ -178,9 +164,9 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
 
     summary = {
         "synthetic": bool(data_result.get("synthetic", False)),
-        "settings": asdict(settings),
+        "settings": settings.to_dict(),
         "machine": machine_description(),
-        "data": {key: data_result.get(key) for key in ("totals", "splits", "filters") if key in data_result},
+        "data": {key: data_result[key] for key in DATA_SUMMARY_KEYS if key in data_result},
         "models": evaluation["models"],
         "clusterwise": {name: {key: result[key] for key in ("num_clusters", "cluster_sizes")}
                         for name, result in clusterwise_results.items()},
@@ -191,6 +177,21 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
     write_text_atomically(run_dir / "report.md", report_markdown(summary, evaluation["comparison_markdown"], settings))
     return summary
 
+
+def _data_stage(settings: ExperimentSettings, runner: StageRunner) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The data folder, the data's part of every later stage's configuration, and the data summary: the
+    ``prepared_data`` folder as it is (its content's fingerprint), or the ``data`` stage preparing the source."""
+    if settings.prepared_data is not None:
+        data_dir = Path(settings.prepared_data)
+        _, _, summary = load_prepared(data_dir)  # checks the folder is one `hetlm prepare` wrote
+        return data_dir, {"prepared_data": prepared_data_fingerprint(data_dir)}, summary
+    data_config = {"source": settings.source, "format": settings.format, "seed": settings.seed,
+                   "data_options": settings.data_options, "source_fingerprint": source_fingerprint(settings.source)}
+    if settings.format == "simulator":
+        data_config.update(simulator_users=settings.simulator_users, simulator_seed=settings.simulator_seed)
+    summary = runner.run("data", data_config, lambda out: prepare(
+        settings.source, settings.format, out, settings.example_options(), **settings.prepare_options()))
+    return runner.stage_dir("data"), data_config, summary
 
 
 def _cpu_info() -> tuple[str | None, set[str]]:

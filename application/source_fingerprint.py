@@ -21,6 +21,9 @@ Example:
     False
     >>> source_fingerprint("simulator") is None
     True
+
+A folder written by ``hetlm prepare`` (``hetlm experiment --data DIR``) is fingerprinted by its content alone
+(:func:`prepared_data_fingerprint`): a copy of the folder elsewhere is the same data.
 """
 
 from __future__ import annotations
@@ -71,4 +74,32 @@ def source_fingerprint(source: str | Path) -> str | None:
     for path in files:
         stat = path.stat()
         digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{file_digest(path)}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+PREPARED_CONTENT = ("dataset", "tokenizer")
+
+
+def prepared_data_fingerprint(folder: str | Path) -> str:
+    """A hash of the relative paths and bytes of a prepared folder's ``dataset/`` and ``tokenizer/`` files (not
+    their modification times, nor the folder's place).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name in PREPARED_CONTENT:
+        ...     (folder / name).mkdir()
+        >>> _ = (folder / "dataset" / "data.arrow").write_bytes(b"rows")
+        >>> before = prepared_data_fingerprint(folder)
+        >>> _ = (folder / "dataset" / "data.arrow").write_bytes(b"other rows")
+        >>> prepared_data_fingerprint(folder) == before
+        False
+    """
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for name in PREPARED_CONTENT:
+        if not (folder / name).is_dir():
+            raise FileNotFoundError(f"{folder / name} not found: is {folder} a folder written by `hetlm prepare`?")
+        for path in _source_files(str(folder / name)):
+            digest.update(f"{path.relative_to(folder).as_posix()}\0{file_digest(path)}\n".encode())
     return digest.hexdigest()[:32]

@@ -161,6 +161,8 @@ class ExampleOptions:
             raise ValueError(f"ExampleOptions.split must be one of {SPLIT_MODES}, got {self.split!r}")
         if self.time_cutoff is not None:
             parse_time(self.time_cutoff)
+            if self.split != "time":
+                raise ValueError("ExampleOptions.time_cutoff: --time-cutoff applies to --split time only")
         checks = {
             "session_gap_minutes": self.session_gap_minutes > 0,
             "min_session_length": self.min_session_length >= 1,

@@ -10,17 +10,28 @@ Example:
     $ hetlm experiment --preset smoke --out runs/smoke
     $ hetlm experiment --source events.parquet --format parquet --family qwen2 --out runs/mine
     $ hetlm experiment --ablation 0.5,1 5,9 --out runs/ablation
+    $ hetlm experiment --source visits.csv --reader-option user_column=visitor --session-gap-minutes 20 \\
+          --split time --on-bad-rows skip --out runs/visits
+    $ hetlm experiment --data runs/visits/data --num-clusters 4 --out runs/visits-k4
+
+A config file holds the same settings (:class:`~application.experiment_settings.ExperimentSettings`): the
+experiment's own keys, and the training and data settings flat (``num_clusters``, ``family``,
+``reader_options``, ``split``...) or nested (``clusterwise: {num_clusters: 4, learning_rate: 0.001}``,
+``pretraining: {...}``, ``data_options: {...}``); every field of ``ClusterwiseTrainingArguments``,
+``PretrainingArguments`` and ``ExampleOptions`` can be given there.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..config_files import build_arguments, load_config_file
+from trainers.model_sizes import FAMILIES
+
+from ..config_files import load_config_file
 from ..experiment import CONFIG_FILE, run_experiment
 from ..experiment_report import summary_table
-from ..experiment_settings import PRESETS, ExperimentSettings
-from trainers.model_sizes import FAMILIES
+from ..experiment_settings import PRESETS, ExperimentSettings, merge_settings, route_setting
+from .data_options import add_data_arguments, data_option_values
 
 NAME = "experiment"
 HELP = "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."
@@ -30,21 +41,25 @@ def _pair(value: str) -> tuple[float, float]:
     try:
         alpha, beta = (float(part) for part in value.split(","))
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"an (alpha, beta) pair is written ALPHA,BETA (e.g. 5,9), got {value!r}") from error
+        raise argparse.ArgumentTypeError(
+            f"an (alpha, beta) pair is written ALPHA,BETA (e.g. 5,9), got {value!r}") from error
     return alpha, beta
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``hetlm experiment``'s options (each defaults to the config file, then the preset)."""
-    parser.add_argument("--out", default="runs/default", help="Run folder (default: runs/default); a rerun resumes it.")
+    parser.add_argument("--out", default="runs/default",
+                        help="Run folder (default: runs/default); a rerun resumes it.")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="Size preset (default: default).")
-    parser.add_argument("--config", help="YAML or JSON file of settings (keys as the flags); flags given here override it.")
+    parser.add_argument("--config",
+                        help="YAML or JSON file of settings (keys as the flags); flags given here override it.")
     parser.add_argument("--force", action="store_true", help="Redo every stage even when its output is complete.")
     parser.add_argument("--source", help="'simulator' (default) or an event log file/folder.")
     parser.add_argument("--format", help="Reader format: simulator, events, csv, parquet, jsonl, ga360, rees46.")
     parser.add_argument("--simulator-users", type=int, help="Users the simulator draws.")
     parser.add_argument("--family", choices=FAMILIES, help="LM family of every model (default: opt).")
-    parser.add_argument("--num-clusters", type=int, help="Initial K of HeTLM and K of the K-means baseline (default 6).")
+    parser.add_argument("--num-clusters", type=int,
+                        help="Initial K of HeTLM and K of the K-means baseline (default 6).")
     parser.add_argument("--ablation", type=_pair, nargs="+", metavar="ALPHA,BETA",
                         help="(alpha, beta) pairs, one HeTLM each (default: 5,9).")
     parser.add_argument("--centroid-distance", choices=("paper", "normalized"), help="L3 variant (default: paper).")
@@ -52,19 +67,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--large-pretrain-epochs", type=float, help="Epochs of the single large LM.")
     parser.add_argument("--clusterwise-epochs", type=float, help="Epochs of HeTLM and of the K-means fine-tuning.")
     parser.add_argument("--max-test-users", type=int, help="Score at most this many test users.")
-    parser.add_argument("--seed", type=int, help="Seed (default 0).")
+    parser.add_argument("--seed", type=int, help="Seed of the data split, training and generation (default 0).")
+    parser.add_argument("--data", dest="prepared_data", metavar="DIR",
+                        help="A folder written by `hetlm prepare` to use as the data (the data stage is skipped).")
+    add_data_arguments(parser.add_argument_group("data options (as `hetlm prepare`'s)"), defaults=False)
+
+
+# The flags (besides the data options) that are settings; each goes where route_setting says.
+FLAGS_TO_SETTINGS = ("source", "format", "prepared_data", "simulator_users", "family", "num_clusters", "ablation",
+                     "centroid_distance", "pretrain_epochs", "large_pretrain_epochs", "clusterwise_epochs",
+                     "max_test_users", "seed")
+
+
+def experiment_settings(args: argparse.Namespace) -> ExperimentSettings:
+    """The run's settings: the flags given > the ``--config`` file > the preset (the override mappings and
+    ``reader_options`` merged key by key).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_arguments(parser)
+        >>> settings = experiment_settings(parser.parse_args(["--preset", "smoke", "--num-clusters", "2",
+        ...                                                   "--session-gap-minutes", "10"]))
+        >>> settings.num_clusters, settings.example_options().session_gap_minutes
+        (2, 10.0)
+    """
+    file_values = load_config_file(args.config) if args.config else {}
+    preset = file_values.pop("preset", None) or args.preset
+    flags = {key: value for key, value in vars(args).items() if value is not None and key in FLAGS_TO_SETTINGS}
+    explicit = merge_settings(*(route_setting(key, value) for key, value in file_values.items()),
+                              *(route_setting(key, value) for key, value in flags.items()),
+                              {"data_options": data_option_values(args)})
+    if explicit.get("source") not in (None, "simulator") and "format" not in explicit:
+        explicit["format"] = "events"
+    return ExperimentSettings.from_preset(preset, **explicit)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run or resume the experiment, print the summary table and the stage timings."""
-    file_values = load_config_file(args.config) if args.config else {}
-    preset = file_values.pop("preset", None) or args.preset
-    cli_values = {key: value for key, value in vars(args).items() if key in ExperimentSettings.keys() and value is not None}
-    if cli_values.get("source") not in (None, "simulator") and cli_values.get("format") is None \
-            and "format" not in file_values:
-        cli_values["format"] = "events"
-    base = ExperimentSettings.from_preset(preset)
-    (settings,) = build_arguments((ExperimentSettings,), {**vars(base), **file_values}, cli_values)
+    settings = experiment_settings(args)
     summary = run_experiment(settings, args.out, force=args.force)
     label = " (SYNTHETIC DATA: simulator)" if summary["synthetic"] else ""
     print(f"\n# HeTLM experiment: test users, Combined{label}\n")

@@ -22,8 +22,6 @@ from dataclasses import fields
 import torch
 from transformers.utils import logging as transformers_logging
 
-from tokenization.readers import FORMATS as SOURCE_FORMATS
-
 from inference.batch_generation import (
     PREDICTION_FORMATS,
     BatchGenerationError,
@@ -31,6 +29,8 @@ from inference.batch_generation import (
     generate_predictions,
     summary_line,
 )
+from tokenization.readers import FORMATS as SOURCE_FORMATS
+
 from .reader_options import reader_option
 
 NAME = "generate"

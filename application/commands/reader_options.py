@@ -1,4 +1,4 @@
-"""The ``KEY=VALUE`` reader options shared by ``hetlm prepare`` and ``hetlm generate``.
+"""The ``KEY=VALUE`` reader options shared by ``hetlm prepare``, ``hetlm experiment`` and ``hetlm generate``.
 
 Example:
     >>> reader_option("num_users=500"), reader_option("granularity=category")

@@ -17,6 +17,8 @@ Formats (one module each):
   ("product", "category", "both"), ``category_memory_hours``.
 - ``"simulator"``: the built-in, SYNTHETIC browsing simulator (:mod:`tokenization.simulator`);
   ``source`` is ignored and the options are ``SimulatorConfig`` fields.
+- An in-memory table (a pandas ``DataFrame``, a pyarrow ``Table``, a ``datasets.Dataset``) as ``source``
+  with format ``"events"`` (:mod:`.in_memory`): the generic event schema, options and checks.
 
 A source is a file, a folder or a glob pattern; ``.gz`` / ``.bz2`` / ``.zst`` files are read
 compressed. Nothing is loaded whole: memory stays flat as the input grows.
@@ -43,6 +45,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -51,6 +54,7 @@ from ..errors import DataFormatError
 from .bad_rows import ON_BAD_ROWS_CHOICES
 from .events import FILE_FORMATS, EventLogReader
 from .ga360 import GA360Reader
+from .in_memory import InMemoryEventReader, is_in_memory_table
 from .options import check_choice
 from .rees46 import Rees46Reader
 
@@ -118,7 +122,7 @@ class EventStream:
 
 
 def read_events(
-    source: str | Path,
+    source: str | Path | Any,
     format: str,
     *,
     session_gap_minutes: float = 30,
@@ -132,7 +136,8 @@ def read_events(
     unknown option fails at once; rows are checked while iterating.
 
     Args:
-        source: File, folder or glob pattern ("simulator" or anything for the simulator).
+        source: File, folder or glob pattern ("simulator" or anything for the simulator), or an in-memory
+            table (pandas DataFrame, pyarrow Table / RecordBatch, ``datasets.Dataset``) for format "events".
         format: One of ``FORMATS``.
         session_gap_minutes: Inactivity gap for events without a session id (applied downstream).
         on_bad_rows: "error" (default) or "skip" (skip, count in ``.report`` and log).
@@ -149,7 +154,13 @@ def read_events(
         ...
         tokenization.errors.DataFormatError: log.xml: unknown format 'xml' (expected one of events, csv, parquet, jsonl, ga360, rees46, simulator)
     """
-    source = str(source)
+    in_memory = is_in_memory_table(source)
+    if in_memory and format != "events":
+        raise DataFormatError(f"an in-memory table is read in the generic event schema: use format 'events', "
+                              f"not {format!r}")
+    if not in_memory and not isinstance(source, (str, Path)):
+        raise DataFormatError(f"cannot read a {type(source).__name__}: a source is a path (file, folder or glob), "
+                              "'simulator', or an in-memory table (pandas DataFrame, pyarrow Table, datasets.Dataset)")
     if format not in FORMATS:
         raise DataFormatError(f"unknown format {format!r} (expected one of {', '.join(FORMATS)})", file=source)
     check_choice("on_bad_rows", on_bad_rows, ON_BAD_ROWS_CHOICES)
@@ -157,10 +168,13 @@ def read_events(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if session_gap_minutes <= 0:
         raise ValueError(f"session_gap_minutes must be positive, got {session_gap_minutes}")
-    common = dict(source=source, format=format, on_bad_rows=on_bad_rows, batch_size=batch_size, session_gap_minutes=session_gap_minutes)
+    common = dict(source="" if in_memory else str(source), format=format, on_bad_rows=on_bad_rows, batch_size=batch_size, session_gap_minutes=session_gap_minutes)
     if format == "simulator":
         return EventStream(_simulator_batches(format_options, batch_size), schema=EVENT_SCHEMA.append(SEGMENT_FIELD), synthetic=True, **common)
     _check_options(format, format_options)
+    if in_memory:
+        reader = InMemoryEventReader(source, batch_size=batch_size, **format_options)
+        return EventStream(reader.batches, **{**common, "source": reader.source})
     if format in FILE_FORMATS:
         format_options = {**format_options, "file_format": format}
     reader = _READERS.get(format, EventLogReader)(source, batch_size=batch_size, **format_options)

@@ -88,11 +88,8 @@ class EventLogReader:
         extensions = FILE_FORMATS[file_format] if file_format else sum(FILE_FORMATS.values(), ())
         self.files = source_files(source, extensions)
         self.formats = [file_format or _format_of(path) for path in self.files]
-        self.columns = {"user_id": user_column, "session_id": session_column, "timestamp": timestamp_column, "page": page_column}
-        self.required = [user_column, timestamp_column, page_column]
-        self.timestamp_unit = check_choice("timestamp_unit", timestamp_unit, TIMESTAMP_UNITS)
+        self._set_columns(user_column, session_column, timestamp_column, page_column, timestamp_unit, max_page_length)
         self.batch_size = batch_size
-        self.max_page_length = max_page_length
         self.block_bytes = block_bytes_for(batch_size, _BYTES_PER_ROW)
         for path, file_format in zip(self.files, self.formats):
             if file_format == "csv":
@@ -101,6 +98,14 @@ class EventLogReader:
                 require_columns(path, _parquet_file(path).schema_arrow.names, self.required, "an event log")
             else:
                 require_columns(path, list(first_json_record(path)), self.required, "an event log (first line)")
+
+    def _set_columns(self, user_column: str, session_column: str, timestamp_column: str, page_column: str,
+                     timestamp_unit: str, max_page_length: int) -> None:
+        self.columns = {"user_id": user_column, "session_id": session_column, "timestamp": timestamp_column,
+                        "page": page_column}
+        self.required = [user_column, timestamp_column, page_column]
+        self.timestamp_unit = check_choice("timestamp_unit", timestamp_unit, TIMESTAMP_UNITS)
+        self.max_page_length = max_page_length
 
     def batches(self, on_bad_rows: str, report: dict[str, int]) -> Iterator[pa.RecordBatch]:
         """Yield record batches in EVENT_SCHEMA, file after file, adding skip counts to ``report``."""
