@@ -632,9 +632,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate a batch of page ids and return `(input_ids, attention_mask)`; a missing mask is
-        `input_ids != pad`. Raises `ValueError` for an empty batch, a mask of another shape, ids
-        outside the vocabulary, a mask holding anything but 0/1 or with padding between tokens, or a row
-        without any token."""
+        `input_ids != pad`. Raises `ValueError` for an empty batch, a given mask of another shape, holding
+        anything but 0/1 or with padding between tokens, ids outside the vocabulary or a row without any token."""
         if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
             raise ValueError(f"input_ids must be a 2-D tensor [batch, length], got {_describe(input_ids)}")
         if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
@@ -648,21 +647,23 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
                 f"attention_mask has shape {_describe(attention_mask)} but input_ids has shape "
                 f"{tuple(input_ids.shape)}"
             )
-        binary = (attention_mask == 0) | (attention_mask == 1)
-        if not binary.all():
-            row, column = (int(i) for i in (~binary).nonzero()[0])
-            raise ValueError(
-                f"row {row}, position {column}: attention_mask is {attention_mask[row, column].item()}; "
-                "it must hold only 0 (padding) and 1 (token)"
-            )
-        # Ones contiguous: at most one 0->1 step, counting a 1 in the first column as one.
-        starts = (attention_mask[:, :1] == 1).sum(dim=1) + (attention_mask.diff(dim=1) == 1).sum(dim=1)
-        holed = starts > 1
-        if holed.any():
-            raise ValueError(
-                f"row {int(holed.nonzero()[0])}: attention_mask has a hole (padding between tokens); "
-                "each row's tokens must be one contiguous block"
-            )
+        else:
+            binary = (attention_mask == 0) | (attention_mask == 1)
+            if not binary.all():
+                row, column = (int(i) for i in (~binary).nonzero()[0])
+                raise ValueError(
+                    f"row {row}, position {column}: attention_mask is {attention_mask[row, column].item()}; "
+                    "it must hold only 0 (padding) and 1 (token)"
+                )
+            # Ones contiguous: at most one 0->1 step, counting a 1 in the first column as one.
+            steps = attention_mask.long()
+            starts = steps[:, 0] + (steps.diff(dim=1) == 1).sum(dim=1)
+            holed = starts > 1
+            if holed.any():
+                raise ValueError(
+                    f"row {int(holed.nonzero()[0])}: attention_mask has a hole (padding between tokens); "
+                    "each row's tokens must be one contiguous block"
+                )
         vocab_size = self.vocabulary_size
         outside = (input_ids < 0) | (input_ids >= vocab_size)
         if outside.any():
