@@ -1,10 +1,13 @@
 """The ``hetlm`` command line: one sub-command per pipeline stage.
 
 Each sub-command lives in its own module under :mod:`application.commands` and exposes
-``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+``add_arguments(parser)`` and ``run(args) -> int``; :data:`COMMANDS` names them with their one-line
+help. Only the module of the sub-command being run (or asked for ``--help``) is imported, so
+``hetlm --help`` imports no command module and no torch, transformers or datasets.
 
 Example:
     $ hetlm prepare simulator --out runs/default/data
+    $ hetlm --threads 1 generate runs/default/hetlm events.csv --out predictions.jsonl
     $ hetlm --help
 """
 
@@ -13,41 +16,111 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "application.commands.prepare",
-    "application.commands.pretrain",
-    "application.commands.train",
-    "application.commands.evaluate",
-    "application.commands.generate",
-    "application.commands.experiment",
-)
+# Sub-command -> (module, one-line help), in the order of the pipeline.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("application.commands.prepare",
+                "Read an event log (or the built-in simulator), build train/validation/test examples and the page "
+                "tokenizer."),
+    "pretrain": ("application.commands.pretrain",
+                 "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared "
+                 "dataset."),
+    "train": ("application.commands.train",
+              "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single "
+              "LM."),
+    "evaluate": ("application.commands.evaluate",
+                 "Score models and simple baselines on a prepared test set: per-cluster and Combined tables, plots."),
+    "generate": ("application.commands.generate",
+                 "Predict every user's next session (pages, cluster, cart/purchase probabilities) from an event log "
+                 "with a HeTLM model."),
+    "experiment": ("application.commands.experiment",
+                   "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."),
+}
+# More torch threads than this rarely speed up these small models on CPU, and on a shared or loaded
+# machine they oversubscribe the cores (the issue measured 611 s with all threads, 55 s with one).
+MAX_DEFAULT_THREADS = 4
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every registered sub-command."""
+def default_threads() -> int:
+    """The torch threads used without ``--threads``: the cores this process may use, at most 4.
+
+    Example:
+        >>> 1 <= default_threads() <= MAX_DEFAULT_THREADS
+        True
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_DEFAULT_THREADS))
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="INFO", help="Python logging level (default: INFO).")
+    parser.add_argument("--traceback", action="store_true",
+                        help="Show the full traceback of an error instead of one line (for bug reports).")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help=f"torch CPU threads (torch.set_num_threads) before any work; default: the usable cores, "
+                             f"at most {MAX_DEFAULT_THREADS}, and never more than torch already uses "
+                             "(e.g. under OMP_NUM_THREADS).")
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; the options of ``commands`` (all when None) are added, importing their modules.
+
+    Example:
+        >>> parser = build_parser(commands=[])   # every sub-command listed, none imported
+        >>> parser.prog, sorted(parser._subparsers._group_actions[0].choices) == sorted(COMMANDS)
+        ('hetlm', True)
+    """
+    selected = set(COMMANDS) if commands is None else set(commands)
     parser = argparse.ArgumentParser(
         prog="hetlm",
         description="HeTLM: language models of browsing sessions (prepare, train, evaluate, generate).",
     )
-    parser.add_argument("--log-level", default="INFO", help="Python logging level (default: INFO).")
-    parser.add_argument("--traceback", action="store_true",
-                        help="Show the full traceback of an error instead of one line (for bug reports).")
+    _add_global_options(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        module = importlib.import_module(module_name)
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name in selected:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            sub.set_defaults(_run=module.run)
     return parser
+
+
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (after the global options), or None.
+
+    Example:
+        >>> requested_command(["--log-level", "DEBUG", "train", "--data", "d"]), requested_command(["--help"])
+        ('train', None)
+    """
+    scout = argparse.ArgumentParser(add_help=False)
+    _add_global_options(scout)
+    scout.add_argument("command", nargs="?")
+    known, _ = scout.parse_known_args(argv)
+    return known.command if known.command in COMMANDS else None
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set torch's CPU threads: ``threads`` exactly, or :func:`default_threads` without raising torch's own count.
+
+    Returns the count in use.
+    """
+    import torch
+
+    torch.set_num_threads(threads if threads is not None else min(torch.get_num_threads(), default_threads()))
+    return torch.get_num_threads()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hetlm`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = requested_command(argv)
+    args = build_parser([] if command is None else [command]).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(__name__).debug("torch threads: %d", apply_threads(args.threads))
     try:
         return int(args._run(args) or 0)
     except (ValueError, OSError) as error:
@@ -57,6 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"hetlm {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 if __name__ == "__main__":

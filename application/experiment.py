@@ -35,7 +35,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
+from evaluation.model_cards import write_metrics_to_model_cards
 from modeling_hetlm.builders import tiny_encoder
+from modeling_hetlm.hub_hetlm import update_model_card
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
 
@@ -87,7 +89,7 @@ def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epo
 
 def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, method: str, **overrides: Any):
     def work(out_dir: Path) -> dict[str, Any]:
-        splits, tokenizer, _ = load_prepared(data_dir)
+        splits, tokenizer, data_summary = load_prepared(data_dir)
         lm = AutoModelForCausalLM.from_pretrained(lm_dir)
         # The frozen encoder's user embeddings are shared by every clusterwise stage of the run.
         cluster_settings = _clusterwise_settings(settings, data_dir.parent / EMBEDDING_CACHE, **overrides)
@@ -100,6 +102,7 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
             history = {key: value for key, value in result.history.items() if key != "log_history"}
             history.update(initial_eval_nll=result.initial_eval_nll, final_eval_nll=result.final_eval_nll)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+        update_model_card(out_dir, data_summary=data_summary)
         return {"num_clusters": result.model.config.num_clusters, "cluster_sizes": result.history["cluster_sizes"],
                 "history": json.loads(json.dumps(history, default=str))}
     return work
@@ -110,6 +113,7 @@ def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[
         options = EvaluationOptions(batch_size=settings.batch_size, max_users=settings.max_test_users,
                                     max_new_tokens=settings.max_new_tokens, seed=settings.seed)
         reports = evaluate_models(specs, data_dir, out_dir, baseline=specs[0], options=options)
+        write_metrics_to_model_cards(reports)
         return {
             "models": {
                 report.name: {"Combined": report.combined, "clusters": report.cluster_rows,

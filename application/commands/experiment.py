@@ -17,13 +17,9 @@ from __future__ import annotations
 import argparse
 
 from ..config_files import build_settings, load_config_file
-from ..experiment import CONFIG_FILE, run_experiment
-from ..experiment_report import summary_table
 from ..experiment_settings import PRESETS, ExperimentSettings
 from trainers.model_sizes import FAMILIES
 
-NAME = "experiment"
-HELP = "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."
 
 
 def _pair(value: str) -> tuple[float, float]:
@@ -57,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run or resume the experiment, print the summary table and the stage timings."""
+    from ..experiment import CONFIG_FILE, run_experiment
+    from ..experiment_report import summary_table
+
     file_values = load_config_file(args.config) if args.config else {}
     preset = file_values.pop("preset", None) or args.preset
     cli_values = {key: value for key, value in vars(args).items() if key in ExperimentSettings.keys()}

@@ -20,8 +20,6 @@ from .reader_options import reader_option
 
 logger = logging.getLogger(__name__)
 
-NAME = "prepare"
-HELP = "Read an event log (or the built-in simulator), build train/validation/test examples and the page tokenizer."
 
 
 def _percentile(value: str) -> float | None:

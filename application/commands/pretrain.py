@@ -20,8 +20,6 @@ from trainers.data import SCORE_MODES
 from trainers.model_sizes import FAMILIES, SIZES
 from trainers.pretrain import PretrainSettings, pretrain_language_model
 
-NAME = "pretrain"
-HELP = "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared dataset."
 
 _DEFAULTS = {field.name: field.default for field in fields(PretrainSettings) if field.name != "extra_training_arguments"}
 

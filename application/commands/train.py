@@ -22,8 +22,6 @@ from ..config_files import build_settings, load_config_file
 from trainers.data import SCORE_MODES
 from trainers.initialization import ClusterwiseSettings
 
-NAME = "train"
-HELP = "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single LM."
 METHODS = ("hetlm", "kmeans")
 
 _DEFAULTS = {field.name: field.default for field in fields(ClusterwiseSettings)}
@@ -77,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the data and the pretrained LM, train with the chosen method, save; prints a summary."""
     from transformers import AutoModelForCausalLM
 
+    from modeling_hetlm.hub_hetlm import update_model_card
     from tokenization.examples import load_prepared
 
     from trainers.hetlm_training import train_hetlm
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     settings = build_settings(ClusterwiseSettings, file_values, vars(args))
     settings.kmeans_k_range = tuple(settings.kmeans_k_range)
-    splits, tokenizer, _ = load_prepared(args.data)
+    splits, tokenizer, data_summary = load_prepared(args.data)
     lm = AutoModelForCausalLM.from_pretrained(args.pretrained)
     if lm.config.vocab_size < len(tokenizer):
         raise ValueError(
@@ -98,10 +97,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if method == "kmeans":
         result = train_kmeans_baseline(splits, tokenizer, lm, args.out, settings)
+        update_model_card(args.out, data_summary=data_summary)
         sizes = result.history["cluster_sizes"]
         print(f"K-means baseline: K={result.model.config.num_clusters}, sizes {sizes}; saved to {args.out}")
         return 0
     result = train_hetlm(splits, tokenizer, lm, args.out, settings, resume_from_checkpoint=args.resume)
+    update_model_card(args.out, data_summary=data_summary)
     print(
         f"HeTLM: K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, "
         f"sizes {result.history['cluster_sizes']}; "
