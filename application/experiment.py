@@ -82,7 +82,8 @@ def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epo
                                        seed=settings.seed, min_ratio=float(settings.num_clusters))
         result = pretrain_language_model(splits, tokenizer, out_dir, lm_settings)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
-        return {"num_parameters": result.model.num_parameters(), "initial_eval_loss": result.initial_eval_loss,
+        return {"num_parameters": result.model.num_parameters(), "bf16": result.bf16,
+                "initial_eval_loss": result.initial_eval_loss,
                 "final_eval_loss": result.final_eval_loss, "log_history": result.log_history}
     return work
 
@@ -104,6 +105,7 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
         update_model_card(out_dir, data_summary=data_summary)
         return {"num_clusters": result.model.config.num_clusters, "cluster_sizes": result.history["cluster_sizes"],
+                "bf16": result.history["bf16"],
                 "history": json.loads(json.dumps(history, default=str))}
     return work
 
@@ -150,10 +152,13 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
 
     lm_config = {**data_config, "family": settings.family, "seed": settings.seed, "bf16": settings.bf16,
                  "num_clusters": settings.num_clusters}
-    runner.run(SMALL_LM, {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
-               _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs))
-    runner.run(LARGE_LM, {**lm_config, "size": settings.large_size, "epochs": settings.large_pretrain_epochs},
-               _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs))
+    lm_results = {
+        SMALL_LM: runner.run(SMALL_LM, {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
+                             _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs)),
+        LARGE_LM: runner.run(LARGE_LM, {**lm_config, "size": settings.large_size,
+                                        "epochs": settings.large_pretrain_epochs},
+                             _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs)),
+    }
     small_lm_dir = runner.stage_dir(SMALL_LM)
 
     cluster_config = {**lm_config, "small": settings.small_size, "small_epochs": settings.pretrain_epochs,
@@ -187,6 +192,8 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
         "models": evaluation["models"],
         "clusterwise": {name: {key: result[key] for key in ("num_clusters", "cluster_sizes")}
                         for name, result in clusterwise_results.items()},
+        # settings.bf16 None means "where supported": the values used make the run reproducible on another CPU.
+        "bf16_used": {name: result.get("bf16") for name, result in {**lm_results, **clusterwise_results}.items()},
         "stage_timings": [asdict(timing) for timing in runner.timings],
         "total_seconds": time.perf_counter() - started,
     }
