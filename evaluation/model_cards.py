@@ -32,7 +32,8 @@ def write_metrics_to_model_cards(reports: Mapping[str, EvaluationReport | None])
         combined = report.combined
         metrics = {name: combined[name] for name in CARD_METRICS if name in combined}
         split = report.metadata.get("split", "test")
-        written.append(update_model_card(spec, metrics={f"{name} ({split})": value for name, value in metrics.items()}))
+        named = {f"{name} ({split})": value for name, value in metrics.items()}
+        written.append(update_model_card(spec, metrics=named))
         logger.info("%s: %d metrics written to its model card", spec, len(metrics))
     return written
 

@@ -237,9 +237,10 @@ def data_facts(data_summary: dict) -> dict:
     """What the card says about a prepared data set, from its `summary.json`.
 
     Example:
-        >>> data_facts({"synthetic": True, "source": "simulator", "format": "simulator",
-        ...             "users": {"in_examples": 200}, "outcome_rates": {"cart": 0.25, "purchase": 0.05}})
-        {'synthetic': True, 'source': 'simulator', 'format': 'simulator', 'users': 200, 'outcome_rates': {'cart': 0.25, 'purchase': 0.05}}
+        >>> facts = data_facts({"synthetic": True, "source": "simulator", "format": "simulator",
+        ...                     "users": {"in_examples": 200}, "outcome_rates": {"cart": 0.25}, "splits": {}})
+        >>> facts["synthetic"], facts["users"], sorted(facts)
+        (True, 200, ['format', 'outcome_rates', 'source', 'synthetic', 'users'])
     """
     users = data_summary.get("users")
     facts = {
@@ -284,11 +285,13 @@ def build_model_card(facts: dict) -> ModelCard:
     card_data = ModelCardData(
         library_name="transformers",
         license=facts.get("license", DEFAULT_LICENSE),
-        tags=list(dict.fromkeys([*MODEL_CARD_TAGS, *(["synthetic-data"] if synthetic else []), *facts.get("tags", [])])),
+        tags=list(dict.fromkeys([*MODEL_CARD_TAGS, *(["synthetic-data"] if synthetic else []),
+                                 *facts.get("tags", [])])),
         model_name=MODEL_NAME,
         eval_results=[
-            EvalResult(task_type="text-generation", task_name="next-session prediction", dataset_type="browsing-sessions",
-                       dataset_name=dataset_name, metric_type=name, metric_name=name, metric_value=value)
+            EvalResult(task_type="text-generation", task_name="next-session prediction",
+                       dataset_type="browsing-sessions", dataset_name=dataset_name, metric_type=name,
+                       metric_name=name, metric_value=value)
             for name, value in metrics.items()
         ] or None,
     )
@@ -338,7 +341,8 @@ def build_model_card(facts: dict) -> ModelCard:
         lines += ["", "## Training", "", *_markdown_items(training)]
     lines += ["", "## Metrics", ""]
     if metrics:
-        lines += ["| metric | value |", "|---|---|", *(f"| {name} | {_format_value(v)} |" for name, v in metrics.items())]
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {_format_value(value)} |" for name, value in metrics.items()]
     else:
         lines.append("Not evaluated yet (`hetlm evaluate MODEL --data DATA` writes the Combined metrics here).")
     lines += [
@@ -370,8 +374,9 @@ def build_model_card(facts: dict) -> ModelCard:
 def _load_card_facts(pretrained_model_name_or_path, kwargs: dict) -> dict | None:
     """The card facts of a local folder or Hub repo being loaded (None when it has none)."""
     hub_kwargs = {key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs}
-    path = cached_file(str(pretrained_model_name_or_path), CARD_FACTS_FILE, _raise_exceptions_for_missing_entries=False,
-                       _raise_exceptions_for_connection_errors=False, **hub_kwargs)
+    path = cached_file(str(pretrained_model_name_or_path), CARD_FACTS_FILE,
+                       _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False,
+                       **hub_kwargs)
     return None if path is None else read_card_facts(Path(path).parent)
 
 

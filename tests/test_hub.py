@@ -135,7 +135,8 @@ def saved_model(tmp_path_factory) -> tuple[Path, Path, HeTLMForBrowsing]:
     model = tiny_hetlm()
     tokenizer = model.page_tokenizer
     folder = root / "tiny-hetlm"
-    model.save_pretrained(folder, training_summary={"training users": 3, "cluster_sizes": [2] + [1] * (model.config.num_clusters - 1)})
+    sizes = [2] + [1] * (model.config.num_clusters - 1)
+    model.save_pretrained(folder, training_summary={"training users": 3, "cluster_sizes": sizes})
     update_model_card(folder, data_summary=DATA_SUMMARY, metrics={"IoU": 0.25, "HR": 0.5})
     prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in PROMPT_SESSIONS]
     with torch.inference_mode():

@@ -47,7 +47,8 @@ def test_card_has_every_section_and_flags_synthetic_data(saved):
 
 def test_metrics_are_written_back_as_eval_results(saved):
     _, folder = saved
-    update_model_card(folder, metrics={"IoU": 0.3125, "HR": 0.5, "users": 40, "cluster": "Combined", "CoP": float("nan")})
+    update_model_card(folder, metrics={"IoU": 0.3125, "HR": 0.5, "users": 40, "cluster": "Combined",
+                                       "CoP": float("nan")})
     update_model_card(folder, metrics={"HR": 0.75})
     card = ModelCard.load(folder / "README.md")
     results = {result.metric_type: result.metric_value for result in card.data.eval_results}

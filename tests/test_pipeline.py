@@ -1,4 +1,4 @@
-"""The next-session-prediction pipeline on a saved tiny HeTLM: page names and clusters equal the model's own generate."""
+"""The next-session-prediction pipeline on a saved tiny HeTLM: its page names and clusters are the model's own."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def compute_user_embeddings(
         for start in range(0, len(prompt_ids), rows_per_call):
             batch = [list(ids) for ids in prompt_ids[start : start + rows_per_call]]
             input_ids, attention_mask = pad_sequences(batch, pad_token_id)
-            chunks.append(model.embed_users(input_ids, attention_mask=attention_mask, batch_size=batch_size).float().cpu())
+            embeddings = model.embed_users(input_ids, attention_mask=attention_mask, batch_size=batch_size)
+            chunks.append(embeddings.float().cpu())
             bar.update(len(batch))
     model.train(was_training)
     return torch.cat(chunks).numpy()

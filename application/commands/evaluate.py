@@ -24,7 +24,6 @@ from evaluation.baselines import BASELINES
 from .device_option import add_device_option, resolve_device
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``evaluate`` options."""
     parser.add_argument("models", nargs="+", metavar="MODEL",
@@ -54,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = EvaluationOptions(
         split=args.split, batch_size=args.batch_size, max_users=args.max_users, max_new_tokens=args.max_new_tokens,
-        markov_sample=args.markov_sample, seed=args.seed, training_log=args.training_log, device=resolve_device(args.device),
-        progress=not args.no_progress,
+        markov_sample=args.markov_sample, seed=args.seed, training_log=args.training_log,
+        device=resolve_device(args.device), progress=not args.no_progress,
     )
     out_dir = Path(args.out) if args.out else Path(args.data).resolve().parent / "evaluation"
     reports = evaluate_models(args.models, args.data, out_dir, args.baseline, options)

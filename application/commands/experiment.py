@@ -21,7 +21,6 @@ from ..experiment_settings import PRESETS, ExperimentSettings
 from trainers.model_sizes import FAMILIES
 
 
-
 def _pair(value: str) -> tuple[float, float]:
     try:
         alpha, beta = (float(part) for part in value.split(","))

@@ -27,8 +27,6 @@ from .device_option import add_device_option, resolve_device
 from .reader_options import reader_option
 
 
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``hetlm generate``'s arguments."""
     defaults = BatchGenerationOptions()

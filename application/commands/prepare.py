@@ -21,7 +21,6 @@ from .reader_options import reader_option
 logger = logging.getLogger(__name__)
 
 
-
 def _percentile(value: str) -> float | None:
     if value.lower() in ("none", "off"):
         return None
