@@ -39,20 +39,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("application.commands.experiment",
                    "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."),
 }
-# More torch threads than this rarely speed up these small models on CPU, and on a shared or loaded
-# machine they oversubscribe the cores (the issue measured 611 s with all threads, 55 s with one).
+# More torch threads than this rarely speed up these small models on CPU. Threads on cores that other
+# jobs keep busy cost more than they give: on a 2-core machine at load 9, benchmarks/generation.py
+# (200 users, `cpu` preset) took 5.9 s with 1 thread and 18.0 s with 2; the issue measured
+# `hetlm generate --num-samples 16` at 611 s with all threads and 55 s with one.
 MAX_DEFAULT_THREADS = 4
 
 
 def default_threads() -> int:
-    """The torch threads used without ``--threads``: the cores this process may use, at most 4.
+    """The torch threads used without ``--threads``: the idle cores (usable cores minus the 1-minute load
+    average, rounded down), at least 1 and at most 4.
 
     Example:
         >>> 1 <= default_threads() <= MAX_DEFAULT_THREADS
         True
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, MAX_DEFAULT_THREADS))
+    idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores
+    return max(1, min(int(idle), MAX_DEFAULT_THREADS))
 
 
 def _add_global_options(parser: argparse.ArgumentParser) -> None:
@@ -60,9 +64,9 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--traceback", action="store_true",
                         help="Show the full traceback of an error instead of one line (for bug reports).")
     parser.add_argument("--threads", type=_positive_int, metavar="N",
-                        help=f"torch CPU threads (torch.set_num_threads) before any work; default: the usable cores, "
-                             f"at most {MAX_DEFAULT_THREADS}, and never more than torch already uses "
-                             "(e.g. under OMP_NUM_THREADS).")
+                        help=f"torch CPU threads (torch.set_num_threads) before any work; default: the idle cores "
+                             f"(usable cores minus the load average), 1 to {MAX_DEFAULT_THREADS}, and never more than "
+                             "torch already uses (e.g. under OMP_NUM_THREADS).")
 
 
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
