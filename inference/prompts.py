@@ -1,7 +1,9 @@
 """Token streams of a user's sessions cut to a model's length, and padded batches of them.
 
-One truncation rule, used for the inference prompt (:func:`build_prompt`) and for the history part
-of a training stream (:func:`trainers.data.encode_user`), so the two keep the same history:
+One truncation rule, used for the inference prompt (:func:`build_prompt`), for the history part
+of a training stream (:func:`trainers.data.encode_user`) and by ``HeTLMForBrowsing.generate`` for
+prompts too long for the predictor, so all keep the same history (:func:`truncate_sessions` and
+:func:`pad_sequences` live in ``modeling_hetlm/sessions_hetlm.py``, which saved models carry):
 
     drop whole sessions, oldest first, until the rest fits; if even the newest session does not
     fit alone, cut its oldest tokens.
