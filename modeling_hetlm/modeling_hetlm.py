@@ -492,7 +492,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         embedded (or `user_embeddings` used, which must be finite), routed (`assign_clusters`), and
         each cluster's rows are generated as one batch with the KV cache by the predictor's own
         `generate` (stopping at `[EOS]`; greedy unless `generation_kwargs` say otherwise; defaults
-        from `self.generation_config`, e.g. `max_new_tokens=64`).
+        from a `generation_config=` argument or `self.generation_config`, e.g. `max_new_tokens=64`).
 
         A row whose prompt plus `max_new_tokens` exceeds the predictor's `max_position_embeddings`
         keeps its latest sessions (`inference.prompts.truncate_sessions`, the rule of the prompt builder)
@@ -529,7 +529,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             raise ValueError(
                 "use max_new_tokens, not max_length: rows are regrouped per cluster, so a total length is ambiguous"
             )
-        generation_config = copy.deepcopy(self.generation_config)
+        generation_config = copy.deepcopy(generation_kwargs.pop("generation_config", None) or self.generation_config)
         predictor_kwargs = generation_config.update(**generation_kwargs)
         input_ids, attention_mask = self._fit_prompts(input_ids, attention_mask, generation_config.max_new_tokens)
         copies = generation_config.num_return_sequences or 1
@@ -563,14 +563,13 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         if positions is None or max_new_tokens is None:
             return input_ids, attention_mask
         room = positions - max_new_tokens
+        too_long = (attention_mask.sum(dim=1) > room).nonzero().squeeze(1).tolist()
+        if not too_long:
+            return input_ids, attention_mask
         if room < 2:
             raise ValueError(
                 f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the predictor's {positions} positions"
             )
-        lengths = attention_mask.sum(dim=1)
-        too_long = (lengths > room).nonzero().squeeze(1).tolist()
-        if not too_long:
-            return input_ids, attention_mask
         logger.warning(
             "%d of %d prompts are longer than %d tokens (%d positions - max_new_tokens=%d): they keep their latest "
             "sessions", len(too_long), input_ids.shape[0], room, positions, max_new_tokens,

@@ -3,6 +3,7 @@ embeddings, and prompts longer than the predictor's positions cut to their lates
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import pytest
@@ -22,6 +23,9 @@ def test_input_ids_keyword_and_session_ids_alias_give_the_same_tokens():
     by_position = model.generate(ids, mask, **GREEDY)
     assert torch.equal(model.generate(input_ids=ids, attention_mask=mask, **GREEDY), by_position)
     assert torch.equal(model.generate(session_ids=ids, attention_mask=mask, **GREEDY), by_position)
+    config = copy.deepcopy(model.generation_config)
+    config.update(**GREEDY)
+    assert torch.equal(model.generate(input_ids=ids, attention_mask=mask, generation_config=config), by_position)
     with pytest.raises(ValueError, match="not both"):
         model.generate(input_ids=ids, session_ids=ids)
     with pytest.raises(ValueError, match="input_ids"):
