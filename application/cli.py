@@ -1,12 +1,14 @@
 """The ``hetlm`` command line: one sub-command per pipeline stage.
 
 Each sub-command lives in its own module under :mod:`application.commands` and exposes
-``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``, and optionally
-``parent_parsers()`` (options built from settings dataclasses). Only the sub-command named on the
-command line gets its options, so ``hetlm --help`` imports no training code.
+``add_arguments(parser)`` and ``run(args) -> int``, and optionally ``parent_parsers()`` (options built
+from settings dataclasses); :data:`COMMANDS` names them with their one-line help. Only the module of
+the sub-command being run (or asked for ``--help``) is imported, so ``hetlm --help`` imports no
+command module and no torch, transformers or datasets.
 
 Example:
     $ hetlm prepare simulator --out runs/default/data
+    $ hetlm --threads 1 generate runs/default/hetlm events.csv --out predictions.jsonl
     $ hetlm --help
 """
 
@@ -15,49 +17,120 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "application.commands.prepare",
-    "application.commands.pretrain",
-    "application.commands.train",
-    "application.commands.evaluate",
-    "application.commands.generate",
-    "application.commands.experiment",
-)
+# Sub-command -> (module, one-line help), in the order of the pipeline.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("application.commands.prepare",
+                "Read an event log (or the built-in simulator), build train/validation/test examples and the page "
+                "tokenizer."),
+    "pretrain": ("application.commands.pretrain",
+                 "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared "
+                 "dataset."),
+    "train": ("application.commands.train",
+              "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single "
+              "LM."),
+    "evaluate": ("application.commands.evaluate",
+                 "Score models and simple baselines on a prepared test set: per-cluster and Combined tables, plots."),
+    "generate": ("application.commands.generate",
+                 "Predict every user's next session (pages, cluster, cart/purchase probabilities) from an event log "
+                 "with a HeTLM model."),
+    "experiment": ("application.commands.experiment",
+                   "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."),
+}
+# More torch threads than this rarely speed up these small models on CPU. Threads on cores that other
+# jobs keep busy cost more than they give: on a 2-core machine at load 9, benchmarks/generation.py
+# (200 users, `cpu` preset) took 5.9 s with 1 thread and 18.0 s with 2; the issue measured
+# `hetlm generate --num-samples 16` at 611 s with all threads and 55 s with one.
+MAX_DEFAULT_THREADS = 4
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The top-level parser listing every sub-command; ``command``'s options registered (all when ``None``)."""
-    parser = argparse.ArgumentParser(
-        prog="hetlm",
-        description="HeTLM: language models of browsing sessions (prepare, train, evaluate, generate).",
-    )
+def default_threads() -> int:
+    """The torch threads used without ``--threads``: the idle cores (usable cores minus the 1-minute load
+    average, rounded down), at least 1 and at most 4.
+
+    Example:
+        >>> 1 <= default_threads() <= MAX_DEFAULT_THREADS
+        True
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores
+    return max(1, min(int(idle), MAX_DEFAULT_THREADS))
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
     # dest differs from TrainingArguments' own ``log_level``, which the training commands accept after their name.
     parser.add_argument("--log-level", dest="python_log_level", default="INFO",
                         help="Python logging level (default: INFO).")
     parser.add_argument("--traceback", action="store_true",
                         help="Show the full traceback of an error instead of one line (for bug reports).")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help=f"torch CPU threads (torch.set_num_threads) before any work; default: the idle cores "
+                             f"(usable cores minus the load average), 1 to {MAX_DEFAULT_THREADS}, and never more than "
+                             "torch already uses (e.g. under OMP_NUM_THREADS).")
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; the options of ``commands`` (all when None) are added, importing their modules.
+
+    Example:
+        >>> parser = build_parser(commands=[])   # every sub-command listed, none imported
+        >>> parser.prog, sorted(parser._subparsers._group_actions[0].choices) == sorted(COMMANDS)
+        ('hetlm', True)
+    """
+    selected = set(COMMANDS) if commands is None else set(commands)
+    parser = argparse.ArgumentParser(
+        prog="hetlm",
+        description="HeTLM: language models of browsing sessions (prepare, train, evaluate, generate).",
+    )
+    _add_global_options(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for name, (module_name, help_text) in COMMANDS.items():
+        if name not in selected:
+            subparsers.add_parser(name, help=help_text, description=help_text)
+            continue
         module = importlib.import_module(module_name)
-        selected = command is None or command == module.NAME
-        parents = module.parent_parsers() if selected and hasattr(module, "parent_parsers") else []
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP, parents=parents)
-        if selected:
-            module.add_arguments(sub)
+        parents = module.parent_parsers() if hasattr(module, "parent_parsers") else []
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=parents)
+        module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
 
 
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (after the global options), or None.
+
+    Example:
+        >>> requested_command(["--log-level", "DEBUG", "train", "--data", "d"]), requested_command(["--help"])
+        ('train', None)
+    """
+    scout = argparse.ArgumentParser(add_help=False)
+    _add_global_options(scout)
+    scout.add_argument("command", nargs="?")
+    known, _ = scout.parse_known_args(argv)
+    return known.command if known.command in COMMANDS else None
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set torch's CPU threads: ``threads`` exactly, or :func:`default_threads` without raising torch's own count.
+
+    Returns the count in use.
+    """
+    import torch
+
+    torch.set_num_threads(threads if threads is not None else min(torch.get_num_threads(), default_threads()))
+    return torch.get_num_threads()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hetlm`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    names = {importlib.import_module(name).NAME for name in COMMAND_MODULES}
-    command = next((token for token in argv if token in names), "")
-    args = build_parser(command).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = requested_command(argv)
+    args = build_parser([] if command is None else [command]).parse_args(argv)
     logging.basicConfig(level=args.python_log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(__name__).debug("torch threads: %d", apply_threads(args.threads))
     try:
         return int(args._run(args) or 0)
     except (ValueError, OSError) as error:
@@ -67,6 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"hetlm {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
+from evaluation.model_cards import write_metrics_to_model_cards
 from modeling_hetlm.builders import tiny_encoder
+from modeling_hetlm.hub_hetlm import update_model_card
 from tokenization.examples import load_prepared
 from tokenization.prepare import prepare
 from trainers.hetlm_training import train_hetlm
@@ -73,7 +75,8 @@ def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epo
         splits, tokenizer, _ = load_prepared(data_dir)
         result = pretrain_language_model(splits, tokenizer, out_dir, settings.pretraining_arguments(size, epochs))
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
-        return {"num_parameters": result.model.num_parameters(), "initial_eval_loss": result.initial_eval_loss,
+        return {"num_parameters": result.model.num_parameters(), "bf16": result.bf16,
+                "initial_eval_loss": result.initial_eval_loss,
                 "final_eval_loss": result.final_eval_loss, "log_history": result.log_history}
     return work
 
@@ -81,7 +84,7 @@ def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epo
 def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, cache_dir: Path, method: str,
                        **stage_values: Any):
     def work(out_dir: Path) -> dict[str, Any]:
-        splits, tokenizer, _ = load_prepared(data_dir)
+        splits, tokenizer, data_summary = load_prepared(data_dir)
         lm = AutoModelForCausalLM.from_pretrained(lm_dir)
         cluster_settings = settings.clusterwise_arguments(embedding_cache_dir=str(cache_dir), **stage_values)
         encoder = _encoder_overrides(settings, tokenizer)
@@ -93,7 +96,9 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
             history = {key: value for key, value in result.history.items() if key != "log_history"}
             history.update(initial_eval_nll=result.initial_eval_nll, final_eval_nll=result.final_eval_nll)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+        update_model_card(out_dir, data_summary=data_summary)
         return {"num_clusters": result.model.config.num_clusters, "cluster_sizes": result.history["cluster_sizes"],
+                "bf16": result.history["bf16"],
                 "history": json.loads(json.dumps(history, default=str))}
     return work
 
@@ -103,6 +108,7 @@ def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[
         options = EvaluationOptions(batch_size=settings.batch_size, max_users=settings.max_test_users,
                                     max_new_tokens=settings.max_new_tokens, seed=settings.seed)
         reports = evaluate_models(specs, data_dir, out_dir, baseline=specs[0], options=options)
+        write_metrics_to_model_cards(reports)
         return {
             "models": {
                 report.name: {"Combined": report.combined, "clusters": report.cluster_rows,
@@ -132,10 +138,13 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
 
     lm_config = {**data_config, "seed": settings.seed, "pretraining": settings.pretraining,
                  "num_clusters": settings.num_clusters}
-    runner.run(SMALL_LM, {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
-               _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs))
-    runner.run(LARGE_LM, {**lm_config, "size": settings.large_size, "epochs": settings.large_pretrain_epochs},
-               _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs))
+    lm_results = {
+        SMALL_LM: runner.run(SMALL_LM, {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
+                             _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs)),
+        LARGE_LM: runner.run(LARGE_LM, {**lm_config, "size": settings.large_size,
+                                        "epochs": settings.large_pretrain_epochs},
+                             _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs)),
+    }
     small_lm_dir = runner.stage_dir(SMALL_LM)
     cache_dir = run_dir / EMBEDDING_CACHE  # the frozen encoder's user embeddings, shared by the clusterwise stages
 
@@ -170,6 +179,8 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
         "models": evaluation["models"],
         "clusterwise": {name: {key: result[key] for key in ("num_clusters", "cluster_sizes")}
                         for name, result in clusterwise_results.items()},
+        # settings.bf16 None means "where supported": the values used make the run reproducible on another CPU.
+        "bf16_used": {name: result.get("bf16") for name, result in {**lm_results, **clusterwise_results}.items()},
         "stage_timings": [asdict(timing) for timing in runner.timings],
         "total_seconds": time.perf_counter() - started,
     }

@@ -1,7 +1,9 @@
 """Token streams of a user's sessions cut to a model's length, and padded batches of them.
 
-One truncation rule, used for the inference prompt (:func:`build_prompt`) and for the history part
-of a training stream (:func:`trainers.data.encode_user`), so the two keep the same history:
+One truncation rule, used for the inference prompt (:func:`build_prompt`), for the history part
+of a training stream (:func:`trainers.data.encode_user`) and by ``HeTLMForBrowsing.generate`` for
+prompts too long for the predictor, so all keep the same history (:func:`truncate_sessions` and
+:func:`pad_sequences` live in ``modeling_hetlm/sessions_hetlm.py``, which saved models carry):
 
     drop whole sessions, oldest first, until the rest fits; if even the newest session does not
     fit alone, cut its oldest tokens.
@@ -23,12 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from transformers import PreTrainedTokenizerBase
 
+from modeling_hetlm.sessions_hetlm import PADDING_SIDES, pad_sequences, truncate_sessions
 from tokenization.page_tokenizer import encode_sessions
 
-PADDING_SIDES: tuple[str, ...] = ("left", "right")
+__all__ = [
+    "PADDING_SIDES", "build_prompt", "encode_each_session", "full_prompt_length", "pad_sequences", "truncate_sessions"
+]
 
 
 def encode_each_session(tokenizer: PreTrainedTokenizerBase, sessions: Sequence[Sequence[str]]) -> list[list[int]]:
@@ -40,33 +44,6 @@ def encode_each_session(tokenizer: PreTrainedTokenizerBase, sessions: Sequence[S
         [[2, 4, 3], [2, 4, 5, 3]]
     """
     return [encode_sessions(tokenizer, [session]) for session in sessions]
-
-
-def truncate_sessions(session_ids: Sequence[Sequence[int]], max_length: int) -> list[int]:
-    """The newest whole sessions that fit in ``max_length`` tokens, concatenated (THE truncation rule).
-
-    Sessions are dropped oldest first until the rest fits; when even the newest does not fit alone,
-    its oldest tokens are cut, so the result is never empty while ``max_length >= 1`` and a session
-    is given. A ``max_length`` of 0 or less keeps nothing.
-
-    Example:
-        >>> truncate_sessions([[2, 4, 3], [2, 4, 5, 3]], max_length=7)
-        [2, 4, 3, 2, 4, 5, 3]
-        >>> truncate_sessions([[2, 4, 3], [2, 4, 5, 3]], max_length=6)
-        [2, 4, 5, 3]
-        >>> truncate_sessions([[2, 4, 3], [2, 4, 5, 3]], max_length=2)
-        [5, 3]
-    """
-    kept: list[Sequence[int]] = []
-    length = 0
-    for ids in reversed(session_ids):
-        if length + len(ids) > max_length:
-            if not kept and max_length > 0:
-                kept.append(ids[len(ids) - max_length :])
-            break
-        kept.append(ids)
-        length += len(ids)
-    return [token for ids in reversed(kept) for token in ids]
 
 
 def build_prompt(tokenizer: PreTrainedTokenizerBase, sessions: Sequence[Sequence[str]], max_length: int) -> list[int]:
@@ -100,34 +77,3 @@ def full_prompt_length(sessions: Sequence[Sequence[str]]) -> int:
         8
     """
     return sum(len(session) + 2 for session in sessions) + 1
-
-
-def pad_sequences(
-    sequences: Sequence[Sequence[int]], pad_value: int, side: str = "right"
-) -> tuple[torch.LongTensor, torch.LongTensor]:
-    """Stack integer sequences into ``(padded, attention_mask)``, both ``[B, longest]``, padded on ``side``.
-
-    The attention mask is 1 on the sequences' own positions and 0 on the padding. Left padding is
-    what generation expects of prompts; right padding is what training batches use.
-
-    Example:
-        >>> padded, mask = pad_sequences([[1, 2], [3]], pad_value=0, side="left")
-        >>> padded.tolist(), mask.tolist()
-        ([[1, 2], [0, 3]], [[1, 1], [0, 1]])
-        >>> pad_sequences([[1, 2], [3]], pad_value=-100)[0].tolist()
-        [[1, 2], [3, -100]]
-    """
-    if side not in PADDING_SIDES:
-        raise ValueError(f"side must be one of {PADDING_SIDES}, got {side!r}")
-    if not sequences:
-        raise ValueError("no sequences to pad")
-    width = max(len(sequence) for sequence in sequences)
-    padded = torch.full((len(sequences), width), pad_value, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        if not len(sequence):
-            continue
-        columns = slice(0, len(sequence)) if side == "right" else slice(width - len(sequence), width)
-        padded[row, columns] = torch.as_tensor(list(sequence), dtype=torch.long)
-        attention_mask[row, columns] = 1
-    return padded, attention_mask

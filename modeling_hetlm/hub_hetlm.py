@@ -8,16 +8,26 @@ only `safetensors`, `huggingface_hub` and `transformers`' own dependencies.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from huggingface_hub import CommitInfo, HfApi
+from huggingface_hub import CommitInfo, EvalResult, HfApi, ModelCard, ModelCardData
 from safetensors import SafetensorError
+from transformers.utils import cached_file
 
 MODEL_CARD_TAGS = ("hetlm", "browsing", "recommendation", "next-session-prediction", "clustering", "custom_code")
 # The `training_summary` entry that fills the card's cluster table (training users per cluster).
 CLUSTER_SIZES_KEY = "cluster_sizes"
+# The card's facts (architecture, training and data summaries, metrics, tags, licence), saved beside README.md so
+# that a reloaded model, `push_to_hub` and `update_model_card` rebuild the whole card.
+CARD_FACTS_FILE = "hetlm_card.json"
+MODEL_NAME = "HeTLM: clusterwise small language models of browsing sessions"
+DEFAULT_LICENSE = "apache-2.0"
+# The outcome pages when the prepared data names none (tokenization.constants' OUTCOME_CART, OUTCOME_PURCHASE:
+# this file is copied into saved folders and cannot import the package).
+OUTCOME_PAGES = ("cart", "purchase")
 
 
 class HeTLMHubMixin:
@@ -38,6 +48,7 @@ class HeTLMHubMixin:
         problems = {name: sorted(map(str, keys)) for name, keys in problems.items() if keys}
         if problems:
             raise OSError(f"the weights in {pretrained_model_name_or_path} do not match the model: {problems}")
+        model.card_facts = _load_card_facts(pretrained_model_name_or_path, kwargs)
         return (model, info) if want_info else model
 
     def save_pretrained(
@@ -105,74 +116,291 @@ class HeTLMHubMixin:
                 create_pr=create_pr,
             )
 
+    def card_model_facts(self) -> dict:
+        """What the card says about the architecture (stored in `hetlm_card.json` with the other card facts)."""
+        config = self.config
+        return {
+            "num_clusters": config.num_clusters,
+            "predictor_type": config.predictor_config.model_type,
+            "parameters_per_predictor": sum(p.numel() for p in self.predictors[0].parameters()),
+            "encoder_layers": config.encoder_config.num_hidden_layers,
+            "embedding_dim": config.embedding_dim,
+            "selector_hidden_sizes": list(config.selector_hidden_sizes),
+            "routing": config.routing,
+            "alpha": config.alpha,
+            "beta": config.beta,
+            "centroid_distance": config.centroid_distance,
+        }
+
     def write_model_card(
         self,
         save_directory: str | Path,
         training_summary: dict | None = None,
         metrics: dict | None = None,
         tags: Sequence[str] | None = None,
+        data_summary: dict | None = None,
+        license: str | None = None,
     ) -> Path:
-        """Write `README.md` (Hub model card with YAML metadata; `tags` extend HeTLM's) into `save_directory`.
-        `training_summary["cluster_sizes"]` (training users per cluster, one entry per cluster) fills
-        the cluster table; the other entries are listed under "Training data".
+        """Write `README.md` (a `huggingface_hub` `ModelCard`) and `hetlm_card.json` (its facts) into `save_directory`.
+
+        Facts not given are kept from the model's card (`self.card_facts`, read by `from_pretrained`), so
+        a reloaded model pushes the card it was saved with. `training_summary["cluster_sizes"]` (training
+        users per cluster) fills the cluster table, the other entries are listed under "Training";
+        `data_summary` is a prepared data set's `summary.json` (source, synthetic flag, outcome rates);
+        `metrics` (name -> number) go to the card's table and its `eval_results`; `tags` extend HeTLM's.
 
         Example:
             >>> model.write_model_card("runs/hetlm", training_summary={"users": 47274},  # doctest: +SKIP
             ...                        metrics={"IoU": 0.3})
         """
-        config = self.config
-        predictor = config.predictor_config
-        per_predictor = sum(p.numel() for p in self.predictors[0].parameters())
-        summary = dict(training_summary or {})
-        sizes = summary.pop(CLUSTER_SIZES_KEY, None)
-        if sizes is not None and len(sizes) != config.num_clusters:
+        sizes = (training_summary or {}).get(CLUSTER_SIZES_KEY)
+        if sizes is not None and len(sizes) != self.config.num_clusters:
             raise ValueError(
-                f"training_summary[{CLUSTER_SIZES_KEY!r}] has {len(sizes)} entries for {config.num_clusters} clusters"
+                f"training_summary[{CLUSTER_SIZES_KEY!r}] has {len(sizes)} entries for {self.config.num_clusters} "
+                "clusters"
             )
-        cluster_lines = "\n".join(
-            f"| {k} | {sizes[k] if sizes is not None else 'unknown'} |" for k in range(config.num_clusters)
+        facts = merge_card_facts(
+            getattr(self, "card_facts", None) or {},
+            model=self.card_model_facts(),
+            training_summary=training_summary,
+            data=data_facts(data_summary) if data_summary is not None else None,
+            metrics=metrics,
+            tags=tags,
+            license=license,
         )
-        lines = [
-            "---",
-            "library_name: transformers",
-            "pipeline_tag: text-generation",
-            "tags:",
-            *(f"- {tag}" for tag in dict.fromkeys([*MODEL_CARD_TAGS, *(tags or ())])),
-            "---",
-            "",
-            "# HeTLM: clusterwise small language models of browsing sessions",
-            "",
-            f"{config.num_clusters} `{predictor.model_type}` predictors ({per_predictor:,} parameters each), "
-            f"a frozen BERT sentence encoder ({config.encoder_config.num_hidden_layers} layers, "
-            f"{config.embedding_dim}-d, mean pooling, normalised) and a selector MLP "
-            f"(hidden sizes {list(config.selector_hidden_sizes)}) that routes each user to a predictor "
-            f"(routing: `{config.routing}`). Losses: alpha={config.alpha}, beta={config.beta}, "
-            f"L3 `{config.centroid_distance}`.",
-            "",
-            "## Clusters",
-            "",
-            "| cluster | training users |",
-            "|---|---|",
-            cluster_lines,
-            "",
-            "## Usage",
-            "",
-            "```python",
-            "from transformers import AutoModel, AutoTokenizer",
-            "model = AutoModel.from_pretrained(FOLDER, trust_remote_code=True)",
-            "tokenizer = AutoTokenizer.from_pretrained(FOLDER)",
-            "# prompts: the user's sessions as [BOS] page ... [EOS], then one [BOS]; left padding",
-            "new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)",
-            "```",
-        ]
-        if summary:
-            lines += ["", "## Training data", "", *_markdown_items(summary)]
-        if metrics:
-            lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
-            lines += [f"| {name} | {_format_value(value)} |" for name, value in metrics.items()]
-        path = Path(save_directory) / "README.md"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
+        self.card_facts = facts
+        return write_card_files(save_directory, facts)
+
+
+def update_model_card(
+    model_directory: str | Path,
+    *,
+    metrics: dict | None = None,
+    data_summary: dict | None = None,
+    tags: Sequence[str] | None = None,
+) -> Path:
+    """Add facts to a saved model's card without loading the model: metrics after an evaluation (also written as
+    the card's `eval_results`), the prepared data's summary after training. Rewrites `README.md` and
+    `hetlm_card.json`.
+
+    Example:
+        >>> update_model_card("runs/hetlm", metrics={"IoU": 0.31, "HR": 0.52})  # doctest: +SKIP
+    """
+    facts = read_card_facts(model_directory)
+    if facts is None:
+        raise OSError(f"{model_directory} has no {CARD_FACTS_FILE}: it is not a saved HeTLM folder")
+    facts = merge_card_facts(facts, data=data_facts(data_summary) if data_summary is not None else None,
+                             metrics=metrics, tags=tags)
+    return write_card_files(model_directory, facts)
+
+
+def read_card_facts(model_directory: str | Path) -> dict | None:
+    """The card facts saved in a model folder (`hetlm_card.json`), or None when there are none.
+
+    Example:
+        >>> read_card_facts("no/such/folder") is None
+        True
+    """
+    path = Path(model_directory) / CARD_FACTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise OSError(f"cannot read the model card facts {path}: {error}") from error
+    if not isinstance(facts, dict):
+        raise OSError(f"{path} must hold a JSON object, got {type(facts).__name__}")
+    return facts
+
+
+def merge_card_facts(facts: dict, **updates) -> dict:
+    """`facts` with each update that is not None: dicts are merged key by key, tags added, the rest replaced.
+
+    Example:
+        >>> merge_card_facts({"metrics": {"HR": 0.5}, "tags": ["a"]}, metrics={"IoU": 0.3}, tags=["b"], data=None)
+        {'metrics': {'HR': 0.5, 'IoU': 0.3}, 'tags': ['a', 'b']}
+    """
+    merged = dict(facts)
+    for key, value in updates.items():
+        if value is None:
+            continue
+        if key == "tags":
+            merged[key] = list(dict.fromkeys([*merged.get(key, []), *value]))
+        elif isinstance(value, dict) and key != "model":
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def data_facts(data_summary: dict) -> dict:
+    """What the card says about a prepared data set, from its `summary.json`.
+
+    Example:
+        >>> facts = data_facts({"synthetic": True, "source": "simulator", "format": "simulator",
+        ...                     "users": {"in_examples": 200}, "outcome_rates": {"cart": 0.25}, "splits": {}})
+        >>> facts["synthetic"], facts["users"], sorted(facts)
+        (True, 200, ['format', 'outcome_rates', 'source', 'synthetic', 'users'])
+    """
+    users = data_summary.get("users")
+    facts = {
+        "synthetic": bool(data_summary.get("synthetic", False)),
+        "source": data_summary.get("source"),
+        "format": data_summary.get("format"),
+        "users": users.get("in_examples") if isinstance(users, dict) else users,
+        "outcome_rates": data_summary.get("outcome_rates"),
+    }
+    for key in ("outcome_pages", "label"):
+        if key in data_summary:
+            facts[key] = data_summary[key]
+    return {key: value for key, value in facts.items() if value is not None}
+
+
+def write_card_files(save_directory: str | Path, facts: dict) -> Path:
+    """Render `facts` as the model card and write `README.md` and `hetlm_card.json`; returns the card's path."""
+    folder = Path(save_directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CARD_FACTS_FILE).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    path = folder / "README.md"
+    build_model_card(facts).save(path)
+    return path
+
+
+def build_model_card(facts: dict) -> ModelCard:
+    """The HeTLM model card (YAML metadata from `ModelCardData`, then the sections) of a card's facts.
+
+    Example:
+        >>> card = build_model_card({"model": {"num_clusters": 2}, "metrics": {"IoU": 0.31}})
+        >>> card.data.eval_results[0].metric_type, card.data.pipeline_tag
+        ('IoU', None)
+        >>> [line for line in card.text.splitlines() if line.startswith("## ")][:3]
+        ['## Intended use', '## Limitations', '## Clusters']
+    """
+    model = facts.get("model", {})
+    data = facts.get("data", {})
+    training = dict(facts.get("training_summary") or {})
+    metrics = {name: value for name, value in (facts.get("metrics") or {}).items() if _is_number(value)}
+    synthetic = bool(data.get("synthetic"))
+    dataset_name = "synthetic browsing sessions (simulator)" if synthetic else str(data.get("source", "unknown"))
+    card_data = ModelCardData(
+        library_name="transformers",
+        license=facts.get("license", DEFAULT_LICENSE),
+        tags=list(dict.fromkeys([*MODEL_CARD_TAGS, *(["synthetic-data"] if synthetic else []),
+                                 *facts.get("tags", [])])),
+        model_name=MODEL_NAME,
+        eval_results=[
+            EvalResult(task_type="text-generation", task_name="next-session prediction",
+                       dataset_type="browsing-sessions", dataset_name=dataset_name, metric_type=name,
+                       metric_name=name, metric_value=value)
+            for name, value in metrics.items()
+        ] or None,
+    )
+    count = model.get("num_clusters", 0)
+    sizes = training.pop(CLUSTER_SIZES_KEY, None)
+    lines = [
+        f"# {MODEL_NAME}",
+        "",
+        f"{count} `{model.get('predictor_type', '?')}` predictors ({model.get('parameters_per_predictor', 0):,} "
+        f"parameters each), a frozen BERT sentence encoder ({model.get('encoder_layers', '?')} layers, "
+        f"{model.get('embedding_dim', '?')}-d, mean pooling, normalised) and a selector MLP (hidden sizes "
+        f"{model.get('selector_hidden_sizes', '?')}) that routes each user to a predictor (routing: "
+        f"`{model.get('routing', '?')}`). Losses: alpha={model.get('alpha', '?')}, beta={model.get('beta', '?')}, "
+        f"L3 `{model.get('centroid_distance', '?')}`.",
+        "",
+        "## Intended use",
+        "",
+        "Predicting a web-shop visitor's next browsing session (the pages, in order, and whether it reaches the cart "
+        "or a purchase) from the visitor's past sessions, and grouping visitors into behavioural clusters, for "
+        "research, simulation and offline analysis of the shop the training log comes from.",
+        "",
+        "## Limitations",
+        "",
+        "- It knows only the pages of its training log: any other page is `[UNK]`, and predictions for another shop "
+        "or after a site change are meaningless.",
+        "- Predictions reflect past behaviour in the log, biases included; they are not meant for decisions about "
+        "individual people.",
+        "- Prompts longer than the predictors' positions keep only their latest sessions.",
+        *(["- **Trained on synthetic data** (the HeTLM simulator): its numbers say nothing about real visitors."]
+          if synthetic else []),
+        "",
+        "## Clusters",
+        "",
+        "| cluster | training users |",
+        "|---|---|",
+        *(f"| {k} | {sizes[k] if sizes is not None else 'unknown'} |" for k in range(count)),
+        "",
+        "## Training data",
+        "",
+        _data_source_line(data),
+        "",
+        "## Outcome definition",
+        "",
+        _outcome_line(data),
+    ]
+    if training:
+        lines += ["", "## Training", "", *_markdown_items(training)]
+    lines += ["", "## Metrics", ""]
+    if metrics:
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {_format_value(value)} |" for name, value in metrics.items()]
+    else:
+        lines.append("Not evaluated yet (`hetlm evaluate MODEL --data DATA` writes the Combined metrics here).")
+    lines += [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from transformers import AutoModel, AutoTokenizer, pipeline",
+        "model = AutoModel.from_pretrained(FOLDER, trust_remote_code=True)",
+        "tokenizer = AutoTokenizer.from_pretrained(FOLDER)  # pads on the left, as generate wants",
+        "# prompts: the user's sessions as [BOS] page ... [EOS], then one [BOS]",
+        "output = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, return_dict_in_generate=True)",
+        "output.sequences, output.clusters  # new tokens per row, cluster per row",
+        "",
+        "# with the hetlm package installed: page names in, page names out",
+        "import inference.pipeline  # registers the next-session-prediction task",
+        'predict = pipeline("next-session-prediction", model=FOLDER)',
+        'predict([["/home", "/category/shoes"], ["/product/sneakers-189"]])  # {"pages": [...], "cluster": k}',
+        "```",
+        "",
+        "## Licence",
+        "",
+        f"`{card_data.license}`. The training log's own terms also apply to the model.",
+    ]
+    content = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
+    return ModelCard(content, ignore_metadata_errors=False)
+
+
+def _load_card_facts(pretrained_model_name_or_path, kwargs: dict) -> dict | None:
+    """The card facts of a local folder or Hub repo being loaded (None when it has none)."""
+    hub_kwargs = {key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs}
+    path = cached_file(str(pretrained_model_name_or_path), CARD_FACTS_FILE,
+                       _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False,
+                       **hub_kwargs)
+    return None if path is None else read_card_facts(Path(path).parent)
+
+
+def _data_source_line(data: dict) -> str:
+    if not data:
+        return "Not recorded (the model was saved without its prepared data's summary)."
+    label = "**Synthetic** sessions from the HeTLM simulator. " if data.get("synthetic") else ""
+    users = f", {data['users']:,} users with an example" if isinstance(data.get("users"), int) else ""
+    return f"{label}Source `{data.get('source', 'unknown')}` (format `{data.get('format', 'unknown')}`{users})."
+
+
+def _outcome_line(data: dict) -> str:
+    pages = data.get("outcome_pages") or {"cart": [OUTCOME_PAGES[0]], "purchase": [OUTCOME_PAGES[1]]}
+    rates = data.get("outcome_rates") or {}
+    parts = []
+    for outcome, names in pages.items():
+        names = names if isinstance(names, (list, tuple)) else [names]
+        rate = f" ({rates[outcome]:.1%} of target sessions)" if _is_number(rates.get(outcome)) else ""
+        parts.append(f"**{outcome}**: the next session contains one of {', '.join(f'`{n}`' for n in names)}{rate}")
+    return "An outcome is reached when " + "; ".join(parts) + "."
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _format_value(value) -> str:
@@ -186,4 +414,12 @@ def _markdown_items(summary: dict) -> list[str]:
     ]
 
 
-__all__ = ["CLUSTER_SIZES_KEY", "HeTLMHubMixin", "MODEL_CARD_TAGS"]
+__all__ = [
+    "CARD_FACTS_FILE",
+    "CLUSTER_SIZES_KEY",
+    "HeTLMHubMixin",
+    "MODEL_CARD_TAGS",
+    "build_model_card",
+    "read_card_facts",
+    "update_model_card",
+]

@@ -13,6 +13,7 @@ copies this file and the files it imports relatively next to the weights, so the
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +29,9 @@ from transformers.utils import ModelOutput
 from .configuration_hetlm import HeTLMConfig
 from .encoder_inputs_hetlm import HeTLMEncoderInputsMixin
 from .hub_hetlm import HeTLMHubMixin
+from .sessions_hetlm import pad_sequences, split_sessions, truncate_sessions
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_NEW_TOKENS = 64
 EMBED_BATCH_SIZE = 256
@@ -72,6 +76,24 @@ class HeTLMOutput(ModelOutput):
     batch_centroids: torch.FloatTensor | None = None
     user_embeddings: torch.FloatTensor | None = None
 
+
+@dataclass
+class HeTLMGenerateOutput(ModelOutput):
+    """What `HeTLMForBrowsing.generate(..., return_dict_in_generate=True)` returns (R = B * num_return_sequences).
+
+    Args:
+        sequences: `[R, N]` the new tokens of each row (no prompt: rows are regrouped per cluster, so
+            prompts differ in width), padded with `[PAD]`.
+        clusters: `[B]` the cluster of each input row.
+        scores: with `output_scores=True`, one `[R, V]` tensor per generated step, the processed
+            scores; NaN for rows whose cluster had already stopped at that step.
+        logits: with `output_logits=True`, the raw logits in the same layout.
+    """
+
+    sequences: torch.LongTensor | None = None
+    clusters: torch.LongTensor | None = None
+    scores: tuple[torch.FloatTensor, ...] | None = None
+    logits: tuple[torch.FloatTensor, ...] | None = None
 
 
 class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
@@ -419,6 +441,12 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         expected = (rows, self.config.embedding_dim)
         if not isinstance(user_embeddings, torch.Tensor) or tuple(user_embeddings.shape) != expected:
             raise ValueError(f"user_embeddings must have shape {expected}, got {_describe(user_embeddings)}")
+        finite = torch.isfinite(user_embeddings).all(dim=1)
+        if not finite.all():
+            raise ValueError(
+                f"user_embeddings of row {int((~finite).nonzero()[0])} hold NaN or infinity "
+                f"({int((~finite).sum())} of {rows} rows): embeddings must be finite"
+            )
         return user_embeddings.detach().to(self.centroids.device)
 
     # ------------------------------------------------------------------ clusters
@@ -450,59 +478,109 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
     @torch.no_grad()
     def generate(
         self,
-        session_ids: torch.LongTensor,
+        input_ids: torch.LongTensor | None = None,
         attention_mask: torch.LongTensor | None = None,
         user_embeddings: torch.FloatTensor | None = None,
         return_clusters: bool = False,
+        session_ids: torch.LongTensor | None = None,
         **generation_kwargs,
-    ) -> torch.LongTensor | tuple[torch.LongTensor, torch.LongTensor]:
+    ) -> torch.LongTensor | tuple[torch.LongTensor, torch.LongTensor] | HeTLMGenerateOutput:
         """Generate each user's next session with the predictor of the user's cluster.
 
-        `session_ids` are left-padded prompts (input sessions then `[BOS]`) as the page tokenizer
-        produces them. Rows are embedded (or `user_embeddings` used), routed (`assign_clusters`),
-        and each cluster's rows are generated as one batch with the KV cache by the predictor's own
+        `input_ids` (alias `session_ids`) are left-padded prompts (input sessions then `[BOS]`) as the
+        page tokenizer produces them; the mask must be 0/1 with each row's ones contiguous. Rows are
+        embedded (or `user_embeddings` used, which must be finite), routed (`assign_clusters`), and
+        each cluster's rows are generated as one batch with the KV cache by the predictor's own
         `generate` (stopping at `[EOS]`; greedy unless `generation_kwargs` say otherwise; defaults
-        from `self.generation_config`, e.g. `max_new_tokens=64`).
+        from a `generation_config=` argument or `self.generation_config`, e.g. `max_new_tokens=64`).
+
+        A row whose prompt plus `max_new_tokens` exceeds the predictor's `max_position_embeddings`
+        keeps its latest sessions (`inference.prompts.truncate_sessions`, the rule of the prompt builder)
+        before the predictor sees it; the user embedding still reads the whole prompt. Such rows are
+        counted in a logged warning.
 
         Returns:
             `[B, N]` new tokens per row in the caller's order (the `[EOS]` included), padded with
             `[PAD]` (`[B * n, N]` with `num_return_sequences=n`, a row's n sequences together);
-            with `return_clusters=True` also the `[B]` cluster of each row. Length is set with
+            with `return_clusters=True` also the `[B]` cluster of each row; with
+            `return_dict_in_generate=True` a `HeTLMGenerateOutput` instead. Length is set with
             `max_new_tokens` (`max_length` is refused: prompts are regrouped per cluster).
 
         Example:
-            >>> new_tokens, clusters = model.generate(prompt_ids, prompt_mask, return_clusters=True)  # doctest: +SKIP
+            >>> new_tokens, clusters = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask,  # doctest: +SKIP
+            ...                                       return_clusters=True)
         """
-        session_ids, attention_mask = self.check_inputs(session_ids, attention_mask)
+        if session_ids is not None:
+            if input_ids is not None:
+                raise ValueError("pass the prompts as input_ids or as session_ids, not both")
+            input_ids = session_ids
+        if input_ids is None:
+            raise ValueError("generate needs the prompts as input_ids ([batch, length] page ids)")
+        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
         right_padded = attention_mask[:, -1] == 0
         if right_padded.any():
             raise ValueError(
                 f"row {int(right_padded.nonzero()[0])} ends with padding: generate expects left-padded prompts"
             )
         if user_embeddings is None:
-            user_embeddings = self.embed_users(session_ids, attention_mask)
-        clusters = self.assign_clusters(self._checked_embeddings(user_embeddings, session_ids.shape[0]))
+            user_embeddings = self.embed_users(input_ids, attention_mask)
+        clusters = self.assign_clusters(self._checked_embeddings(user_embeddings, input_ids.shape[0]))
         if "max_length" in generation_kwargs:
             raise ValueError(
                 "use max_new_tokens, not max_length: rows are regrouped per cluster, so a total length is ambiguous"
             )
-        generation_config = copy.deepcopy(self.generation_config)
+        generation_config = copy.deepcopy(generation_kwargs.pop("generation_config", None) or self.generation_config)
         predictor_kwargs = generation_config.update(**generation_kwargs)
+        input_ids, attention_mask = self._fit_prompts(input_ids, attention_mask, generation_config.max_new_tokens)
         copies = generation_config.num_return_sequences or 1
+        as_dict = bool(generation_config.return_dict_in_generate)
         pieces = []
         for cluster in clusters.unique().tolist():
             index = (clusters == cluster).nonzero().squeeze(1)
-            ids, mask = _trim_left(session_ids[index], attention_mask[index])
-            sequences = self.predictors[cluster].generate(
+            ids, mask = _trim_left(input_ids[index], attention_mask[index])
+            output = self.predictors[cluster].generate(
                 input_ids=ids, attention_mask=mask, generation_config=generation_config, **predictor_kwargs
             )
             rows = (index.unsqueeze(1) * copies + torch.arange(copies, device=index.device)).flatten()
-            pieces.append((rows, sequences[:, ids.shape[1] :]))
-        width = max(new.shape[1] for _, new in pieces)
-        result = session_ids.new_full((session_ids.shape[0] * copies, width), self.config.pad_token_id)
-        for rows, new in pieces:
-            result[rows, : new.shape[1]] = new
+            pieces.append((rows, output.sequences if as_dict else output, ids.shape[1], output if as_dict else None))
+        total = input_ids.shape[0] * copies
+        width = max(sequences.shape[1] - prompt_width for _, sequences, prompt_width, _ in pieces)
+        result = input_ids.new_full((total, width), self.config.pad_token_id)
+        for rows, sequences, prompt_width, _ in pieces:
+            result[rows, : sequences.shape[1] - prompt_width] = sequences[:, prompt_width:]
+        if as_dict:
+            steps = {name: _merge_steps([(rows, getattr(out, name)) for rows, _, _, out in pieces], total)
+                     for name in ("scores", "logits")}
+            return HeTLMGenerateOutput(sequences=result, clusters=clusters, **steps)
         return (result, clusters) if return_clusters else result
+
+    def _fit_prompts(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded prompts whose rows fit `max_new_tokens` new tokens in the predictor's positions:
+        longer rows keep their latest sessions (`truncate_sessions`) and the open `[BOS]`."""
+        positions = getattr(self.config.predictor_config, "max_position_embeddings", None)
+        if positions is None or max_new_tokens is None:
+            return input_ids, attention_mask
+        room = positions - max_new_tokens
+        too_long = (attention_mask.sum(dim=1) > room).nonzero().squeeze(1).tolist()
+        if not too_long:
+            return input_ids, attention_mask
+        if room < 2:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the predictor's {positions} positions"
+            )
+        logger.warning(
+            "%d of %d prompts are longer than %d tokens (%d positions - max_new_tokens=%d): they keep their latest "
+            "sessions", len(too_long), input_ids.shape[0], room, positions, max_new_tokens,
+        )
+        prompts = [row[mask.bool()].tolist() for row, mask in zip(input_ids, attention_mask)]
+        bos = self.config.bos_token_id
+        for row in too_long:
+            history = prompts[row][:-1] if prompts[row][-1] == bos else prompts[row]
+            prompts[row] = truncate_sessions(split_sessions(history, bos), room - 1) + [bos]
+        padded, mask = pad_sequences(prompts, self.config.pad_token_id, side="left")
+        return padded.to(input_ids.device), mask.to(attention_mask.device)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -553,8 +631,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate a batch of page ids and return `(input_ids, attention_mask)`; a missing mask is
-        `input_ids != pad`. Raises `ValueError` for an empty batch, a mask of another shape, ids
-        outside the vocabulary or a row without any token."""
+        `input_ids != pad`. Raises `ValueError` for an empty batch, a given mask of another shape, holding
+        anything but 0/1 or with padding between tokens, ids outside the vocabulary or a row without any token."""
         if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
             raise ValueError(f"input_ids must be a 2-D tensor [batch, length], got {_describe(input_ids)}")
         if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
@@ -568,6 +646,23 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
                 f"attention_mask has shape {_describe(attention_mask)} but input_ids has shape "
                 f"{tuple(input_ids.shape)}"
             )
+        else:
+            binary = (attention_mask == 0) | (attention_mask == 1)
+            if not binary.all():
+                row, column = (int(i) for i in (~binary).nonzero()[0])
+                raise ValueError(
+                    f"row {row}, position {column}: attention_mask is {attention_mask[row, column].item()}; "
+                    "it must hold only 0 (padding) and 1 (token)"
+                )
+            # Ones contiguous: at most one 0->1 step, counting a 1 in the first column as one.
+            steps = attention_mask.long()
+            starts = steps[:, 0] + (steps.diff(dim=1) == 1).sum(dim=1)
+            holed = starts > 1
+            if holed.any():
+                raise ValueError(
+                    f"row {int(holed.nonzero()[0])}: attention_mask has a hole (padding between tokens); "
+                    "each row's tokens must be one contiguous block"
+                )
         vocab_size = self.vocabulary_size
         outside = (input_ids < 0) | (input_ids >= vocab_size)
         if outside.any():
@@ -627,10 +722,28 @@ def _row_nll(
     return token_nll.view(targets.shape).sum(dim=1) / (targets != -100).sum(dim=1).clamp(min=1)
 
 
+def _merge_steps(
+    pieces: list[tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]], total: int
+) -> tuple[torch.Tensor, ...] | None:
+    """Per-step `[R, V]` tensors of all clusters in the caller's row order (NaN past a cluster's last step)."""
+    present = [(rows, steps) for rows, steps in pieces if steps]
+    if not present:
+        return None
+    template = present[0][1][0]
+    merged = []
+    for step in range(max(len(steps) for _, steps in present)):
+        values = template.new_full((total, template.shape[-1]), float("nan"))
+        for rows, steps in present:
+            if step < len(steps):
+                values[rows] = steps[step]
+        merged.append(values)
+    return tuple(merged)
+
+
 def _describe(value) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 HeTLMForBrowsing.register_for_auto_class("AutoModel")
 
-__all__ = ["HeTLMForBrowsing", "HeTLMOutput"]
+__all__ = ["HeTLMForBrowsing", "HeTLMGenerateOutput", "HeTLMOutput"]

@@ -14,6 +14,7 @@ from modeling_hetlm import HeTLMForBrowsing
 from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import encode_sessions
 from application.cli import main
+from modeling_hetlm.hub_hetlm import read_card_facts
 from trainers.clustering import pretrain_selector
 from inference.prompts import pad_sequences
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE, ClusterMask, HeTLMTrainer
@@ -147,7 +148,7 @@ def test_train_command_writes_a_loadable_hetlm_folder(tmp_path):
         family="opt", size="tiny", num_train_epochs=1, max_length=64, bf16=False, **QUIET))
     config = tmp_path / "train.json"
     config.write_text(json.dumps({"num-clusters": 2, "epochs": 1, "max_length": 64, "selector_hidden_sizes": [16],
-                                  "selector_pretrain_epochs": 2, "bf16": False}))
+                                  "selector_pretrain_epochs": 2}))  # bf16 left to the default
     arguments = ["train", "--data", str(data), "--pretrained", str(tmp_path / "lm"), "--out", str(tmp_path / "hetlm"),
                  "--config", str(config), "--alpha", "0.5", "--min-cluster-size", "1"]
     assert main(arguments) == 0
@@ -155,3 +156,9 @@ def test_train_command_writes_a_loadable_hetlm_folder(tmp_path):
     assert model.config.alpha == 0.5 and 1 <= model.config.num_clusters <= 2
     history = json.loads((tmp_path / "hetlm" / "training_history.json").read_text())
     assert history["settings"]["num_train_epochs"] == 1 and history["kmeans"]["k"] == 2
+    # The value used is recorded, not the setting's None: a tiny model is below bf16's size threshold.
+    assert history["settings"]["bf16"] is None and history["bf16"] is False
+    facts = read_card_facts(tmp_path / "hetlm")
+    assert facts["data"]["source"] == json.loads((data / "summary.json").read_text())["source"]
+    training_data = (tmp_path / "hetlm" / "README.md").read_text().split("## Training data\n")[1].split("\n## ")[0]
+    assert f"Source `{facts['data']['source']}`" in training_data

@@ -28,6 +28,7 @@ from safetensors.torch import load_file
 
 from hub_server import LocalHub, git_blob_sha1
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm
+from modeling_hetlm.hub_hetlm import update_model_card
 from tokenization.page_tokenizer import build_page_tokenizer, encode_sessions
 
 REPO_ID = "org/tiny-hetlm"
@@ -35,6 +36,8 @@ WRITE_TOKEN = "hf_local_write_token"
 CLIENT_TIMEOUT_S = 180
 SERVER_START_TIMEOUT_S = 60
 PAGES = ["home", "category/shoes", "category/bags", "product/shoes/run-1", "product/bags/tote-2", "cart", "purchase"]
+DATA_SUMMARY = {"synthetic": True, "source": "simulator", "format": "simulator", "users": {"in_examples": 3},
+                "outcome_rates": {"cart": 0.5, "purchase": 0.25}}
 PROMPT_SESSIONS = [
     [["home", "category/shoes"], ["product/shoes/run-1"]],
     [["category/bags"]],
@@ -132,7 +135,9 @@ def saved_model(tmp_path_factory) -> tuple[Path, Path, HeTLMForBrowsing]:
     model = tiny_hetlm()
     tokenizer = model.page_tokenizer
     folder = root / "tiny-hetlm"
-    model.save_pretrained(folder)
+    sizes = [2] + [1] * (model.config.num_clusters - 1)
+    model.save_pretrained(folder, training_summary={"training users": 3, "cluster_sizes": sizes})
+    update_model_card(folder, data_summary=DATA_SUMMARY, metrics={"IoU": 0.25, "HR": 0.5})
     prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in PROMPT_SESSIONS]
     with torch.inference_mode():
         generations = [model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=6)[0].tolist() for ids in prompts]
@@ -253,9 +258,14 @@ def test_push_then_pull_gives_identical_model(saved_model, pushed, local_hub, tm
     assert local_hub.unhandled_requests == []
 
 
-def test_pushed_model_card_is_hetlms(pushed, local_hub):
+def test_pushed_model_card_is_hetlms(saved_model, pushed, local_hub):
     card = local_hub.file_bytes(REPO_ID, "README.md").decode()
     assert "HeTLM" in card and "hetlm" in card.split("---")[1]
+    # The push reloaded the folder first: every section of the saved card survives, byte for byte.
+    assert card == (saved_model[0] / "README.md").read_text()
+    for section in ("## Training data", "## Training", "## Outcome definition", "## Metrics", "## Limitations"):
+        assert f"\n{section}\n" in card
+    assert "**Synthetic** sessions" in card and "| IoU | 0.2500 |" in card and "**training users**: 3" in card
 
 
 # -- the local Hub's protocol answers ----------------------------------------------------------

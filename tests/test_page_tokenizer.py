@@ -131,3 +131,42 @@ def test_loads_standalone_without_this_package(tokenizer, tmp_path):
     expected_ids = [2, tokenizer.convert_tokens_to_ids("category/apparel"), tokenizer.convert_tokens_to_ids("cart"), 1, 3]
     assert result.stdout.split("] ")[0] + "]" == str(expected_ids)
     assert "category/apparel cart" in result.stdout
+
+
+TRICKY_PAGES = [
+    "Category/Apparel",
+    "/Google+Redesign/Apparel/Men's-T-Shirts",
+    "/category/shoes/running/?utm_source=Newsletter&utm_medium=EMAIL",
+    "/search?q=Red+Shoes#Top",
+    "HTTPS://Shop.Example.COM/Product/Sneakers-Shoe-189/",
+    "ΟΔΟΣ/ΣΑΣ",  # final sigma: Python's str.lower and tokenizers' Lowercase differ
+    "İstanbul/Straße",
+    "ǅemal/Ⅻ/ﬁle",
+    "\ua7cb-garay-\U00010d50",  # letters of Unicode 16
+    "café/CAFÉ",
+    "%20already%20encoded",
+    "[Bos]-not-special",
+]
+
+
+def test_tokenizer_text_and_encode_sessions_normalise_pages_alike(tmp_path):
+    pages = [normalize_page(page) for page in TRICKY_PAGES]
+    tokenizer = build_page_tokenizer(TRICKY_PAGES)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    by_sessions = encode_sessions(tokenizer, [TRICKY_PAGES])[1:-1]
+    assert tokenizer.unk_token_id not in by_sessions and len(set(by_sessions)) == len(set(pages))
+    for loaded in (tokenizer, reloaded):
+        assert loaded(TRICKY_PAGES, add_special_tokens=False)["input_ids"] == [[page_id] for page_id in by_sessions]
+        assert loaded(" ".join(TRICKY_PAGES))["input_ids"] == by_sessions
+        # The pages' names come back, normalised, and the special tokens stay upper-case and special.
+        assert loaded.convert_ids_to_tokens(by_sessions) == pages
+        assert loaded("[BOS] Category/Apparel [EOS] [PAD]")["input_ids"] == [2, by_sessions[0], 3, 0]
+        assert loaded.decode([2, *by_sessions[:2], 3]) == f"[BOS] {pages[0]} {pages[1]} [EOS]"
+
+
+def test_saved_tokenizer_pads_on_the_left(tmp_path):
+    build_page_tokenizer(["home", "cart"]).save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["padding_side"] == "left"
+    padded = AutoTokenizer.from_pretrained(tmp_path)(["home cart", "cart"], padding=True)
+    assert padded["input_ids"] == [[5, 4], [0, 4]] and padded["attention_mask"] == [[1, 1], [0, 1]]

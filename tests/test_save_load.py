@@ -57,7 +57,7 @@ def test_folder_contents_and_model_card(tmp_path):
     assert (generation["eos_token_id"], generation["pad_token_id"]) == (3, 0)
     card = (tmp_path / "README.md").read_text()
     metadata = card.split("---")[1]
-    assert "library_name: transformers" in metadata and "pipeline_tag: text-generation" in metadata and "- hetlm" in metadata
+    assert "library_name: transformers" in metadata and "pipeline_tag" not in metadata and "- hetlm" in metadata
     assert "| 0 | 120 |" in card and "| 1 | 80 |" in card
     assert "**users**: 200" in card and "| IoU | 0.3125 |" in card
     assert any(name.startswith("encoder.") for name in load_file(tmp_path / "model.safetensors"))

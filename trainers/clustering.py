@@ -25,6 +25,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from torch import nn
+from tqdm.auto import tqdm
 
 from inference.prompts import pad_sequences
 
@@ -34,9 +35,11 @@ logger = logging.getLogger(__name__)
 @torch.no_grad()
 def compute_user_embeddings(
     model: nn.Module, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, batch_size: int = 64,
-    rows_per_call: int = 4096,
+    rows_per_call: int = 4096, progress: bool = True,
 ) -> np.ndarray:
     """``model.embed_users`` over every user's prompt ids (input sessions then ``[BOS]``), in batches: float32 array ``[N, D]``.
+
+    A progress bar counts the users embedded (shown on a terminal; ``progress=False`` hides it).
 
     Example:
         >>> compute_user_embeddings(model, [[2, 4, 3, 2], [2, 5, 3, 2]], pad_token_id=0).shape  # doctest: +SKIP
@@ -47,10 +50,13 @@ def compute_user_embeddings(
     chunks = []
     # embed_users sorts each call's rows by length before cutting them into chunks: large
     # calls waste less encoder work on padding.
-    for start in range(0, len(prompt_ids), rows_per_call):
-        batch = [list(ids) for ids in prompt_ids[start : start + rows_per_call]]
-        input_ids, attention_mask = pad_sequences(batch, pad_token_id)
-        chunks.append(model.embed_users(input_ids, attention_mask=attention_mask, batch_size=batch_size).float().cpu())
+    with tqdm(total=len(prompt_ids), desc="Embedding users", unit="user", disable=None if progress else True) as bar:
+        for start in range(0, len(prompt_ids), rows_per_call):
+            batch = [list(ids) for ids in prompt_ids[start : start + rows_per_call]]
+            input_ids, attention_mask = pad_sequences(batch, pad_token_id)
+            embeddings = model.embed_users(input_ids, attention_mask=attention_mask, batch_size=batch_size)
+            chunks.append(embeddings.float().cpu())
+            bar.update(len(batch))
     model.train(was_training)
     return torch.cat(chunks).numpy()
 

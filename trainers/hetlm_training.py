@@ -114,6 +114,7 @@ def train_hetlm(
     ari_after = segment_recovery(model, start.users["train"])
     history = {
         "settings": args.to_dict(),
+        "bf16": bool(trainer.args.bf16),  # the value used (args.bf16 None resolved), to reproduce the run
         "kmeans": {
             "k": start.clusters.k,
             "silhouette_by_k": start.clusters.silhouette_by_k,

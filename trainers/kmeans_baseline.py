@@ -101,6 +101,7 @@ def train_kmeans_baseline(
                 "validation_users": 0 if cluster_validation is None else len(cluster_validation),
                 "initial_eval_loss": result.initial_eval_loss,
                 "final_eval_loss": result.final_eval_loss,
+                "bf16": result.bf16,
             }
         )
     cluster_sizes = np.bincount(clusters.labels, minlength=clusters.k).tolist()
@@ -111,6 +112,7 @@ def train_kmeans_baseline(
         "selector_agreement_with_kmeans": start.selector.accuracy,
         "segment_ari": segment_recovery(model, users["train"]),
         "clusters": per_cluster,
+        "bf16": any(item["bf16"] for item in per_cluster),
     }
     card_summary = {"method": "K-means clusterwise (exogenous)", "training users": len(clusters.labels),
                     "training examples": len(users["train"]), "K": clusters.k, "cluster_sizes": cluster_sizes}

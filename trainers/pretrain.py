@@ -53,6 +53,7 @@ class PretrainResult:
     final_eval_loss: float
     train_loss: float
     log_history: list[dict[str, float]]
+    bf16: bool = False  # the bf16 autocast actually used (the setting's None resolved), so a run can be reproduced
 
 
 def build_language_model(
@@ -126,6 +127,7 @@ def train_language_model(
         final_eval_loss=final_eval_loss,
         train_loss=train_output.training_loss,
         log_history=trainer.state.log_history,
+        bf16=bool(arguments.bf16),
     )
 
 

@@ -7,7 +7,8 @@ generated (batched, with a progress bar) and scored per cluster and Combined; ``
 gets ``report.md``, ``report.csv``, ``report.json``, ``generations.jsonl`` and PNG plots (plus
 ``training.png`` when a training log is found). With ``--baseline`` the baseline is scored too
 and ``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite scores
-against the baseline. The Combined table(s) are printed.
+against the baseline. The Combined table(s) are printed and each HeTLM folder's model card gets its Combined
+metrics.
 
 Example:
     $ hetlm evaluate repeat-last most-popular markov --data runs/default/data --baseline most-popular
@@ -19,13 +20,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from evaluation.baselines import BASELINES
-from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
 
-NAME = "evaluate"
-HELP = "Score models and simple baselines on a prepared test set: per-cluster and Combined tables, plots."
+from .device_option import add_device_option, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,20 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Seed of sampled generation (default: 0).")
     parser.add_argument("--training-log", help="A training log (JSON list, JSONL or trainer_state.json) to plot; "
                                                "default: one found in each model folder.")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="Device for models (default: cuda when available, else cpu).")
+    add_device_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
 
 def run(args: argparse.Namespace) -> int:
     """Score every MODEL (and the baseline), write the reports and print the Combined tables."""
+    from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
+    from evaluation.model_cards import write_metrics_to_model_cards
+
     options = EvaluationOptions(
         split=args.split, batch_size=args.batch_size, max_users=args.max_users, max_new_tokens=args.max_new_tokens,
-        markov_sample=args.markov_sample, seed=args.seed, training_log=args.training_log, device=args.device,
-        progress=not args.no_progress,
+        markov_sample=args.markov_sample, seed=args.seed, training_log=args.training_log,
+        device=resolve_device(args.device), progress=not args.no_progress,
     )
     out_dir = Path(args.out) if args.out else Path(args.data).resolve().parent / "evaluation"
     reports = evaluate_models(args.models, args.data, out_dir, args.baseline, options)
+    write_metrics_to_model_cards(reports)
     synthetic = " (synthetic data: simulator)" if next(iter(reports.values())).metadata["synthetic"] else ""
     users = len(next(iter(reports.values())).user_ids)
     text = (out_dir / "comparison.md").read_text(encoding="utf-8").removeprefix("# Combined results\n\n")

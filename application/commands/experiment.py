@@ -28,13 +28,8 @@ import argparse
 from trainers.model_sizes import FAMILIES
 
 from ..config_files import load_config_file
-from ..experiment import CONFIG_FILE, run_experiment
-from ..experiment_report import summary_table
 from ..experiment_settings import PRESETS, ExperimentSettings, merge_settings, route_setting
 from .data_options import add_data_arguments, data_option_values
-
-NAME = "experiment"
-HELP = "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."
 
 
 def _pair(value: str) -> tuple[float, float]:
@@ -104,6 +99,9 @@ def experiment_settings(args: argparse.Namespace) -> ExperimentSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Run or resume the experiment, print the summary table and the stage timings."""
+    from ..experiment import CONFIG_FILE, run_experiment
+    from ..experiment_report import summary_table
+
     settings = experiment_settings(args)
     summary = run_experiment(settings, args.out, force=args.force)
     label = " (SYNTHETIC DATA: simulator)" if summary["synthetic"] else ""

@@ -19,23 +19,12 @@ import argparse
 import sys
 from dataclasses import fields
 
-import torch
-from transformers.utils import logging as transformers_logging
-
-from inference.batch_generation import (
-    PREDICTION_FORMATS,
-    BatchGenerationError,
-    BatchGenerationOptions,
-    generate_predictions,
-    summary_line,
-)
 from tokenization.readers import FORMATS as SOURCE_FORMATS
 
+from inference.batch_generation import PREDICTION_FORMATS, BatchGenerationOptions
+
+from .device_option import add_device_option, resolve_device
 from .reader_options import reader_option
-
-NAME = "generate"
-HELP = "Predict every user's next session (pages, cluster, cart/purchase probabilities) from an event log with a HeTLM model."
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,13 +65,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Drop a page view repeating the previous one in its session (use it if the model's data did).")
     parser.add_argument("--on-bad-rows", choices=("error", "skip"), default=defaults.on_bad_rows,
                         help="Stop at the first malformed row, or skip and count such rows (default: error).")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="Device for the model (default: cuda when available, else cpu).")
+    add_device_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
 
 def run(args: argparse.Namespace) -> int:
     """Predict, write the rows and the summary, print the summary line; exit 2 on bad input."""
+    from transformers.utils import logging as transformers_logging
+
+    from inference.batch_generation import BatchGenerationError, generate_predictions, summary_line
+
     if args.no_progress:
         transformers_logging.disable_progress_bar()
     option_names = [field.name for field in fields(BatchGenerationOptions) if field.name != "progress"]
@@ -100,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             format_options=format_options,
             output_format=args.output_format,
             options=options,
-            device=args.device,
+            device=resolve_device(args.device),
         )
     except BatchGenerationError as error:
         print(f"hetlm generate: error: {error}", file=sys.stderr)

@@ -23,9 +23,6 @@ from .data_options import PREPARE_KEYWORDS, add_data_arguments, data_option_valu
 
 logger = logging.getLogger(__name__)
 
-NAME = "prepare"
-HELP = "Read an event log (or the built-in simulator), build train/validation/test examples and the page tokenizer."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``hetlm prepare``."""

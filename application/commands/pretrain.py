@@ -17,8 +17,6 @@ import argparse
 
 from ..config_files import build_arguments, load_config_file, settings_parser
 
-NAME = "pretrain"
-HELP = "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared dataset."
 
 
 def parent_parsers() -> list[argparse.ArgumentParser]:

@@ -20,8 +20,6 @@ import argparse
 
 from ..config_files import build_arguments, load_config_file, settings_parser
 
-NAME = "train"
-HELP = "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single LM."
 METHODS = ("hetlm", "kmeans")
 
 
@@ -46,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the data and the pretrained LM, train with the chosen method, save; prints a summary."""
     from transformers import AutoModelForCausalLM
 
+    from modeling_hetlm.hub_hetlm import update_model_card
     from tokenization.examples import load_prepared
     from trainers.hetlm_training import train_hetlm
     from trainers.kmeans_baseline import train_kmeans_baseline
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     (settings,) = build_arguments((ClusterwiseTrainingArguments,), file_values, vars(args))
-    splits, tokenizer, _ = load_prepared(args.data)
+    splits, tokenizer, data_summary = load_prepared(args.data)
     lm = AutoModelForCausalLM.from_pretrained(args.pretrained)
     if lm.config.vocab_size < len(tokenizer):
         raise ValueError(
@@ -66,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if method == "kmeans":
         result = train_kmeans_baseline(splits, tokenizer, lm, args.out, settings)
+        update_model_card(args.out, data_summary=data_summary)
         sizes = result.history["cluster_sizes"]
         print(f"K-means baseline: K={result.model.config.num_clusters}, sizes {sizes}; saved to {args.out}")
         return 0
     result = train_hetlm(splits, tokenizer, lm, args.out, settings, resume_from_checkpoint=args.resume)
+    update_model_card(args.out, data_summary=data_summary)
     print(
         f"HeTLM: K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, "
         f"sizes {result.history['cluster_sizes']}; "
