@@ -85,6 +85,9 @@ class HeTLMConfig(PreTrainedConfig):
             Fingerprint of the page vocabulary, `page_vocabulary_hash(tokens)` (sha256 of the tokens in
             id order); `HeTLMForBrowsing.check_page_tokenizer` compares a page tokenizer against it.
             Set by `HeTLMForBrowsing.set_page_vocabulary`.
+        outcome_pages (`list[str]`, *optional*):
+            The outcome page names the model was built for (`["cart", "purchase"]` by `build_hetlm`); the loaders
+            of `inference.loading` refuse the model for an evaluation whose outcome pages differ. `None`: not recorded.
         pad_token_id (`int`, *optional*, defaults to 0): id of `[PAD]` in the page vocabulary.
         unk_token_id (`int`, *optional*, defaults to 1): id of `[UNK]` (an unknown page).
         bos_token_id (`int`, *optional*, defaults to 2): id of `[BOS]` (a session starts).
@@ -131,6 +134,7 @@ class HeTLMConfig(PreTrainedConfig):
     routing: str = "selector"
     num_pages: int | None = None
     page_vocabulary_hash: str | None = None
+    outcome_pages: list[str] | None = None
     pad_token_id: int = 0
     unk_token_id: int = 1
     bos_token_id: int = 2
@@ -224,6 +228,12 @@ class HeTLMConfig(PreTrainedConfig):
             self._check_page_vocabulary(vocab_size)
         elif self.page_vocabulary_hash is not None:
             raise ValueError("page_vocabulary_hash is set but num_pages is not: set both (set_page_vocabulary does)")
+        pages = self.outcome_pages
+        if pages is not None and (
+            not isinstance(pages, (list, tuple)) or not all(isinstance(page, str) and page for page in pages)
+            or len(set(pages)) != len(pages)
+        ):
+            raise ValueError(f"outcome_pages must be a list of distinct non-empty page names, got {pages!r}")
 
     def _check_page_vocabulary(self, vocab_size: int) -> None:
         _require_int(self.num_pages, "num_pages", minimum=1)

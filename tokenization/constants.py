@@ -21,6 +21,8 @@ SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN)
 
 OUTCOME_CART = "cart"
 OUTCOME_PURCHASE = "purchase"
+# The pages whose presence in a next session is an outcome; saved models record them (``outcome_pages``).
+OUTCOME_PAGES: tuple[str, ...] = (OUTCOME_CART, OUTCOME_PURCHASE)
 
 DEFAULT_MAX_INPUT_SESSIONS = 3
 

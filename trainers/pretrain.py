@@ -33,6 +33,8 @@ from transformers import (
     TrainingArguments,
 )
 
+from inference.loading import save_causal_lm
+
 from .data import BrowsingCollator, tokenize_users
 from .model_sizes import build_causal_lm_config, default_bf16
 
@@ -222,8 +224,9 @@ def pretrain_language_model(
 ) -> PretrainResult:
     """Pretrain a single LM from scratch on ``splits["train"]``, validate on ``splits["validation"]``, save it.
 
-    ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config, safetensors, generation
-    config) plus the page tokenizer and ``pretrain_settings.json`` (settings and validation losses).
+    ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config with the page vocabulary's
+    fingerprint and the outcome pages, safetensors and their sha256, generation config) plus the page tokenizer
+    and ``pretrain_settings.json`` (settings and validation losses); see :func:`inference.loading.save_causal_lm`.
     """
     settings = settings or PretrainSettings()
     torch.manual_seed(settings.seed)
@@ -234,8 +237,7 @@ def pretrain_language_model(
         model, tokenized["train"], tokenized.get("validation"), tokenizer, Path(output_dir) / "trainer", settings
     )
     output_dir = Path(output_dir)
-    result.model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    save_causal_lm(result.model, tokenizer, output_dir)
     summary = {
         "settings": asdict(settings),
         "num_parameters": result.model.num_parameters(),
