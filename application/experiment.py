@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM
 
 from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
+from inference.loading import load_pretrained_lm
 from modeling_hetlm.builders import tiny_encoder
+from tokenization.atomic_files import write_text_atomically
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
 
@@ -46,7 +47,7 @@ from trainers.pretrain import PretrainSettings, pretrain_language_model
 from .experiment_report import report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
 from .source_fingerprint import source_fingerprint
-from .stages import RunLock, StageRunner, write_text_atomically
+from .stages import RunLock, StageRunner
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epo
 def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, method: str, **overrides: Any):
     def work(out_dir: Path) -> dict[str, Any]:
         splits, tokenizer, _ = load_prepared(data_dir)
-        lm = AutoModelForCausalLM.from_pretrained(lm_dir)
+        lm = load_pretrained_lm(lm_dir, tokenizer)
         # The frozen encoder's user embeddings are shared by every clusterwise stage of the run.
         cluster_settings = _clusterwise_settings(settings, data_dir.parent / EMBEDDING_CACHE, **overrides)
         encoder = _encoder_overrides(settings, tokenizer)
@@ -133,7 +134,7 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
 
 def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dict[str, Any]:
     runner = StageRunner(run_dir, force=force)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(run_dir / CONFIG_FILE, json.dumps(asdict(settings), indent=2) + "\n")
     started = time.perf_counter()
     data_config = {key: value for key, value in asdict(settings).items()
                    if key in ("source", "format", "simulator_users", "simulator_seed", "seed")}

@@ -162,6 +162,30 @@ def load_causal_lm(model_dir: str | os.PathLike) -> PreTrainedModel:
     return model
 
 
+def load_pretrained_lm(model_dir: str | os.PathLike, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """The single LM saved in ``model_dir`` (checked by :func:`load_causal_lm`) for training on data tokenised
+    by ``tokenizer``, which must be the LM's page vocabulary (:func:`check_page_tokenizer`).
+
+    Raises:
+        OSError: The folder or its weights do not load (see :func:`load_causal_lm`).
+        ValueError: A non-finite weight, or ``tokenizer`` is not the LM's page vocabulary.
+
+    Example:
+        >>> lm = load_pretrained_lm("runs/default/lm", tokenizer)  # doctest: +SKIP
+    """
+    where = f"model folder {model_dir}"
+    read_model_config(model_dir)
+    try:
+        model = load_causal_lm(model_dir)
+    except (OSError, RuntimeError, SafetensorError) as error:
+        raise OSError(f"{where}: cannot load ({first_line(error)})") from None
+    try:
+        check_page_tokenizer(model, tokenizer)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    return model
+
+
 def record_page_vocabulary(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, outcome_pages: tuple[str, ...] = OUTCOME_PAGES
 ) -> None:
@@ -233,7 +257,10 @@ def check_page_tokenizer(
             )
         model_ids = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > model_ids:
-        raise ValueError(f"the page tokenizer has {len(tokenizer)} pages but the model only {model_ids}")
+        raise ValueError(
+            f"the page tokenizer has {len(tokenizer)} pages but the model only {model_ids} (a model of another "
+            "data set: pretrain on this prepared dataset first)"
+        )
     recorded_outcomes = getattr(model.config, "outcome_pages", None)
     if recorded_outcomes is not None and list(recorded_outcomes) != list(outcome_pages):
         raise ValueError(

@@ -75,8 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the data and the pretrained LM, train with the chosen method, save; prints a summary."""
-    from transformers import AutoModelForCausalLM
-
+    from inference.loading import load_pretrained_lm
     from tokenization.examples import load_prepared
 
     from trainers.hetlm_training import train_hetlm
@@ -90,12 +89,7 @@ def run(args: argparse.Namespace) -> int:
     settings = build_settings(ClusterwiseSettings, file_values, vars(args))
     settings.kmeans_k_range = tuple(settings.kmeans_k_range)
     splits, tokenizer, _ = load_prepared(args.data)
-    lm = AutoModelForCausalLM.from_pretrained(args.pretrained)
-    if lm.config.vocab_size < len(tokenizer):
-        raise ValueError(
-            f"{args.pretrained}: vocab_size {lm.config.vocab_size} is smaller than the page tokenizer of {args.data} "
-            f"({len(tokenizer)}): pretrain on this prepared dataset first"
-        )
+    lm = load_pretrained_lm(args.pretrained, tokenizer)
     if method == "kmeans":
         result = train_kmeans_baseline(splits, tokenizer, lm, args.out, settings)
         sizes = result.history["cluster_sizes"]
