@@ -239,7 +239,7 @@ def check_page_tokenizer(
         ...                                      num_hidden_layers=1, num_attention_heads=1))
         >>> record_page_vocabulary(model, build_page_tokenizer(["home", "cart"]))
         >>> try:
-        ...     check_page_tokenizer(model, build_page_tokenizer(["cart", "home"]))
+        ...     check_page_tokenizer(model, build_page_tokenizer(["home", "home", "cart"]))  # ids swapped
         ... except ValueError as error:
         ...     print(str(error)[:44])
         the page tokenizer does not match the model:

@@ -465,7 +465,8 @@ def pickle_instead(folder: Path) -> None:
 
 def permuted_tokenizer(folder: Path) -> None:
     """The same pages with other ids (the counts set the order: here the reverse of the model's)."""
-    build_page_tokenizer(Counter({page: index + 1 for index, page in enumerate(sorted(PAGES))})).save_pretrained(folder)
+    counts = Counter({page: index + 1 for index, page in enumerate(sorted(PAGES))})
+    build_page_tokenizer(counts).save_pretrained(folder)
 
 
 def other_tokenizer(folder: Path) -> None:
