@@ -572,6 +572,29 @@ def test_corrupted_folder_in_hetlm_generate_is_one_line_and_exit_2(hetlm_folder,
     assert not out.exists()
 
 
+@pytest.fixture(scope="module")
+def prepared_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fuzz_data")
+    prepare("simulator", "simulator", out, reader_options={"num_users": 40, "seed": 0}, progress=False,
+            show_summary=False)
+    return out
+
+
+@pytest.mark.parametrize("case", ["flipped bits 4", "NaN weight", "tokenizer of another data set",
+                                  "pickle .bin instead of safetensors"])
+def test_corrupted_folder_in_hetlm_evaluate_is_one_line_and_exit_2(hetlm_folder, prepared_data, tmp_path, capsys,
+                                                                  case):
+    damage, _, pattern = FOLDER_CASES[case]
+    folder = copy_folder(hetlm_folder, tmp_path / "model")
+    damage(folder)
+    code = main(["evaluate", str(folder), "--data", str(prepared_data), "--out", str(tmp_path / "evaluation"),
+                 "--max-users", "4", "--no-progress", "--device", "cpu"])
+    # transformers' own "Loading weights" progress bar (stderr) is not part of the error.
+    error = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("Loading weights")]
+    assert code == 2 and len(error) == 1 and error[0].startswith("hetlm evaluate: error: "), error
+    assert str(folder) in error[0]
+
+
 def test_intact_folders_load_and_checksums_are_written(hetlm_folder, lm_folder):
     for folder in (hetlm_folder, lm_folder):
         checksums = json.loads((folder / WEIGHTS_CHECKSUMS_FILE).read_text())
