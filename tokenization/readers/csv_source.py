@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -147,12 +148,12 @@ def _parse_record_by_record(
     that is not (a stray quote joined lines) costs its first line ("unbalanced quote") and its other lines
     are split again; any other record is a bad line ("wrong number of fields"). Values stay bytes (invalid
     UTF-8 is judged later). Returns the kept rows (``columns``) and their line numbers."""
-    pending = list(zip(_records(block), line_numbers.tolist()))
+    pending = deque(zip(_records(block), line_numbers.tolist()))
     index = [names.index(name) for name in columns]
     values: list[list[bytes]] = [[] for _ in columns]
     kept_lines = []
     while pending:
-        record, line = pending.pop(0)
+        record, line = pending.popleft()
         try:
             rows = list(csv.reader(io.StringIO(record.decode("utf-8", "surrogateescape"), newline=""), strict=True))
         except csv.Error:
@@ -172,7 +173,7 @@ def _parse_record_by_record(
             tail = rest[whole:].rstrip(b"\n")
             if tail:
                 again.append((tail, line + 1 + rest[:whole].count(b"\n")))
-            pending[:0] = again
+            pending.extendleft(reversed(again))
         else:
             found = len(rows[0]) if len(rows) == 1 else "a malformed quote"
             policy.reject_line("wrong number of fields", row=line, detail=f": expected {len(names)}, found {found}")
