@@ -140,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"hetlm {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Outputs are written atomically and stages resume, so an interrupt loses nothing to clean up.
+        if args.traceback:
+            raise
+        print(f"hetlm {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _positive_int(text: str) -> int:

@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM
 
 from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
 from evaluation.model_cards import write_metrics_to_model_cards
+from inference.loading import load_pretrained_lm
 from modeling_hetlm.builders import tiny_encoder
 from modeling_hetlm.hub_hetlm import update_model_card
+from tokenization.atomic_files import write_text_atomically
 from tokenization.examples import load_prepared
 from tokenization.prepare import prepare
 from trainers.hetlm_training import train_hetlm
@@ -49,7 +50,7 @@ from trainers.pretrain import pretrain_language_model
 from .experiment_report import report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
 from .source_fingerprint import prepared_data_fingerprint, source_fingerprint
-from .stages import RunLock, StageRunner, write_text_atomically
+from .stages import RunLock, StageRunner
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
                        **stage_values: Any):
     def work(out_dir: Path) -> dict[str, Any]:
         splits, tokenizer, data_summary = load_prepared(data_dir)
-        lm = AutoModelForCausalLM.from_pretrained(lm_dir)
+        lm = load_pretrained_lm(lm_dir, tokenizer)
         cluster_settings = settings.clusterwise_arguments(embedding_cache_dir=str(cache_dir), **stage_values)
         encoder = _encoder_overrides(settings, tokenizer)
         if method == "kmeans":
@@ -132,7 +133,7 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
 
 def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dict[str, Any]:
     runner = StageRunner(run_dir, force=force)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(run_dir / CONFIG_FILE, json.dumps(settings.to_dict(), indent=2) + "\n")
     started = time.perf_counter()
     data_dir, data_config, data_result = _data_stage(settings, runner)
 

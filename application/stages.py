@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokenization.atomic_files import write_text_atomically
+
 logger = logging.getLogger(__name__)
 
 MARKER_NAME = "stage_done.json"
@@ -52,25 +54,6 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:  # alive, owned by another user
         return True
     return True
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed over it, so readers (and a rerun after a
-    crash) see the old file or the new one, never half of one.
-
-    Example:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "marker.json"
-        >>> write_text_atomically(path, json.dumps({"a": 1}))
-        >>> json.loads(path.read_text())
-        {'a': 1}
-    """
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 @dataclass

@@ -53,6 +53,7 @@ from evaluation.page_metrics import (
     per_user_page_scores,
 )
 from evaluation.report_tables import markdown_table, write_csv, write_json
+from tokenization.atomic_files import atomic_open, write_text_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -236,11 +237,11 @@ class EvaluationReport:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = {"markdown": out_dir / "report.md", "generations": out_dir / "generations.jsonl"}
-        paths["markdown"].write_text(self.to_markdown(), encoding="utf-8")
+        write_text_atomically(paths["markdown"], self.to_markdown())
         paths["csv"] = write_csv(self.rows, out_dir / "report.csv", METRIC_COLUMNS)
         paths["json"] = write_json(self.to_dict(), out_dir / "report.json")
         clusters = self.clusters if self.clusters is not None else [None] * len(self.user_ids)
-        with paths["generations"].open("w", encoding="utf-8") as handle:
+        with atomic_open(paths["generations"]) as handle:
             for user_id, generated, actual, cluster in zip(self.user_ids, self.generated, self.actual, clusters):
                 record = {"user_id": user_id, "cluster": cluster, "generated": generated, "actual": actual}
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -376,7 +377,7 @@ def save_comparison(
         sections.append(f"## Composite scores against {baseline.name}: score (wins/ties/losses)\n\n"
                         + markdown_table(composite_rows, ["Model", *groups]))
     text = "\n\n".join(sections)
-    (out_dir / "comparison.md").write_text(f"# Combined results\n\n{text}\n", encoding="utf-8")
+    write_text_atomically(out_dir / "comparison.md", f"# Combined results\n\n{text}\n")
     composite_columns = list(dict.fromkeys(key for row in rows for key in row if key not in METRIC_COLUMNS + ["Model"]))
     write_csv(rows, out_dir / "comparison.csv", ["Model", *METRIC_COLUMNS[1:], *composite_columns])
     write_json({"baseline": baseline.name if baseline else None, "rows": rows}, out_dir / "comparison.json")

@@ -1,4 +1,4 @@
-"""Write report rows (one dict per row) as Markdown tables, CSV and JSON.
+"""Write report rows (one dict per row) as Markdown tables, CSV and JSON (files written atomically).
 
 Example:
     >>> rows = [{"Cluster": "Cluster 0", "N": 3, "HR": 0.5}, {"Cluster": "Combined", "N": 4, "HR": 2 / 3}]
@@ -17,6 +17,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tokenization.atomic_files import atomic_open, write_text_atomically
 
 
 def format_value(value: Any, digits: int = 3) -> str:
@@ -61,7 +63,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, columns: Sequenc
         ['N,HR', '2,0.5']
     """
     path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_open(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -78,7 +80,7 @@ def write_json(data: Any, path: str | Path) -> Path:
         {'HR': None}
     """
     path = Path(path)
-    path.write_text(json.dumps(_nan_to_none(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(_nan_to_none(data), indent=2, ensure_ascii=False) + "\n")
     return path
 
 

@@ -62,6 +62,7 @@ from transformers import PreTrainedTokenizerBase
 from inference.loading import first_line, load_model_folder
 from inference.session_generator import ModelSessionGenerator
 from modeling_hetlm import HeTLMForBrowsing
+from tokenization.atomic_files import atomic_open, write_text_atomically
 from tokenization.constants import DEFAULT_MAX_INPUT_SESSIONS, OUTCOME_CART, OUTCOME_PURCHASE, UNK_TOKEN
 from tokenization.errors import DataFormatError
 from tokenization.event_partitions import EventPartitioner, hash_strings
@@ -383,7 +384,9 @@ def outcome_shares(sessions: Sequence[Sequence[str]]) -> tuple[float, float]:
 
 
 class PredictionWriter:
-    """Writes prediction rows to a JSON-lines or CSV file as they come (a context manager).
+    """Writes prediction rows to a JSON-lines or CSV file as they come (a context manager), atomically: the rows
+    go to a temporary file that replaces ``path`` only when the block ends without an error, so a failure
+    (a full disk, Ctrl-C) leaves the previous file, or none, never part of one.
 
     In CSV, ``predicted_session`` is the page names joined by single spaces (a page never contains
     whitespace); in JSON lines it is a list.
@@ -398,12 +401,13 @@ class PredictionWriter:
         self.output_format = output_format
         self.columns = list(columns)
         self.rows = 0
+        self._output = atomic_open(self.path, newline="")
         self._file = None
         self._csv = None
 
     def __enter__(self) -> "PredictionWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", encoding="utf-8", newline="")
+        self._file = self._output.__enter__()
         if self.output_format == "csv":
             self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
             self._csv.writeheader()
@@ -421,7 +425,7 @@ class PredictionWriter:
         self._file.flush()
 
     def __exit__(self, *exc_info) -> None:
-        self._file.close()
+        self._output.__exit__(*exc_info)
 
 
 def prediction_columns(num_samples: int, has_segment: bool) -> list[str]:
@@ -539,7 +543,7 @@ def generate_predictions(
         "seconds": round(seconds, 3),
         "users_per_second": round(writer.rows / seconds, 2) if seconds > 0 else None,
     }
-    summary_path(out).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomically(summary_path(out), json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
 
 

@@ -17,6 +17,8 @@ from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
+from tokenization.page_rules import PageRules
+
 from .configuration_hetlm import HeTLMConfig, page_vocabulary_hash
 from .encoder_inputs_hetlm import SESSION_SEPARATOR, page_text, page_vocabulary
 from .modeling_hetlm import HeTLMForBrowsing
@@ -112,7 +114,8 @@ def build_hetlm(
     `config_kwargs["predictor_config"]`), the page tokenizer attached for `save_pretrained`, and
     the encoder: all-MiniLM-L6-v2 (weights and tokenizer) when `encoder_tokenizer` is None, else
     the encoder of `config_kwargs["encoder_config"]` (random weights) with that tokenizer. The config
-    records the page count and fingerprint (`num_pages`, `page_vocabulary_hash`), not the pages.
+    records the page count and fingerprint (`num_pages`, `page_vocabulary_hash`), not the pages, and the
+    page tokenizer's page rules (`outcome_pages`, `url_normalization`: `tokenization.page_rules`).
 
     Example:
         >>> model = build_hetlm(page_tokenizer, pretrained_lm, num_clusters=6)  # doctest: +SKIP
@@ -125,7 +128,7 @@ def build_hetlm(
         unk_token_id=page_tokenizer.unk_token_id,
         bos_token_id=page_tokenizer.bos_token_id,
         eos_token_id=page_tokenizer.eos_token_id,
-        **config_kwargs,
+        **{**PageRules.of_tokenizer(page_tokenizer).to_dict(), **config_kwargs},
     )
     model = HeTLMForBrowsing.from_single_lm(config, lm) if lm is not None else HeTLMForBrowsing(config)
     if encoder_tokenizer is None:

@@ -85,6 +85,14 @@ class HeTLMConfig(PreTrainedConfig):
             Fingerprint of the page vocabulary, `page_vocabulary_hash(tokens)` (sha256 of the tokens in
             id order); `HeTLMForBrowsing.check_page_tokenizer` compares a page tokenizer against it.
             Set by `HeTLMForBrowsing.set_page_vocabulary`.
+        outcome_pages (`dict[str, list[str]]`, *optional*):
+            The page rules' outcome patterns the model's pages were made with, `{"cart": [...], "purchase": [...]}`
+            (exact names, globs or `re:` patterns mapped to the outcome pages `cart` / `purchase`; see
+            `tokenization.page_rules`), copied from the page tokenizer by `build_hetlm`; the loaders of
+            `inference.loading` refuse a page tokenizer whose rules differ. `None`: not recorded.
+        url_normalization (`dict`, *optional*):
+            The page rules' URL normalisation, `{"enabled": bool, "keep_query_parameters": [...]}`, recorded and
+            checked with `outcome_pages`. `None`: not recorded.
         pad_token_id (`int`, *optional*, defaults to 0): id of `[PAD]` in the page vocabulary.
         unk_token_id (`int`, *optional*, defaults to 1): id of `[UNK]` (an unknown page).
         bos_token_id (`int`, *optional*, defaults to 2): id of `[BOS]` (a session starts).
@@ -131,6 +139,8 @@ class HeTLMConfig(PreTrainedConfig):
     routing: str = "selector"
     num_pages: int | None = None
     page_vocabulary_hash: str | None = None
+    outcome_pages: dict[str, list[str]] | None = None
+    url_normalization: dict | None = None
     pad_token_id: int = 0
     unk_token_id: int = 1
     bos_token_id: int = 2
@@ -224,6 +234,15 @@ class HeTLMConfig(PreTrainedConfig):
             self._check_page_vocabulary(vocab_size)
         elif self.page_vocabulary_hash is not None:
             raise ValueError("page_vocabulary_hash is set but num_pages is not: set both (set_page_vocabulary does)")
+        pages = self.outcome_pages
+        if pages is not None and (
+            not isinstance(pages, dict) or set(pages) != {"cart", "purchase"}
+            or not all(isinstance(patterns, list) and all(isinstance(p, str) for p in patterns)
+                       for patterns in pages.values())
+        ):
+            raise ValueError(f"outcome_pages must map 'cart' and 'purchase' to lists of page patterns, got {pages!r}")
+        if self.url_normalization is not None and not isinstance(self.url_normalization, dict):
+            raise ValueError(f"url_normalization must be a dict, got {self.url_normalization!r}")
 
     def _check_page_vocabulary(self, vocab_size: int) -> None:
         _require_int(self.num_pages, "num_pages", minimum=1)

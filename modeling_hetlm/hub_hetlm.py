@@ -2,7 +2,7 @@
 tokenizer and the model card, `push_to_hub` in one commit, and the card itself.
 
 This file is copied into saved folders (imported relatively by `modeling_hetlm.py`), so it imports
-only `safetensors`, `huggingface_hub` and `transformers`' own dependencies.
+only `safetensors`, `huggingface_hub`, `transformers`' own dependencies and `weights_integrity_hetlm.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,14 @@ from typing import Sequence
 from huggingface_hub import CommitInfo, EvalResult, HfApi, ModelCard, ModelCardData
 from safetensors import SafetensorError
 from transformers.utils import cached_file
+from transformers import PreTrainedTokenizerFast
+
+from .weights_integrity_hetlm import (
+    check_finite_weights,
+    check_loading_info,
+    verify_weights_checksums,
+    write_weights_checksums,
+)
 
 MODEL_CARD_TAGS = ("hetlm", "browsing", "recommendation", "next-session-prediction", "clustering", "custom_code")
 # The `training_summary` entry that fills the card's cluster table (training users per cluster).
@@ -28,6 +36,7 @@ DEFAULT_LICENSE = "apache-2.0"
 # The outcome pages when the prepared data names none (tokenization.constants' OUTCOME_CART, OUTCOME_PURCHASE:
 # this file is copied into saved folders and cannot import the package).
 OUTCOME_PAGES = ("cart", "purchase")
+PAGE_TOKENIZER_FILE = "tokenizer.json"
 
 
 class HeTLMHubMixin:
@@ -35,19 +44,34 @@ class HeTLMHubMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, strict: a missing, unexpected or misshaped weight or an
-        unreadable safetensors file raises `OSError` instead of leaving random weights."""
+        """`PreTrainedModel.from_pretrained`, strict and checked: safetensors only, a local folder's weights must
+        have the sha256 of its `weights_sha256.json`, a missing, unexpected or misshaped weight or an unreadable
+        safetensors file raises `OSError` instead of leaving random weights, a NaN or inf weight raises
+        `ValueError`, and a page tokenizer saved in a local folder must match the model."""
         want_info = kwargs.pop("output_loading_info", False)
+        kwargs.setdefault("use_safetensors", True)
+        folder = Path(pretrained_model_name_or_path)
+        if folder.is_dir():
+            try:
+                verify_weights_checksums(folder)
+            except OSError as error:
+                raise OSError(f"{folder}: {error}") from None
         try:
             model, info = super().from_pretrained(
                 pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
             )
         except SafetensorError as error:
             raise OSError(f"cannot read the weights of {pretrained_model_name_or_path}: {error}") from error
-        problems = {name: info.get(name) for name in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-        problems = {name: sorted(map(str, keys)) for name, keys in problems.items() if keys}
-        if problems:
-            raise OSError(f"the weights in {pretrained_model_name_or_path} do not match the model: {problems}")
+        try:
+            check_loading_info(info)
+        except OSError as error:
+            raise OSError(f"{pretrained_model_name_or_path}: {error}") from None
+        try:
+            check_finite_weights(model)
+            if (folder / PAGE_TOKENIZER_FILE).is_file():
+                model.check_page_tokenizer(PreTrainedTokenizerFast.from_pretrained(str(folder)))
+        except ValueError as error:
+            raise ValueError(f"{pretrained_model_name_or_path}: {error}") from None
         model.card_facts = _load_card_facts(pretrained_model_name_or_path, kwargs)
         return (model, info) if want_info else model
 
@@ -61,9 +85,9 @@ class HeTLMHubMixin:
         **kwargs,
     ) -> None:
         """Save a self-contained folder: config (with `auto_map`), safetensors weights (encoder and page
-        table included), generation config, the code files, the page tokenizer (`page_tokenizer`
-        or `self.page_tokenizer`, checked against the model) and a model card built from
-        `training_summary` (its `cluster_sizes` fill the cluster table) and `metrics`.
+        table included) and their sha256 (`weights_sha256.json`), generation config, the code files, the
+        page tokenizer (`page_tokenizer` or `self.page_tokenizer`, checked against the model) and a model
+        card built from `training_summary` (its `cluster_sizes` fill the cluster table) and `metrics`.
 
         Example:
             >>> model.save_pretrained("runs/hetlm", page_tokenizer=tok, metrics={"IoU": 0.31})  # doctest: +SKIP
@@ -77,6 +101,8 @@ class HeTLMHubMixin:
                 tokenizer.save_pretrained(save_directory)
             self.write_model_card(save_directory, training_summary=training_summary, metrics=metrics)
         super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_weights_checksums(save_directory)
 
     def push_to_hub(
         self,

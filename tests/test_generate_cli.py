@@ -22,7 +22,7 @@ from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetl
 from tokenization.constants import EVENT_SCHEMA, UNK_TOKEN
 from tokenization.page_tokenizer import PageTokenizer, build_page_tokenizer, decode_session, encode_sessions
 from tokenization.simulator import SimulatorConfig, simulate_events
-from inference.batch_generation import BatchGenerationOptions, SessionizedLog
+from inference.batch_generation import BatchGenerationOptions, NextSessionPredictor, SessionizedLog
 from application.cli import main
 
 NUM_CLUSTERS = 3
@@ -217,3 +217,25 @@ def test_bad_inputs_exit_2_with_one_clear_line(problem, model_dir, log_csv, tmp_
     assert error.startswith("hetlm generate: error: ") and "\n" not in error
     assert expected in error
     assert not out.exists()
+
+
+@pytest.mark.parametrize("failure, code, message", [
+    (OSError(28, "No space left on device"), 2, "hetlm generate: error: [Errno 28] No space left on device"),
+    (KeyboardInterrupt(), 130, "hetlm generate: interrupted"),
+])
+def test_a_failure_mid_run_leaves_the_previous_file_whole(model_dir, log_csv, tmp_path, capsys, monkeypatch,
+                                                         failure, code, message):
+    out = tmp_path / "predictions.jsonl"
+    out.write_text("previous run\n")
+    original, batches = NextSessionPredictor.predict, []
+
+    def fail_on_the_third_batch(self, histories):
+        batches.append(len(histories))
+        if len(batches) == 3:
+            raise failure
+        return original(self, histories)
+
+    monkeypatch.setattr(NextSessionPredictor, "predict", fail_on_the_third_batch)
+    assert run_cli(model_dir, log_csv, "--out", out, "--batch-size", 2) == code
+    assert capsys.readouterr().err.strip() == message
+    assert out.read_text() == "previous run\n" and sorted(path.name for path in tmp_path.iterdir()) == [out.name]

@@ -5,7 +5,8 @@ distributions that torch, transformers, safetensors and tokenizers need (their d
 closure, read from the installed metadata) and nothing else: neither this package (nor its
 editable-install finder) nor sentence-transformers. The child process checks that first, then
 loads each saved folder through the code files copied into it and writes its losses and greedy
-generations, which must equal those of the original models bit for bit.
+generations, which must equal those of the original models bit for bit; a folder with a flipped weight
+byte or another data set's page tokenizer must be refused there too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,6 +27,7 @@ from packaging.requirements import Requirement
 from safetensors.torch import load_file
 
 from modeling_fixtures import FAMILIES, prompt_batch, tiny_model, training_batch
+from tokenization.page_tokenizer import build_page_tokenizer
 
 RUNTIME_PACKAGES = ("torch", "transformers", "safetensors", "tokenizers")
 CHILD_TIMEOUT_S = 300
@@ -50,6 +53,13 @@ for name, folder in request["folders"].items():
     batch = {key: torch.tensor(value) for key, value in request["inputs"].items()}
     results[f"{name}.nll"] = model(batch["ids"], batch["mask"]).per_cluster_nll
     results[f"{name}.generated"] = model.generate(batch["prompts"], batch["prompt_mask"], **request["generation"])
+for folder, expected in request["refused"].items():
+    try:
+        AutoModel.from_pretrained(folder, trust_remote_code=True)
+    except (OSError, ValueError) as error:
+        assert expected in str(error), error
+    else:
+        sys.exit(f"{folder}: a damaged folder loaded")
 save_file(results, sys.argv[2])
 """
 
@@ -93,12 +103,21 @@ def test_remote_code_loads_in_a_fresh_environment(fresh_python, tmp_path):
     for family, model in models.items():
         folders[family] = str(tmp_path / family)
         model.save_pretrained(folders[family])
+    refused = {str(tmp_path / "flipped"): "sha256 differs", str(tmp_path / "other-pages"): "does not match"}
+    for folder in refused:
+        shutil.copytree(folders["opt"], folder)
+    weights = Path(tmp_path / "flipped" / "model.safetensors")
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 1
+    weights.write_bytes(bytes(data))
+    build_page_tokenizer([f"/other/{index}" for index in range(9)]).save_pretrained(tmp_path / "other-pages")
     tokenizer = models["opt"].page_tokenizer
     ids, mask = training_batch(tokenizer)
     prompts, prompt_mask = prompt_batch(tokenizer)
     inputs = {"ids": ids, "mask": mask, "prompts": prompts, "prompt_mask": prompt_mask}
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({"folders": folders, "generation": GENERATION, "inputs": {k: v.tolist() for k, v in inputs.items()}}))
+    request.write_text(json.dumps({"folders": folders, "refused": refused, "generation": GENERATION,
+                                   "inputs": {k: v.tolist() for k, v in inputs.items()}}))
     environment = {"PATH": os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
     output = tmp_path / "results.safetensors"
     child = subprocess.run(

@@ -1,13 +1,20 @@
-"""A HeTLM run killed mid-epoch and resumed from its checkpoint ends with the same weights as an uninterrupted run."""
+"""A HeTLM run killed mid-epoch and resumed from its newest complete checkpoint ends with the same weights as an
+uninterrupted run; incomplete checkpoints are named and passed over."""
 
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from transformers import TrainerCallback
 
 from trainers.clustering import pretrain_selector
+from modeling_hetlm.weights_integrity_hetlm import write_weights_checksums
+from trainers.checkpoints import TRAINER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE
 from trainers.hetlm_training import build_hetlm_trainer
 from trainers.initialization import initialize_clusterwise_model
@@ -40,7 +47,38 @@ def make_trainer(splits, tokenizer, lm, encoder, output_dir):
     return build_hetlm_trainer(start, output_dir, settings)
 
 
-def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path):
+def plant_incomplete_checkpoints(complete: Path) -> None:
+    """checkpoint-98..100 beside ``complete``: state cut short, no cluster state, no weights."""
+    for step, damage in ((98, "trainer_state"), (99, "clusters"), (100, "weights")):
+        folder = complete.parent / f"checkpoint-{step}"
+        shutil.copytree(complete, folder)
+        if damage == "trainer_state":
+            (folder / TRAINER_STATE_FILE).write_text('{"global_step": ')
+        elif damage == "clusters":
+            (folder / CLUSTER_STATE_FILE).unlink()
+        else:
+            (folder / "model.safetensors").unlink()
+
+
+def test_checkpoint_problems_are_named(tmp_path):
+    folder = tmp_path / "checkpoint-7"
+    folder.mkdir()
+    assert checkpoint_problem(folder) == "no trainer_state.json"
+    (folder / TRAINER_STATE_FILE).write_text("{}")
+    assert checkpoint_problem(folder) == "no hetlm_clusters.json"
+    (folder / CLUSTER_STATE_FILE).write_text("{")
+    assert checkpoint_problem(folder) == "hetlm_clusters.json is not valid JSON (cut short?)"
+    (folder / CLUSTER_STATE_FILE).write_text("{}")
+    assert checkpoint_problem(folder).startswith("no weights")
+    save_file({"w": torch.ones(2)}, folder / "model.safetensors")
+    write_weights_checksums(folder)
+    assert checkpoint_problem(folder) is None and newest_complete_checkpoint(tmp_path) == folder
+    save_file({"w": torch.zeros(2)}, folder / "model.safetensors")
+    assert "sha256 differs" in checkpoint_problem(folder)
+    assert newest_complete_checkpoint(tmp_path) is None
+
+
+def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path, caplog):
     splits, tokenizer = simulated_splits(num_users=70, num_segments=2)
     torch.manual_seed(0)
     lm = build_language_model(tokenizer, "qwen2", "tiny", max_length=48)
@@ -59,9 +97,15 @@ def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path):
     saved_clusters = json.loads((checkpoint / CLUSTER_STATE_FILE).read_text())
     assert 2 not in saved_clusters["active_clusters"]
 
+    # Newer checkpoints cut short by a crash while saving are passed over by --resume.
+    plant_incomplete_checkpoints(checkpoint)
     resumed = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "b")
     assert resumed.cluster_mask.active_clusters == [0, 1, 2]
-    resumed.train(resume_from_checkpoint=str(checkpoint))
+    with caplog.at_level(logging.INFO, logger="trainers"):
+        resumed.train(resume_from_checkpoint=True)
+    assert f"resuming from {checkpoint}, the newest complete checkpoint" in caplog.text
+    assert "checkpoint-100 is incomplete (no weights" in caplog.text
+    assert "checkpoint-98 is incomplete (trainer_state.json is not valid JSON" in caplog.text
     assert resumed.state.global_step == steps
     assert resumed.cluster_mask.active_clusters == uninterrupted.cluster_mask.active_clusters
     assert resumed.cluster_history == uninterrupted.cluster_history

@@ -13,6 +13,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from modeling_fixtures import FAMILIES, PAGES, prompt_batch, tiny_model, training_batch
 from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing, page_vocabulary_hash
+from modeling_hetlm.weights_integrity_hetlm import write_weights_checksums
 from modeling_hetlm.encoder_inputs_hetlm import page_vocabulary
 
 GENERATION = {"max_new_tokens": 6, "do_sample": False}
@@ -74,7 +75,8 @@ def test_config_json_holds_the_page_count_and_fingerprint_not_the_pages(tmp_path
     pages = page_vocabulary(model.page_tokenizer)
     assert (config["num_pages"], config["page_vocabulary_hash"]) == (len(pages), page_vocabulary_hash(pages))
     assert not {"page_vocabulary", "cluster_sizes", "min_cluster_size"} & config.keys()
-    assert not any(f'"{page}"' in text for page in PAGES)
+    assert config["outcome_pages"] == {"cart": [], "purchase": []}
+    assert not any(f'"{page}"' in text for page in PAGES if page not in config["outcome_pages"])
     loaded = HeTLMForBrowsing.from_pretrained(tmp_path)
     loaded.check_page_tokenizer(AutoTokenizer.from_pretrained(tmp_path))
 
@@ -129,6 +131,9 @@ def test_weights_file_missing_a_tensor_is_refused(saved_folder, tmp_path):
     tensors = load_file(broken / "model.safetensors")
     del tensors["selector.0.weight"]
     save_file(tensors, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(OSError, match="model.safetensors: sha256 differs"):
+        HeTLMForBrowsing.from_pretrained(broken)
+    write_weights_checksums(broken)  # a consistent folder still needs every tensor
     with pytest.raises(OSError, match="selector.0.weight"):
         HeTLMForBrowsing.from_pretrained(broken)
 

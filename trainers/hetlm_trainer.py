@@ -51,13 +51,12 @@ import torch
 from datasets import Dataset
 from torch import nn
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
+from .checkpoints import CLUSTER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
 from .data import BrowsingCollator
 
 logger = logging.getLogger(__name__)
 
-CLUSTER_STATE_FILE = "hetlm_clusters.json"
 # A retired cluster's selector logit is set this far below the row's largest logit (and no logit
 # falls further): its probability (about 1e-35) is never the argmax and adds nothing measurable to
 # L1 or L2, yet stays above fp32's underflow.
@@ -297,12 +296,23 @@ class HeTLMTrainer(Trainer):
         self.cluster_sizes = self.route_training_users()
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
-        """``Trainer.train``, restoring the cluster set first when resuming from a checkpoint."""
+        """``Trainer.train``, restoring the cluster set first when resuming from a checkpoint.
+
+        ``resume_from_checkpoint=True`` resumes from the newest complete checkpoint of the output folder
+        (:func:`trainers.checkpoints.newest_complete_checkpoint`: an incomplete newer one, e.g. cut short by a
+        crash while saving, is passed over with a warning) and logs which; a named checkpoint must be complete.
+        """
         if resume_from_checkpoint is True:
-            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+            resume_from_checkpoint = newest_complete_checkpoint(self.args.output_dir)
             if resume_from_checkpoint is None:
-                raise ValueError(f"No checkpoint found in {self.args.output_dir} to resume from")
+                raise ValueError(f"No complete checkpoint found in {self.args.output_dir} to resume from")
+            logger.info("resuming from %s, the newest complete checkpoint", resume_from_checkpoint)
+        elif resume_from_checkpoint:
+            problem = checkpoint_problem(resume_from_checkpoint)
+            if problem is not None:
+                raise ValueError(f"checkpoint {resume_from_checkpoint} cannot be resumed from: {problem}")
         if resume_from_checkpoint:
+            resume_from_checkpoint = str(resume_from_checkpoint)
             self.load_cluster_state(resume_from_checkpoint)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 

@@ -33,7 +33,7 @@ from transformers import (
     TrainerCallback,
 )
 
-from tokenization.page_rules import record_page_rules
+from inference.loading import save_causal_lm
 
 from .data import BrowsingCollator, tokenize_users
 from .model_sizes import build_causal_lm_config
@@ -139,9 +139,10 @@ def pretrain_language_model(
 ) -> PretrainResult:
     """Pretrain a single LM from scratch on ``splits["train"]``, validate on ``splits["validation"]``, save it.
 
-    ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config with the data's page rules
-    ``outcome_pages`` and ``url_normalization``, safetensors, generation config) plus the page tokenizer and
-    ``pretrain_settings.json`` (settings and validation losses).
+    ``output_dir`` becomes a plain ``transformers`` causal-LM folder (config with the page vocabulary's
+    fingerprint and the data's page rules ``outcome_pages`` and ``url_normalization``, safetensors and their
+    sha256, generation config) plus the page tokenizer and ``pretrain_settings.json`` (settings and validation
+    losses); see :func:`inference.loading.save_causal_lm`.
     """
     args = args or PretrainingArguments()
     torch.manual_seed(args.seed)
@@ -152,9 +153,7 @@ def pretrain_language_model(
         model, tokenized["train"], tokenized.get("validation"), tokenizer, Path(output_dir) / "trainer", args
     )
     output_dir = Path(output_dir)
-    record_page_rules(result.model.config, tokenizer)
-    result.model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    save_causal_lm(result.model, tokenizer, output_dir)
     summary = {
         "settings": args.to_dict(),
         "num_parameters": result.model.num_parameters(),

@@ -42,8 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the data and the pretrained LM, train with the chosen method, save; prints a summary."""
-    from transformers import AutoModelForCausalLM
-
+    from inference.loading import load_pretrained_lm
     from modeling_hetlm.hub_hetlm import update_model_card
     from tokenization.examples import load_prepared
     from trainers.hetlm_training import train_hetlm
@@ -57,12 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     (settings,) = build_arguments((ClusterwiseTrainingArguments,), file_values, vars(args))
     splits, tokenizer, data_summary = load_prepared(args.data)
-    lm = AutoModelForCausalLM.from_pretrained(args.pretrained)
-    if lm.config.vocab_size < len(tokenizer):
-        raise ValueError(
-            f"{args.pretrained}: vocab_size {lm.config.vocab_size} is smaller than the page tokenizer of {args.data} "
-            f"({len(tokenizer)}): pretrain on this prepared dataset first"
-        )
+    lm = load_pretrained_lm(args.pretrained, tokenizer)
     if method == "kmeans":
         result = train_kmeans_baseline(splits, tokenizer, lm, args.out, settings)
         update_model_card(args.out, data_summary=data_summary)
