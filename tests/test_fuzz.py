@@ -3,9 +3,8 @@
 Each case must end in a clear error (DataFormatError / ValueError / OSError with a one-line message
 naming what is wrong) or a counted skip, never a traceback from inside a library or silent garbage.
 For the readers, every planted bad record is counted (rows in = rows kept + rows skipped) and the kept
-rows are exactly the good rows written. `PENDING_GENERATE_CASES` are the `generate` input checks of
-issue 13 item 4 (another change): they are expected to fail until it lands (strict xfail), then move
-them to `GENERATE_CASES`.
+rows are exactly the good rows written. A prompt longer than the context is no error: `generate` keeps
+its latest sessions.
 """
 
 from __future__ import annotations
@@ -746,27 +745,33 @@ def case_mask_hole(ids, mask):
 
 
 def case_prompt_longer_than_context(ids, mask):
-    long = torch.cat([ids[:, :-1]] * 40 + [ids[:, -1:]], dim=1)
-    return long, torch.cat([mask[:, :-1]] * 40 + [mask[:, -1:]], dim=1)
+    """One user whose history (a row's sessions, 40 times over) is longer than the predictors' context."""
+    row = int(mask.sum(dim=1).argmax())
+    history = ids[row, mask[row].bool()][:-1]  # without the open [BOS]
+    long = torch.cat([history] * 40 + [ids[row, -1:]]).unsqueeze(0)
+    return long, torch.ones_like(long)
 
 
-# The generate input checks of issue 13 item 4 (mask 0/1 and contiguous, finite embeddings, over-long
-# prompts), added by another change: expected to fail on a tree without them.
-PENDING_GENERATE_CASES = [case_mask_two, case_mask_negative, case_mask_hole, case_prompt_longer_than_context]
+MASK_CASES = [case_mask_two, case_mask_negative, case_mask_hole]
 
 
-@pytest.mark.xfail(reason="generate input checks of issue 13 item 4 not in this tree yet", strict=True)
-@pytest.mark.parametrize("case", PENDING_GENERATE_CASES, ids=lambda case: case.__name__)
-def test_pending_bad_generate_input_is_a_clear_error(model, case):
+@pytest.mark.parametrize("case", MASK_CASES, ids=lambda case: case.__name__)
+def test_bad_attention_mask_is_a_clear_error(model, case):
     ids, mask = case(*good_prompts(model))
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="attention_mask") as caught:
         model.generate(ids, mask, max_new_tokens=4)
     assert_clear(caught.value)
 
 
-@pytest.mark.xfail(reason="generate input checks of issue 13 item 4 not in this tree yet", strict=True)
+def test_a_prompt_longer_than_the_context_keeps_its_latest_sessions(model):
+    ids, mask = case_prompt_longer_than_context(*good_prompts(model))
+    assert ids.shape[1] + 4 > model.config.predictor_config.max_position_embeddings
+    new_tokens = model.generate(ids, mask, max_new_tokens=4)
+    assert new_tokens.shape[0] == ids.shape[0]
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_pending_non_finite_user_embeddings_are_a_clear_error(model, value):
+def test_non_finite_user_embeddings_are_a_clear_error(model, value):
     ids, mask = good_prompts(model)
     embeddings = torch.zeros(ids.shape[0], model.config.embedding_dim)
     embeddings[1, 0] = value
