@@ -50,6 +50,12 @@ from .stages import StageRunner
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "experiment_config.json"
+# The settings of how HeTLM's users move: they enter the HeTLM stages' configuration, not the K-means ones'.
+HETLM_DYNAMICS_KEYS = ("l1_reduction", "selector_label_smoothing", "reassignment", "reassign_every_epochs",
+                       "reassign_selector_epochs", "reassign_size_prior")
+# What each clusterwise stage's summary keeps of its training history.
+CLUSTERWISE_SUMMARY_KEYS = ("kmeans", "segment_ari", "segment_ari_kmeans_init", "routed_validation_nll", "dynamics",
+                            "selector_pretraining_agreement", "selector_pretraining_mean_max_probability")
 EMBEDDING_CACHE = "embedding-cache"
 SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov")
 LARGE_LM = "lm-large"
@@ -133,6 +139,9 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
                    if key in ("source", "format", "simulator_users", "simulator_seed", "seed")}
     reader_options = {"num_users": settings.simulator_users, "seed": settings.simulator_seed} \
         if settings.format == "simulator" else {}
+    if settings.format == "simulator" and settings.simulator_scenario != "default":
+        # Only a non-default scenario enters the fingerprint, so runs made before scenarios existed are reused.
+        data_config["simulator_scenario"] = reader_options["scenario"] = settings.simulator_scenario
     data_result = runner.run("data", data_config, lambda out: prepare(
         settings.source, settings.format, out, ExampleOptions(seed=settings.seed), reader_options=reader_options))
     data_dir = runner.stage_dir("data")
@@ -155,11 +164,12 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
     for name, k in kmeans_runs.items():
         clusterwise_results[name] = runner.run(name, {**cluster_config, "kmeans_k": k},
                                                _clusterwise_stage(settings, data_dir, small_lm_dir, "kmeans", kmeans_k=k))
+    dynamics = {key: getattr(settings, key) for key in HETLM_DYNAMICS_KEYS}
     for alpha, beta in settings.ablation:
         name = hetlm_stage_name(alpha, beta)
-        clusterwise_results[name] = runner.run(name, {**cluster_config, "alpha": alpha, "beta": beta},
+        clusterwise_results[name] = runner.run(name, {**cluster_config, **dynamics, "alpha": alpha, "beta": beta},
                                                _clusterwise_stage(settings, data_dir, small_lm_dir, "hetlm",
-                                                                  alpha=alpha, beta=beta))
+                                                                  alpha=alpha, beta=beta, **dynamics))
 
     model_names = [LARGE_LM, SMALL_LM, *clusterwise_results]  # the first is the composites' baseline
     specs = [str(runner.stage_dir(name)) for name in model_names] + list(SIMPLE_BASELINES)
@@ -174,7 +184,9 @@ def run_experiment(settings: ExperimentSettings, run_dir: str | Path, force: boo
         "machine": machine_description(),
         "data": {key: data_result.get(key) for key in ("totals", "splits", "filters") if key in data_result},
         "models": evaluation["models"],
-        "clusterwise": {name: {key: result[key] for key in ("num_clusters", "cluster_sizes")}
+        "clusterwise": {name: {"num_clusters": result["num_clusters"], "cluster_sizes": result["cluster_sizes"],
+                               **{key: result["history"][key] for key in CLUSTERWISE_SUMMARY_KEYS
+                                  if key in result["history"]}}
                         for name, result in clusterwise_results.items()},
         "stage_timings": [asdict(timing) for timing in runner.timings],
         "total_seconds": time.perf_counter() - started,

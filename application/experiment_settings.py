@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from tokenization.simulator import SCENARIOS
+from trainers.initialization import ClusterwiseSettings
+
 
 @dataclass
 class ExperimentSettings:
@@ -20,6 +23,8 @@ class ExperimentSettings:
         format: Reader format (``simulator``, ``events``, ``csv``, ``parquet``, ``jsonl``, ``ga360``, ``rees46``).
         simulator_users: Users the simulator draws (only for the simulator).
         simulator_seed: The simulator's seed.
+        simulator_scenario: ``default`` or ``behaviour`` (segments defined by how users browse and convert,
+            category interests independent of the segment; see :mod:`tokenization.simulator`).
         family: Backbone family of every LM: ``opt``, ``qwen2`` or ``llama`` (SmolLM2).
         small_size / large_size: Size presets (:mod:`trainers.model_sizes`) of the predictors and of the
             single larger LM (grown to at least ``num_clusters`` times the small one's parameters).
@@ -29,6 +34,9 @@ class ExperimentSettings:
         ablation: (alpha, beta) pairs; one HeTLM per pair; the first is the headline model.
         centroid_distance: ``paper`` or ``normalized`` L3 (see :class:`HeTLMConfig`).
         clusterwise_epochs: Epochs of HeTLM and of each K-means predictor's fine-tuning.
+        l1_reduction, selector_label_smoothing, reassignment, reassign_every_epochs, reassign_selector_epochs,
+            reassign_size_prior: How HeTLM's users move (every HeTLM stage, the ablation's included); see
+            :class:`trainers.initialization.ClusterwiseSettings`.
         encoder: ``minilm`` (all-MiniLM-L6-v2, the paper's) or ``tiny`` (a random 1-layer BERT over
             the page words: smoke tests only).
         max_test_users: Score at most this many test users (None: all).
@@ -42,6 +50,7 @@ class ExperimentSettings:
     format: str = "simulator"
     simulator_users: int = 3000
     simulator_seed: int = 0
+    simulator_scenario: str = "default"
     family: str = "opt"
     small_size: str = "small"
     large_size: str = "large"
@@ -52,6 +61,13 @@ class ExperimentSettings:
     ablation: list[tuple[float, float]] = field(default_factory=lambda: [(5.0, 9.0)])
     centroid_distance: str = "paper"
     clusterwise_epochs: float = 3.0
+    # HeTLM's own defaults, in one place.
+    l1_reduction: str = ClusterwiseSettings.l1_reduction
+    selector_label_smoothing: float = ClusterwiseSettings.selector_label_smoothing
+    reassignment: str = ClusterwiseSettings.reassignment
+    reassign_every_epochs: int = ClusterwiseSettings.reassign_every_epochs
+    reassign_selector_epochs: int = ClusterwiseSettings.reassign_selector_epochs
+    reassign_size_prior: float = ClusterwiseSettings.reassign_size_prior
     encoder: str = "minilm"
     max_test_users: int | None = None
     max_new_tokens: int = 40
@@ -77,6 +93,8 @@ class ExperimentSettings:
             raise ValueError("ablation needs at least one (alpha, beta) pair")
         if self.encoder not in ("minilm", "tiny"):
             raise ValueError(f"encoder must be 'minilm' or 'tiny', got {self.encoder!r}")
+        if self.simulator_scenario not in SCENARIOS:
+            raise ValueError(f"simulator_scenario must be one of {sorted(SCENARIOS)}, got {self.simulator_scenario!r}")
         if self.num_clusters < 1:
             raise ValueError(f"num_clusters must be at least 1, got {self.num_clusters}")
 

@@ -30,6 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from modeling_hetlm import HeTLMForBrowsing
 
 from .clustering import pretrain_selector
+from .data import BrowsingCollator
 from .hetlm_trainer import HeTLMTrainer
 from .initialization import ClusterwiseSettings, ClusterwiseStart, initialize_clusterwise_model
 from .model_sizes import default_bf16
@@ -65,10 +66,33 @@ def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> fl
     return float(adjusted_rand_score(np.asarray(users["segment"]), assignments))
 
 
+@torch.no_grad()
+def routed_nll(model: HeTLMForBrowsing, users, batch_size: int = 64) -> float:
+    """Mean over ``users`` of each user's per-token NLL under the predictor it is routed to (``config.routing``):
+    the figure HeTLM and the K-means baseline are compared on.
+
+    Example:
+        >>> routed_nll(model, users["validation"])  # doctest: +SKIP
+        2.84
+    """
+    was_training = model.training
+    model.eval()
+    collator = BrowsingCollator(pad_token_id=model.config.pad_token_id)
+    columns = users.select_columns(["input_ids", "labels", "user_embeddings"])
+    total = 0.0
+    for start in range(0, len(columns), batch_size):
+        batch = collator(columns.select(range(start, min(start + batch_size, len(columns)))).to_list())
+        outputs = model(**batch, compute_selector_loss=False)
+        total += float(outputs.per_cluster_nll.gather(1, outputs.assignments.unsqueeze(1)).sum())
+    model.train(was_training)
+    return total / len(columns)
+
+
 def build_hetlm_trainer(
     start: ClusterwiseStart, output_dir: str | os.PathLike, settings: ClusterwiseSettings
 ) -> HeTLMTrainer:
-    """The :class:`HeTLMTrainer` over ``start``'s users with ``settings`` (predictor lr/wd in ``TrainingArguments``)."""
+    """The :class:`HeTLMTrainer` over ``start``'s users with ``settings`` (predictor lr/wd in ``TrainingArguments``);
+    moves are counted against ``start``'s K-means labels."""
     save_arguments = {"save_steps": settings.save_steps} if settings.save_strategy == "steps" else {}
     arguments = build_training_arguments(
         output_dir,
@@ -98,6 +122,13 @@ def build_hetlm_trainer(
         selector_learning_rate=settings.selector_learning_rate,
         selector_weight_decay=settings.selector_weight_decay,
         prune_every_steps=settings.prune_every_steps,
+        reference_labels=start.clusters.labels,
+        reassignment=settings.reassignment,
+        reassign_every_epochs=settings.reassign_every_epochs,
+        reassign_selector_epochs=settings.reassign_selector_epochs,
+        reassign_learning_rate=settings.reassign_learning_rate,
+        reassign_size_prior=settings.reassign_size_prior,
+        label_smoothing=settings.selector_label_smoothing,
     )
 
 
@@ -130,6 +161,7 @@ def train_hetlm(
         epochs=settings.selector_pretrain_epochs,
         learning_rate=settings.selector_pretrain_learning_rate,
         seed=settings.seed,
+        label_smoothing=settings.selector_label_smoothing,
     )
     trainer = build_hetlm_trainer(start, output_dir / "trainer", settings)
     has_validation = trainer.eval_dataset is not None
@@ -148,23 +180,61 @@ def train_hetlm(
             "sizes": np.bincount(start.clusters.labels, minlength=start.clusters.k).tolist(),
         },
         "selector_pretraining": selector.history,
+        "selector_pretraining_agreement": selector.accuracy,
+        "selector_pretraining_mean_max_probability": selector.mean_max_probability,
         "initial_eval_nll": initial_eval_nll,
         "final_eval_nll": final_eval_nll,
         "segment_ari_kmeans_init": ari_before,
         "segment_ari": ari_after,
+        "routed_validation_nll": routed_nll(model, start.users["validation"]) if has_validation else None,
         "kept_clusters": kept,
         "cluster_sizes": model.config.cluster_sizes,
         "cluster_history": trainer.cluster_history,
+        "reassignments": trainer.reassignment_history,
+        "dynamics": cluster_dynamics(trainer.cluster_history, trainer.state.log_history, len(start.clusters.labels)),
         "log_history": trainer.state.log_history,
     }
+    moved = history["dynamics"][-1].get("users_moved_since_kmeans") if history["dynamics"] else None
     logger.info(
-        "HeTLM: K %d -> %d, validation NLL %.4f -> %.4f, segment ARI %s -> %s",
-        start.clusters.k, len(kept), initial_eval_nll, final_eval_nll, ari_before, ari_after,
+        "HeTLM: K %d -> %d, %s of %d training users moved from their K-means cluster, validation NLL %.4f -> %.4f, "
+        "segment ARI %s -> %s",
+        start.clusters.k, len(kept), moved, len(start.clusters.labels), initial_eval_nll, final_eval_nll,
+        ari_before, ari_after,
     )
     if trainer.is_world_process_zero():
         model.save_pretrained(output_dir, page_tokenizer=tokenizer, training_summary=_card_summary(history, splits))
         (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")
     return HeTLMResult(model, trainer, initial_eval_nll, final_eval_nll, history)
+
+
+def cluster_dynamics(cluster_history: list[dict[str, Any]], log_history: list[dict[str, Any]],
+                     num_users: int) -> list[dict[str, Any]]:
+    """One row per routing of the training users (each epoch's end, or every ``prune_every_steps``): K, the
+    cluster sizes, the users moved since K-means and since the previous routing (counts and shares), and the
+    routed validation NLL of the evaluation logged at that epoch (None without one).
+
+    Example:
+        >>> history = [{"step": 5, "epoch": 1.0, "num_clusters": 2, "cluster_sizes": [6, 4], "active_clusters": [0, 1],
+        ...             "users_moved_since_last": 1, "users_moved_since_kmeans": 2}]
+        >>> cluster_dynamics(history, [{"epoch": 1.0, "eval_loss": 2.5}], 10)[0]["share_moved_since_kmeans"]
+        0.2
+    """
+    eval_by_epoch = {record["epoch"]: record["eval_loss"] for record in log_history if "eval_loss" in record}
+    rows = []
+    for entry in cluster_history:
+        row = {
+            "step": entry["step"],
+            "epoch": entry["epoch"],
+            "num_clusters": entry["num_clusters"],
+            "cluster_sizes": [entry["cluster_sizes"][cluster] for cluster in entry["active_clusters"]],
+            "validation_nll": eval_by_epoch.get(entry["epoch"]),
+        }
+        for key in ("users_moved_since_kmeans", "users_moved_since_last"):
+            if key in entry:
+                row[key] = entry[key]
+                row[key.replace("users_", "share_")] = entry[key] / num_users
+        rows.append(row)
+    return rows
 
 
 def _card_summary(history: dict[str, Any], splits: DatasetDict) -> dict[str, Any]:

@@ -42,6 +42,21 @@ class ClusterwiseSettings:
     ``embedding_cache_dir``: a folder where user embeddings are kept and reused (None: no cache).
     ``min_cluster_size``: clusters routed fewer training users are removed; ``None`` means 1% of
     the training users (at least 1).
+
+    How users move (issue 10; DESIGN.md section 4):
+
+    - ``l1_reduction``: ``"sum"`` (each user's summed token NLL in L1, the paper's scale) or ``"mean"``
+      (per-token mean); see :class:`~modeling_hetlm.HeTLMConfig`.
+    - ``selector_label_smoothing``: the selector is pretrained on the K-means labels (and retrained on
+      the hard-EM labels) with targets smoothed by this much, so it stays soft (max-probability about
+      ``1 - e + e/K``) and L1 keeps a gradient; 0 trains it to a saturated softmax.
+    - ``reassignment``: ``"hard_em"`` (default) retrains the selector towards ``argmin_k NLL_k`` of every
+      training user at the end of every ``reassign_every_epochs``-th epoch, for ``reassign_selector_epochs``
+      epochs at ``reassign_learning_rate`` (:mod:`trainers.reassignment`); ``"none"`` keeps the paper's
+      loop only (soft L1 gradient). The first step comes after one epoch of the critic on the K-means
+      clusters (predictors identical at the start cannot tell users apart).
+    - ``reassign_size_prior``: weight w of ``-w log(n_k / N)`` in the hard-EM choice (classification EM with
+      mixing weights): near-ties go to the larger cluster, so clusters splitting one segment merge.
     """
 
     num_clusters: int = 6
@@ -49,6 +64,7 @@ class ClusterwiseSettings:
     kmeans_k_range: tuple[int, int] = (2, 8)
     alpha: float = 5.0
     beta: float = 9.0
+    l1_reduction: str = "sum"
     centroid_distance: str = "paper"
     centroid_temperature: float = 0.05
     selector_hidden_sizes: tuple[int, ...] = (256,)
@@ -65,6 +81,12 @@ class ClusterwiseSettings:
     warmup_ratio: float = 0.0
     selector_pretrain_epochs: int = 20
     selector_pretrain_learning_rate: float = 1e-2
+    selector_label_smoothing: float = 0.3
+    reassignment: str = "hard_em"
+    reassign_every_epochs: int = 1
+    reassign_selector_epochs: int = 5
+    reassign_learning_rate: float = 1e-2
+    reassign_size_prior: float = 0.0
     embedding_batch_size: int = 64
     embedding_cache_dir: str | None = None
     bf16: bool | None = None
@@ -167,6 +189,7 @@ def initialize_clusterwise_model(
         "num_clusters": num_clusters,
         "alpha": settings.alpha,
         "beta": settings.beta,
+        "l1_reduction": settings.l1_reduction,
         "centroid_distance": settings.centroid_distance,
         "centroid_temperature": settings.centroid_temperature,
         "selector_hidden_sizes": list(settings.selector_hidden_sizes),

@@ -33,7 +33,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from modeling_hetlm import HeTLMForBrowsing
 
 from .clustering import pretrain_selector
-from .hetlm_training import HISTORY_FILE, segment_recovery
+from .hetlm_training import HISTORY_FILE, routed_nll, segment_recovery
 from .initialization import ClusterwiseSettings, initialize_clusterwise_model
 from .pretrain import PretrainSettings, train_language_model
 
@@ -122,6 +122,7 @@ def train_kmeans_baseline(
         "kmeans": {"k": clusters.k, "silhouette_by_k": clusters.silhouette_by_k, "sizes": model.config.cluster_sizes},
         "selector_agreement_with_kmeans": selector.accuracy,
         "segment_ari": segment_recovery(model, users["train"]),
+        "routed_validation_nll": routed_nll(model, validation) if validation is not None else None,
         "clusters": per_cluster,
     }
     if PartialState().is_main_process:

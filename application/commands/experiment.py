@@ -20,7 +20,10 @@ from ..config_files import build_settings, load_config_file
 from ..experiment import CONFIG_FILE, run_experiment
 from ..experiment_report import summary_table
 from ..experiment_settings import PRESETS, ExperimentSettings
+from tokenization.simulator import SCENARIOS
 from trainers.model_sizes import FAMILIES
+
+from .train import add_dynamics_arguments
 
 NAME = "experiment"
 HELP = "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."
@@ -43,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="'simulator' (default) or an event log file/folder.")
     parser.add_argument("--format", help="Reader format: simulator, events, csv, parquet, jsonl, ga360, rees46.")
     parser.add_argument("--simulator-users", type=int, help="Users the simulator draws.")
+    parser.add_argument("--simulator-scenario", choices=sorted(SCENARIOS),
+                        help="default (segments differ in what they browse) or behaviour (only in how they browse).")
     parser.add_argument("--family", choices=FAMILIES, help="LM family of every model (default: opt).")
     parser.add_argument("--num-clusters", type=int, help="Initial K of HeTLM and K of the K-means baseline (default 6).")
     parser.add_argument("--ablation", type=_pair, nargs="+", metavar="ALPHA,BETA",
@@ -51,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrain-epochs", type=float, help="Epochs of the single small LM.")
     parser.add_argument("--large-pretrain-epochs", type=float, help="Epochs of the single large LM.")
     parser.add_argument("--clusterwise-epochs", type=float, help="Epochs of HeTLM and of the K-means fine-tuning.")
+    add_dynamics_arguments(parser)
     parser.add_argument("--max-test-users", type=int, help="Score at most this many test users.")
     parser.add_argument("--seed", type=int, help="Seed (default 0).")
 

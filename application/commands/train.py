@@ -19,8 +19,10 @@ import argparse
 from dataclasses import fields
 
 from ..config_files import build_settings, load_config_file
+from modeling_hetlm.configuration_hetlm import L1_REDUCTIONS
 from trainers.data import SCORE_MODES
 from trainers.initialization import ClusterwiseSettings
+from trainers.reassignment import REASSIGNMENTS
 
 NAME = "train"
 HELP = "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single LM."
@@ -39,6 +41,20 @@ def _kmeans_k(value: str) -> int | str:
     if k < 1:
         raise argparse.ArgumentTypeError(f"--kmeans-k must be >= 1, got {k}")
     return k
+
+
+def add_dynamics_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of how HeTLM's users move (shared by ``hetlm train`` and ``hetlm experiment``)."""
+    parser.add_argument("--l1-reduction", choices=L1_REDUCTIONS,
+                        help=f"Each user's NLL in L1: summed over tokens (paper) or per-token mean (default {_DEFAULTS['l1_reduction']}).")
+    parser.add_argument("--selector-label-smoothing", type=float,
+                        help=f"Label smoothing of the selector's (re)training, keeps it soft (default {_DEFAULTS['selector_label_smoothing']}).")
+    parser.add_argument("--reassignment", choices=REASSIGNMENTS,
+                        help=f"hard_em: retrain the selector towards argmin_k NLL_k every few epochs (default {_DEFAULTS['reassignment']}).")
+    parser.add_argument("--reassign-every-epochs", type=int, help=f"Default {_DEFAULTS['reassign_every_epochs']}.")
+    parser.add_argument("--reassign-selector-epochs", type=int, help=f"Default {_DEFAULTS['reassign_selector_epochs']}.")
+    parser.add_argument("--reassign-size-prior", type=float,
+                        help=f"Weight of -log(cluster share) in the hard-EM choice (default {_DEFAULTS['reassign_size_prior']}).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--selector-learning-rate", type=float, help=f"Default {_DEFAULTS['selector_learning_rate']} (paper: 5e-5).")
     parser.add_argument("--selector-weight-decay", type=float, help=f"Default {_DEFAULTS['selector_weight_decay']}.")
     parser.add_argument("--selector-pretrain-epochs", type=int, help=f"Default {_DEFAULTS['selector_pretrain_epochs']}.")
+    add_dynamics_arguments(parser)
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, help="bf16 autocast (default: where supported).")
     parser.add_argument("--seed", type=int, help=f"Default {_DEFAULTS['seed']}.")
     parser.add_argument("--logging-steps", type=int, help=f"Default {_DEFAULTS['logging_steps']}.")
@@ -101,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"K-means baseline: K={result.model.config.num_clusters}, sizes {result.model.config.cluster_sizes}; saved to {args.out}")
         return 0
     result = train_hetlm(splits, tokenizer, lm, args.out, settings, resume_from_checkpoint=args.resume)
+    dynamics = result.history["dynamics"]
+    moved = f"{dynamics[-1]['users_moved_since_kmeans']} users moved from their K-means cluster; " if dynamics else ""
     print(
-        f"HeTLM: K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, sizes {result.model.config.cluster_sizes}; "
+        f"HeTLM: {moved}K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, sizes {result.model.config.cluster_sizes}; "
         f"validation NLL {result.initial_eval_nll:.4f} -> {result.final_eval_nll:.4f}; saved to {args.out}"
     )
     return 0
