@@ -140,7 +140,7 @@ def main() -> None:
     results = [run_scenario(scenario, args, dict(args.hetlm_option)) for scenario in args.scenarios]
     for result in results:
         print_result(result)
-    summary = Path(args.out) / "clustering_dynamics.json"
+    summary = Path(args.out) / f"clustering_dynamics-{'-'.join(args.scenarios)}.json"
     summary.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nfigures: {summary}")
 
