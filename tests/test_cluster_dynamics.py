@@ -110,7 +110,7 @@ def test_selector_keeps_an_l1_gradient_after_pretraining():
 def test_hard_em_moves_wrongly_started_users_to_the_predictor_that_fits_them(tmp_path):
     users, groups = planted_users()
     labels = wrong_start(groups)
-    trainer = planted_trainer(planted_model(2), users, labels, tmp_path, reassignment="hard_em")
+    trainer = planted_trainer(planted_model(2), users, labels, tmp_path, reassignment="hard_em", reassign_size_prior=0.0)
     start = trainer.assignments.numpy()
     assert (start == labels).mean() >= 0.95  # the selector begins by mimicking the wrong start
     trainer.train()

@@ -96,7 +96,7 @@ def build_hetlm_trainer(
     save_arguments = {"save_steps": settings.save_steps} if settings.save_strategy == "steps" else {}
     arguments = build_training_arguments(
         output_dir,
-        learning_rate=settings.predictor_learning_rate,
+        learning_rate=settings.resolved_predictor_learning_rate("hetlm"),
         weight_decay=settings.predictor_weight_decay,
         batch_size=settings.batch_size,
         epochs=settings.epochs,

@@ -76,7 +76,7 @@ def train_kmeans_baseline(
     lm_settings = PretrainSettings(
         max_length=settings.max_length,
         score=settings.score,
-        learning_rate=settings.predictor_learning_rate,
+        learning_rate=settings.resolved_predictor_learning_rate("kmeans"),
         weight_decay=settings.predictor_weight_decay,
         batch_size=settings.batch_size,
         epochs=settings.epochs,

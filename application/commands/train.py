@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help=f"Default {_DEFAULTS['batch_size']} (paper: 16).")
     parser.add_argument("--max-length", type=int, help=f"Default {_DEFAULTS['max_length']}.")
     parser.add_argument("--score", choices=SCORE_MODES, help=f"Tokens scored (default {_DEFAULTS['score']}).")
-    parser.add_argument("--predictor-learning-rate", type=float, help=f"Default {_DEFAULTS['predictor_learning_rate']} (paper: 1e-5).")
+    parser.add_argument("--predictor-learning-rate", type=float, help="Default 1e-4 for HeTLM, 5e-4 for K-means (paper: 1e-5).")
     parser.add_argument("--predictor-weight-decay", type=float, help=f"Default {_DEFAULTS['predictor_weight_decay']}.")
     parser.add_argument("--selector-learning-rate", type=float, help=f"Default {_DEFAULTS['selector_learning_rate']} (paper: 5e-5).")
     parser.add_argument("--selector-weight-decay", type=float, help=f"Default {_DEFAULTS['selector_weight_decay']}.")
