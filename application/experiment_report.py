@@ -36,13 +36,17 @@ def cluster_dynamics_lines(clusterwise: dict[str, Any]) -> list[str]:
     cluster and how K changed, against the K-means baseline of the same K, then the per-epoch table.
 
     Example:
+        >>> row = {"epoch": 1.0, "num_clusters": 1, "cluster_sizes": [10], "users_moved_since_kmeans": 4,
+        ...        "users_moved_since_last": 4, "validation_nll": 2.8}
         >>> clusterwise = {"kmeans-k2": {"num_clusters": 2, "routed_validation_nll": 2.9, "segment_ari": 0.1},
         ...                "hetlm-a5-b9": {"num_clusters": 1, "cluster_sizes": [10], "kmeans": {"k": 2, "sizes": [6, 4]},
-        ...                                "routed_validation_nll": 2.8, "segment_ari": 0.4, "dynamics": [
-        ...                    {"epoch": 1.0, "num_clusters": 1, "cluster_sizes": [10], "users_moved_since_kmeans": 4,
-        ...                     "share_moved_since_kmeans": 0.4, "users_moved_since_last": 4, "validation_nll": 2.8}]}}
-        >>> print(cluster_dynamics_lines(clusterwise)[2])
-        **hetlm-a5-b9**: 4 of 10 training users moved (40.0%); K 2 -> 1; sizes [6, 4] -> [10]; routed validation NLL 2.800 (K-means K=2: 2.900); segment ARI 0.400 (K-means: 0.100).
+        ...                                "routed_validation_nll": 2.8, "segment_ari": 0.4, "dynamics": [row]}}
+        >>> print(cluster_dynamics_lines(clusterwise)[2].replace("; ", ";\\n"))
+        **hetlm-a5-b9**: 4 of 10 training users moved (40.0%);
+        K 2 -> 1;
+        sizes [6, 4] -> [10];
+        routed validation NLL 2.800 (K-means K=2: 2.900);
+        segment ARI 0.400 (K-means: 0.100).
     """
     lines = ["## Cluster dynamics (HeTLM vs its K-means start)", ""]
     for name, result in clusterwise.items():
@@ -54,9 +58,11 @@ def cluster_dynamics_lines(clusterwise: dict[str, Any]) -> list[str]:
         users = sum(result["cluster_sizes"])
         last = dynamics[-1]
         moved = last.get("users_moved_since_kmeans")
-        sentence = f"**{name}**: {moved} of {users} training users moved ({moved / users:.1%}); " if moved is not None \
-            else f"**{name}**: "
-        sentence += f"K {start_k} -> {result['num_clusters']}; sizes {result['kmeans']['sizes']} -> {result['cluster_sizes']}"
+        sentence = f"**{name}**: "
+        if moved is not None:
+            sentence += f"{moved} of {users} training users moved ({moved / users:.1%}); "
+        sentence += f"K {start_k} -> {result['num_clusters']}; "
+        sentence += f"sizes {result['kmeans']['sizes']} -> {result['cluster_sizes']}"
         if result.get("routed_validation_nll") is not None:
             sentence += f"; routed validation NLL {result['routed_validation_nll']:.3f}"
             if baseline.get("routed_validation_nll") is not None:

@@ -111,13 +111,15 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
 def print_result(result: dict[str, Any]) -> None:
     print(f"\n## scenario {result['scenario']}")
     print(f"K-means sizes {result['kmeans_sizes']}; HeTLM sizes {result['hetlm_sizes']}")
-    print(f"{result['moved']} users moved ({result['moved_share']:.1%}); K {result['k_before']} -> {result['k_after']}; "
+    print(f"{result['moved']} users moved ({result['moved_share']:.1%}); "
+          f"K {result['k_before']} -> {result['k_after']}; "
           f"selector max-probability after pretraining {result['selector_pretraining_mean_max_probability']:.3f}")
     print(f"routed validation NLL: K-means {result['kmeans_nll']:.4f}, HeTLM {result['hetlm_nll']:.4f}")
     print(f"segment ARI: K-means {result['kmeans_ari']:.3f}, HeTLM {result['hetlm_ari']:.3f}")
     for row in result["dynamics"]:
         print(f"  epoch {row['epoch']:.0f}: K={row['num_clusters']} sizes {row['cluster_sizes']} "
-              f"moved since K-means {row.get('users_moved_since_kmeans')}, since last {row.get('users_moved_since_last')}, "
+              f"moved since K-means {row.get('users_moved_since_kmeans')}, "
+              f"since last {row.get('users_moved_since_last')}, "
               f"validation NLL {row['validation_nll']}")
     print(f"HeTLM stage: {result['hetlm_seconds']:.1f} s")
     print("targets: " + ", ".join(f"{name}: {'yes' if met else 'NO'}" for name, met in result["targets"].items()))

@@ -39,7 +39,8 @@ def planted_users(seed: int = 0) -> tuple[Dataset, np.ndarray]:
     noise = rng.normal(size=(USERS, DIM))
     embeddings = noise + 0.3 * np.where(groups[:, None] == 0, 1.0, -1.0) * direction
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    users = Dataset.from_dict({"input_ids": rows, "labels": rows, "user_embeddings": embeddings.astype(np.float32).tolist()})
+    users = Dataset.from_dict({"input_ids": rows, "labels": rows,
+                               "user_embeddings": embeddings.astype(np.float32).tolist()})
     return users, groups
 
 
@@ -96,7 +97,8 @@ def test_selector_keeps_an_l1_gradient_after_pretraining():
         with torch.no_grad():  # a second predictor that predicts worse, so L1 has something to say
             torch.manual_seed(1)
             model.predictors[1].lm_head.weight.normal_(0, 0.3)
-        result = pretrain_selector(model, embeddings, groups, epochs=150, learning_rate=1e-2, label_smoothing=smoothing)
+        result = pretrain_selector(model, embeddings, groups, epochs=150, learning_rate=1e-2,
+                                   label_smoothing=smoothing)
         norms[reduction] = selector_gradient_norms(model, users)
         if smoothing:
             assert result.accuracy == 1.0 and 0.8 < result.mean_max_probability < 0.9
@@ -110,7 +112,8 @@ def test_selector_keeps_an_l1_gradient_after_pretraining():
 def test_hard_em_moves_wrongly_started_users_to_the_predictor_that_fits_them(tmp_path):
     users, groups = planted_users()
     labels = wrong_start(groups)
-    trainer = planted_trainer(planted_model(2), users, labels, tmp_path, reassignment="hard_em", reassign_size_prior=0.0)
+    trainer = planted_trainer(planted_model(2), users, labels, tmp_path, reassignment="hard_em",
+                              reassign_size_prior=0.0)
     start = trainer.assignments.numpy()
     assert (start == labels).mean() >= 0.95  # the selector begins by mimicking the wrong start
     trainer.train()
@@ -143,7 +146,8 @@ def test_k_shrinks_when_hard_em_empties_a_cluster(tmp_path):
     users, groups = planted_users()
     labels = np.where(groups == 1, 2, 0)
     labels[np.flatnonzero(groups == 0)[::3]] = 1
-    trainer = planted_trainer(planted_model(3), users, labels, tmp_path, reassignment="hard_em", reassign_size_prior=3.0)
+    trainer = planted_trainer(planted_model(3), users, labels, tmp_path, reassignment="hard_em",
+                              reassign_size_prior=3.0)
     trainer.train()
     assert trainer.cluster_history[-1]["num_clusters"] == 2
     assert 1 in [cluster for entry in trainer.cluster_history for cluster in entry["retired"]]

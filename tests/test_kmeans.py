@@ -42,7 +42,8 @@ class _LinearSelector(nn.Module):
         super().__init__()
         self.selector = nn.Sequential(nn.Linear(dim, k))
 
-    def cluster_probabilities(self, user_embeddings: torch.Tensor, active_clusters: torch.Tensor | None = None) -> torch.Tensor:
+    def cluster_probabilities(self, user_embeddings: torch.Tensor,
+                              active_clusters: torch.Tensor | None = None) -> torch.Tensor:
         logits = self.selector(user_embeddings)
         if active_clusters is not None:
             logits = logits.masked_fill(~active_clusters, float("-inf"))

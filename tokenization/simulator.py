@@ -155,8 +155,8 @@ class SegmentProfile:
             raise ValueError(f"segment {self.name!r}: mean_session_length must be >= 2, got {self.mean_session_length}")
 
 
-# The first `num_segments` of these are used by the default scenario. They differ strongly on purpose: a model that tells
-# segments apart should predict next sessions better, which is what HeTLM's clusters are for.
+# The first `num_segments` of these are used by the default scenario. They differ strongly on purpose:
+# a model that tells segments apart should predict next sessions better, which is what HeTLM's clusters are for.
 SEGMENT_PROFILES: tuple[SegmentProfile, ...] = (
     SegmentProfile(
         "loyal-apparel-buyers", favourite_category=0, loyalty=0.85, interest_concentration=0.3,
@@ -469,7 +469,7 @@ class _Simulation:
         self.events: list[tuple[np.ndarray, int, int, np.ndarray, np.ndarray]] = []
 
     def _interest_prior(self) -> np.ndarray:
-        """[users, subcategories] prior: the segment's `loyalty` on the user's favourite category, the rest spread evenly."""
+        """[users, subcategories] prior: the segment's `loyalty` on the user's favourite category, the rest even."""
         favourite = self.favourite
         if self.num_categories == 1:
             return np.full((len(favourite), self.num_subcategories), 1 / self.num_subcategories)

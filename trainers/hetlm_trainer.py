@@ -172,7 +172,8 @@ class HeTLMTrainer(Trainer):
                 f"{reassign_every_epochs} and {reassign_selector_epochs}"
             )
         if reference_labels is not None and len(reference_labels) != len(train_dataset):
-            raise ValueError(f"reference_labels has {len(reference_labels)} labels for {len(train_dataset)} training users")
+            raise ValueError(
+                f"reference_labels has {len(reference_labels)} labels for {len(train_dataset)} training users")
         if "user_embeddings" not in train_dataset.column_names:
             raise ValueError("train_dataset needs a 'user_embeddings' column (see trainers.hetlm_training.add_user_embeddings)")
         kwargs.setdefault("data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id))
@@ -187,7 +188,8 @@ class HeTLMTrainer(Trainer):
         self.reassign_learning_rate = reassign_learning_rate
         self.reassign_size_prior = reassign_size_prior
         self.label_smoothing = label_smoothing
-        self.reference_labels = None if reference_labels is None else torch.as_tensor(reference_labels, dtype=torch.long)
+        self.reference_labels = (None if reference_labels is None
+                                 else torch.as_tensor(reference_labels, dtype=torch.long))
         self.routing_embeddings = torch.tensor(train_dataset["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
         self._mask_hook = model.selector.register_forward_hook(self.cluster_mask)
@@ -371,7 +373,8 @@ class HeTLMTrainer(Trainer):
         self.cluster_mask.active[:] = torch.tensor([cluster in active for cluster in range(len(self.cluster_mask.active))])
         self.cluster_history = state["history"]
         self.reassignment_history = state.get("reassignments", [])
-        self.assignments = torch.tensor(state["assignments"]) if "assignments" in state else self.route_training_users()
+        saved = state.get("assignments")
+        self.assignments = torch.tensor(saved) if saved is not None else self.route_training_users()
         self.cluster_sizes = self._sizes(self.route_training_users())
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):

@@ -80,7 +80,8 @@ def hard_em_labels(nll: torch.Tensor, active_clusters: torch.Tensor, size_prior:
         >>> nll = torch.tensor([[2.0, 2.1], [2.0, 2.1], [5.0, 4.0], [3.0, 3.05]])
         >>> hard_em_labels(nll, torch.tensor([True, True])).tolist()
         [0, 0, 1, 0]
-        >>> hard_em_labels(torch.tensor([[3.0, 2.9], [1.0, 2.0], [1.0, 2.0]]), torch.tensor([True, True]), 1.0).tolist()
+        >>> close = torch.tensor([[3.0, 2.9], [1.0, 2.0], [1.0, 2.0]])
+        >>> hard_em_labels(close, torch.tensor([True, True]), size_prior=1.0).tolist()
         [0, 0, 0]
     """
     if size_prior < 0:

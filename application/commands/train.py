@@ -46,15 +46,20 @@ def _kmeans_k(value: str) -> int | str:
 def add_dynamics_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of how HeTLM's users move (shared by ``hetlm train`` and ``hetlm experiment``)."""
     parser.add_argument("--l1-reduction", choices=L1_REDUCTIONS,
-                        help=f"Each user's NLL in L1: summed over tokens (paper) or per-token mean (default {_DEFAULTS['l1_reduction']}).")
+                        help="Each user's NLL in L1: summed over tokens (paper) or per-token mean "
+                             f"(default {_DEFAULTS['l1_reduction']}).")
     parser.add_argument("--selector-label-smoothing", type=float,
-                        help=f"Label smoothing of the selector's (re)training, keeps it soft (default {_DEFAULTS['selector_label_smoothing']}).")
+                        help="Label smoothing of the selector's (re)training, keeps it soft "
+                             f"(default {_DEFAULTS['selector_label_smoothing']}).")
     parser.add_argument("--reassignment", choices=REASSIGNMENTS,
-                        help=f"hard_em: retrain the selector towards argmin_k NLL_k every few epochs (default {_DEFAULTS['reassignment']}).")
+                        help="hard_em: retrain the selector towards argmin_k NLL_k every few epochs "
+                             f"(default {_DEFAULTS['reassignment']}).")
     parser.add_argument("--reassign-every-epochs", type=int, help=f"Default {_DEFAULTS['reassign_every_epochs']}.")
-    parser.add_argument("--reassign-selector-epochs", type=int, help=f"Default {_DEFAULTS['reassign_selector_epochs']}.")
+    parser.add_argument("--reassign-selector-epochs", type=int,
+                        help=f"Default {_DEFAULTS['reassign_selector_epochs']}.")
     parser.add_argument("--reassign-size-prior", type=float,
-                        help=f"Weight of -log(cluster share) in the hard-EM choice (default {_DEFAULTS['reassign_size_prior']}).")
+                        help="Weight of -log(cluster share) in the hard-EM choice "
+                             f"(default {_DEFAULTS['reassign_size_prior']}).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help=f"Default {_DEFAULTS['batch_size']} (paper: 16).")
     parser.add_argument("--max-length", type=int, help=f"Default {_DEFAULTS['max_length']}.")
     parser.add_argument("--score", choices=SCORE_MODES, help=f"Tokens scored (default {_DEFAULTS['score']}).")
-    parser.add_argument("--predictor-learning-rate", type=float, help="Default 1e-4 for HeTLM, 5e-4 for K-means (paper: 1e-5).")
+    parser.add_argument("--predictor-learning-rate", type=float,
+                        help="Default 1e-4 for HeTLM, 5e-4 for K-means (paper: 1e-5).")
     parser.add_argument("--predictor-weight-decay", type=float, help=f"Default {_DEFAULTS['predictor_weight_decay']}.")
     parser.add_argument("--selector-learning-rate", type=float, help=f"Default {_DEFAULTS['selector_learning_rate']} (paper: 5e-5).")
     parser.add_argument("--selector-weight-decay", type=float, help=f"Default {_DEFAULTS['selector_weight_decay']}.")
@@ -121,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     dynamics = result.history["dynamics"]
     moved = f"{dynamics[-1]['users_moved_since_kmeans']} users moved from their K-means cluster; " if dynamics else ""
     print(
-        f"HeTLM: {moved}K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, sizes {result.model.config.cluster_sizes}; "
+        f"HeTLM: {moved}K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, "
+        f"sizes {result.model.config.cluster_sizes}; "
         f"validation NLL {result.initial_eval_nll:.4f} -> {result.final_eval_nll:.4f}; saved to {args.out}"
     )
     return 0
