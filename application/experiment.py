@@ -55,6 +55,9 @@ from .stages import RunLock, StageRunner
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "experiment_config.json"
+# What each clusterwise stage's summary keeps of its training history.
+CLUSTERWISE_SUMMARY_KEYS = ("kmeans", "segment_ari", "segment_ari_kmeans_init", "routed_validation_nll", "dynamics",
+                            "selector_pretraining_agreement", "selector_pretraining_mean_max_probability")
 EMBEDDING_CACHE = "embedding-cache"
 SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov", "personal-popular", "sknn")
 LARGE_LM = "lm-large"
@@ -178,7 +181,9 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
         "machine": machine_description(),
         "data": {key: data_result[key] for key in DATA_SUMMARY_KEYS if key in data_result},
         "models": evaluation["models"],
-        "clusterwise": {name: {key: result[key] for key in ("num_clusters", "cluster_sizes")}
+        "clusterwise": {name: {"num_clusters": result["num_clusters"], "cluster_sizes": result["cluster_sizes"],
+                               **{key: result["history"][key] for key in CLUSTERWISE_SUMMARY_KEYS
+                                  if key in result["history"]}}
                         for name, result in clusterwise_results.items()},
         # settings.bf16 None means "where supported": the values used make the run reproducible on another CPU.
         "bf16_used": {name: result.get("bf16") for name, result in {**lm_results, **clusterwise_results}.items()},
@@ -200,7 +205,8 @@ def _data_stage(settings: ExperimentSettings, runner: StageRunner) -> tuple[Path
     data_config = {"source": settings.source, "format": settings.format, "seed": settings.seed,
                    "data_options": settings.data_options, "source_fingerprint": source_fingerprint(settings.source)}
     if settings.format == "simulator":
-        data_config.update(simulator_users=settings.simulator_users, simulator_seed=settings.simulator_seed)
+        data_config.update(simulator_users=settings.simulator_users, simulator_seed=settings.simulator_seed,
+                           simulator_scenario=settings.simulator_scenario)
     summary = runner.run("data", data_config, lambda out: prepare(
         settings.source, settings.format, out, settings.example_options(), **settings.prepare_options()))
     return runner.stage_dir("data"), data_config, summary

@@ -25,6 +25,8 @@ import inspect
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from tokenization.simulator import SCENARIOS
+
 # Set by the experiment for each stage (or the experiment's own), so never given in the override mappings.
 _STAGE_SET_PRETRAINING = ("seed", "data_seed", "size", "num_train_epochs", "output_dir")
 _STAGE_SET_CLUSTERWISE = ("seed", "data_seed", "alpha", "beta", "kmeans_k", "embedding_cache_dir", "output_dir")
@@ -47,6 +49,8 @@ class ExperimentSettings:
             stage is skipped; the later stages' fingerprints cover the folder's content).
         simulator_users: Users the simulator draws (only for the simulator).
         simulator_seed: The simulator's seed.
+        simulator_scenario: ``default`` or ``behaviour`` (segments defined by how users browse and convert,
+            category interests independent of the segment; see :mod:`tokenization.simulator`).
         small_size / large_size: Size presets (:mod:`trainers.model_sizes`) of the predictors and of the
             single larger LM (grown to at least ``num_clusters`` times the small one's parameters).
         pretrain_epochs / large_pretrain_epochs: Epochs of the two single LMs.
@@ -71,6 +75,7 @@ class ExperimentSettings:
     prepared_data: str | None = None
     simulator_users: int = 3000
     simulator_seed: int = 0
+    simulator_scenario: str = "default"
     small_size: str = "small"
     large_size: str = "large"
     pretrain_epochs: float = 10.0
@@ -112,6 +117,8 @@ class ExperimentSettings:
         self.data_options["reader_options"] = dict(self.data_options.get("reader_options") or {})
         if not self.data_options["reader_options"]:
             del self.data_options["reader_options"]
+        if self.simulator_scenario not in SCENARIOS:
+            raise ValueError(f"simulator_scenario must be one of {sorted(SCENARIOS)}, got {self.simulator_scenario!r}")
         if self.num_clusters < 1:
             raise ValueError(f"num_clusters must be at least 1, got {self.num_clusters}")
         self.pretraining_arguments(self.small_size, self.pretrain_epochs)
@@ -178,7 +185,7 @@ class ExperimentSettings:
         values = {key: value for key, value in self.data_options.items() if key not in names}
         if self.format == "simulator":
             values["reader_options"] = {"num_users": self.simulator_users, "seed": self.simulator_seed,
-                                        **values.get("reader_options", {})}
+                                        "scenario": self.simulator_scenario, **values.get("reader_options", {})}
         return values
 
     def _check_data_options(self) -> None:

@@ -5,7 +5,8 @@ never touch ``pyplot``'s global state, so plotting works on headless machines an
 
 - :func:`plot_cluster_metrics`: grouped bars of metrics per cluster (and Combined).
 - :func:`plot_cluster_sizes`: users per cluster.
-- :func:`plot_training_log`: losses, the number of clusters K and the cluster sizes over training,
+- :func:`plot_training_log`: losses, the number of clusters K, the cluster sizes and the share of users
+  moved (since K-means, since the last routing) over training,
   from a ``transformers`` ``Trainer`` log history (:func:`load_training_log`).
 
 Example:
@@ -34,6 +35,8 @@ from matplotlib.figure import Figure
 logger = logging.getLogger(__name__)
 
 LOSS_KEYS: tuple[str, ...] = ("loss", "eval_loss", "critic_loss", "selector_loss", "l1", "l2", "l3")
+# HeTLMTrainer logs these at every routing of the training users.
+MOVED_KEYS: tuple[str, ...] = ("share_users_moved_since_kmeans", "share_users_moved_since_last")
 _DPI = 120
 _CLUSTER_SIZE_KEY = re.compile(r"cluster_size_(\d+)")
 
@@ -137,7 +140,8 @@ def _cluster_sizes(record: dict[str, Any]) -> dict[int, float]:
 
 
 def plot_training_log(log_history: Sequence[dict[str, Any]], path: str | Path) -> Path | None:
-    """Losses, K (``num_clusters``) and cluster sizes (``cluster_sizes`` or ``cluster_size_<id>``) over training.
+    """Losses, K (``num_clusters``), cluster sizes (``cluster_sizes`` or ``cluster_size_<id>``) and the share of
+    training users moved (``share_users_moved_since_kmeans`` / ``_since_last``) over training.
 
     Only the panels whose keys occur in the log are drawn; records lacking a key are skipped for
     that curve. Returns None (and logs why) when the log has none of the keys.
@@ -146,7 +150,8 @@ def plot_training_log(log_history: Sequence[dict[str, Any]], path: str | Path) -
     has_k = any(_is_number(record.get("num_clusters")) for record in log_history)
     sizes_per_record = [_cluster_sizes(record) for record in log_history]
     has_sizes = any(sizes_per_record)
-    panels = len(loss_keys) > 0, has_k, has_sizes
+    moved_keys = [key for key in MOVED_KEYS if any(_is_number(record.get(key)) for record in log_history)]
+    panels = len(loss_keys) > 0, has_k, has_sizes, len(moved_keys) > 0
     if not any(panels):
         logger.info("the training log has no losses, num_clusters or cluster_sizes: no training plot")
         return None
@@ -179,6 +184,13 @@ def plot_training_log(log_history: Sequence[dict[str, Any]], path: str | Path) -
         axes.set_ylabel("users")
         axes.legend(fontsize="small")
         axes.set_title("Cluster sizes over training")
+    if moved_keys:
+        axes = next(all_axes)
+        for key in moved_keys:
+            axes.plot(*curve(key), marker="o", label=key.removeprefix("share_users_").replace("_", " "))
+        axes.set_ylabel("share of users")
+        axes.legend(fontsize="small")
+        axes.set_title("Training users moved")
     figure.axes[-1].set_xlabel(x_label)
     return _save(figure, path)
 

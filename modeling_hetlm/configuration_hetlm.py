@@ -20,6 +20,7 @@ ROUTINGS = ("selector", "centroids")
 # Fields older versions kept in config.json: the page list now lives in the page tokenizer, cluster sizes in the
 # trainer's training_history.json and the model card, min_cluster_size among the trainer's settings.
 REMOVED_FIELDS = ("page_vocabulary", "cluster_sizes", "min_cluster_size")
+L1_REDUCTIONS = ("sum", "mean")
 
 # The configuration of sentence-transformers/all-MiniLM-L6-v2 (a 6-layer, 384-d BERT).
 MINILM_ENCODER_CONFIG = {
@@ -61,6 +62,11 @@ class HeTLMConfig(PreTrainedConfig):
             Weight of L2, the entropy of the cluster probabilities, in the selector loss; >= 0.
         beta (`float`, *optional*, defaults to 9.0):
             Weight of L3, the centroid separation term, in the selector loss; >= 0.
+        l1_reduction (`str`, *optional*, defaults to `"sum"`):
+            How each user's NLL under predictor k enters L1 = sum_k pi_k NLL_k: `"sum"` over the
+            user's scored tokens, as the paper's L_LLM (section 4.4), or the per-token `"mean"`
+            (about 1/tokens of the sum: the selector's gradient from L1 is then far below alpha*L2's).
+            The critic's loss is the per-token mean either way.
         centroid_distance (`str`, *optional*, defaults to `"paper"`):
             How L3 is computed from the batch's soft centroids e_k.
             `"paper"`: `sigmoid(-sum_{k != k'} ||e_k - e_k'||_1)` over ordered pairs, as written in the
@@ -133,6 +139,7 @@ class HeTLMConfig(PreTrainedConfig):
     selector_hidden_sizes: list[int] | tuple[int, ...] = (256,)
     alpha: float = 5.0
     beta: float = 9.0
+    l1_reduction: str = "sum"
     centroid_distance: str = "paper"
     centroid_temperature: float = 0.05
     centroid_momentum: float = 0.9
@@ -213,6 +220,8 @@ class HeTLMConfig(PreTrainedConfig):
             raise ValueError(
                 f"centroid_distance must be one of {CENTROID_DISTANCES}, got {self.centroid_distance!r}"
             )
+        if self.l1_reduction not in L1_REDUCTIONS:
+            raise ValueError(f"l1_reduction must be one of {L1_REDUCTIONS}, got {self.l1_reduction!r}")
         if self.routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}, got {self.routing!r}")
         max_positions = self.encoder_config.max_position_embeddings

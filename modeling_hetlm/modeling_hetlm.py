@@ -51,7 +51,8 @@ class HeTLMOutput(ModelOutput):
         critic_loss: mean over rows of the NLL under the row's assigned predictor; its gradient
             reaches the predictors only.
         selector_loss: `l1 + alpha * l2 + beta * l3`; its gradient reaches the selector only.
-        l1: mean over rows of `sum_k pi_k * nll_k` (NLL detached).
+        l1: mean over rows of `sum_k pi_k * nll_k` (NLL detached), `nll_k` the row's summed token NLL
+            (`config.l1_reduction="sum"`) or its per-token mean (`"mean"`).
         l2: mean over rows of the entropy `-sum_k pi_k log pi_k`.
         l3: centroid separation term over the batch's soft centroids of the active clusters (see `HeTLMConfig`).
         per_cluster_nll: `[B, K]` per-token mean NLL of each row under each predictor; entries
@@ -216,6 +217,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             nll, centroids = per_cluster_nll.detach(), batch_centroids
             if active is not None:
                 nll, centroids = nll.masked_fill(~active, 0.0), batch_centroids[active]
+            if self.config.l1_reduction == "sum":
+                nll = nll * scored.unsqueeze(1).to(nll.dtype)
             output.l1 = (probs * nll).sum(dim=1).mean()
             output.l2 = -(probs * torch.log(probs.clamp(min=1e-12))).sum(dim=1).mean()
             output.l3 = self.centroid_separation(centroids)

@@ -42,8 +42,12 @@ class _LinearSelector(nn.Module):
         super().__init__()
         self.selector = nn.Sequential(nn.Linear(dim, k))
 
-    def cluster_probabilities(self, user_embeddings: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.selector(user_embeddings), dim=-1)
+    def cluster_probabilities(self, user_embeddings: torch.Tensor,
+                              active_clusters: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.selector(user_embeddings)
+        if active_clusters is not None:
+            logits = logits.masked_fill(~active_clusters, float("-inf"))
+        return torch.softmax(logits, dim=-1)
 
 
 def test_selector_pretraining_mimics_kmeans_labels():
@@ -53,6 +57,23 @@ def test_selector_pretraining_mimics_kmeans_labels():
     result = pretrain_selector(_LinearSelector(3, 2), points, clusters.labels, epochs=30, learning_rate=5e-2)
     assert result.accuracy == 1.0
     assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_label_smoothing_keeps_the_selector_soft():
+    """Smoothed by e over K clusters, the target confidence is 1 - e + e/K: the selector stops there, not at 1."""
+    torch.manual_seed(0)
+    points = blobs()
+    clusters = fit_kmeans(points, 2)
+    sharp = pretrain_selector(_LinearSelector(3, 2), points, clusters.labels, epochs=60, learning_rate=5e-2)
+    soft = pretrain_selector(_LinearSelector(3, 2), points, clusters.labels, epochs=60, learning_rate=5e-2,
+                             label_smoothing=0.4)
+    assert sharp.mean_max_probability > 0.97
+    assert soft.accuracy == 1.0 and abs(soft.mean_max_probability - 0.8) < 0.03
+    three = np.where(clusters.labels == 0, 0, 2)  # cluster 1 retired: no target mass, probability 0
+    active = torch.tensor([True, False, True])
+    masked = pretrain_selector(_LinearSelector(3, 3), points, three, epochs=60, learning_rate=5e-2,
+                               label_smoothing=0.4, active_clusters=active)
+    assert masked.accuracy == 1.0 and abs(masked.mean_max_probability - 0.8) < 0.03
 
 
 def test_kmeans_baseline_saves_loads_and_generates(tmp_path):

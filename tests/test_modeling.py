@@ -55,6 +55,7 @@ def test_config_round_trip_keeps_sub_configs(family, tmp_path):
         ({"centroid_temperature": 0.0}, "centroid_temperature"),
         ({"centroid_momentum": 1.0}, "centroid_momentum"),
         ({"routing": "random"}, "routing"),
+        ({"l1_reduction": "max"}, "l1_reduction"),
         ({"selector_hidden_sizes": [8, 0]}, "selector_hidden_sizes"),
         ({"predictor_config": {"model_type": "gpt2"}}, "gpt2"),
         ({"encoder_config": {"model_type": "roberta"}}, "encoder_config"),
@@ -244,7 +245,11 @@ def test_forward_losses_follow_their_definitions(family):
             reference = model.predictors[k](input_ids=ids[row : row + 1, :length], labels=ids[row : row + 1, :length]).loss
             torch.testing.assert_close(nll[row, k], reference, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out.critic_loss, nll[torch.arange(batch), out.assignments].mean())
-    torch.testing.assert_close(out.l1, (pi * nll).sum(dim=1).mean())
+    tokens = (mask.sum(dim=1) - 1).unsqueeze(1).float()  # scored tokens: every real one after the first
+    torch.testing.assert_close(out.l1, (pi * nll * tokens).sum(dim=1).mean())  # l1_reduction="sum" (default)
+    model.config.l1_reduction = "mean"
+    torch.testing.assert_close(model(ids, mask).l1, (pi * nll).sum(dim=1).mean())
+    model.config.l1_reduction = "sum"
     torch.testing.assert_close(out.l2, -(pi * pi.log()).sum(dim=1).mean())
     z = out.user_embeddings
     centroids = (pi.t() @ z) / pi.sum(dim=0).unsqueeze(1)
@@ -271,7 +276,8 @@ def reference_losses(model: HeTLMForBrowsing, ids, mask, z, active: torch.Tensor
         columns.append(torch.stack([torch.nn.functional.cross_entropy(logits[b, :-1], labels[b, 1:]) for b in range(rows)]))
     nll = torch.stack(columns, dim=1)
     critic_loss = nll[torch.arange(rows), assignments].mean()
-    l1 = (probs[:, active] * nll[:, active].detach()).sum(dim=1).mean()
+    tokens = (labels[:, 1:] != -100).sum(dim=1, keepdim=True).float()
+    l1 = (probs[:, active] * nll[:, active].detach() * tokens).sum(dim=1).mean()
     l2 = -(probs * probs.clamp(min=1e-12).log()).sum(dim=1).mean()
     kept = probs[:, active]
     kept = (kept.t() @ z) / kept.sum(dim=0).unsqueeze(1)

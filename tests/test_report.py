@@ -174,6 +174,9 @@ def test_training_log_plot_handles_missing_keys(tmp_path):
     path = plot_training_log(load_training_log(state), tmp_path / "training.png")
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     assert plot_training_log([{"epoch": 1.0, "learning_rate": 1e-5}], tmp_path / "none.png") is None
+    moved = [{"epoch": 1.0, "share_users_moved_since_kmeans": 0.1, "share_users_moved_since_last": 0.1},
+             {"epoch": 2.0, "share_users_moved_since_kmeans": 0.15, "share_users_moved_since_last": 0.05}]
+    assert plot_training_log(moved, tmp_path / "moved.png").read_bytes()[:8] == PNG_SIGNATURE
     bad = tmp_path / "log.jsonl"
     bad.write_text('{"step": 1}\nnot json\n')
     with pytest.raises(ValueError, match="line 2"):

@@ -164,3 +164,36 @@ def test_next_session_reuses_past_products_and_carts(sessions):
 def test_bad_config_names_the_field(options, field):
     with pytest.raises(ValueError, match=field):
         SimulatorConfig(**options)
+
+
+def test_behaviour_scenario_segments_differ_in_how_not_what_users_browse():
+    """Behaviour segments: distinct cart / purchase / revisit habits, the same mix of categories."""
+    config = SimulatorConfig(num_users=1200, seed=3, scenario="behaviour")
+    rows = simulate_events(config).to_pylist()
+    assert segment_names(config) == ["decisive-buyers", "cart-abandoners", "product-revisitors", "wide-browsers"]
+    assert simulate_events(config).schema.metadata[b"scenario"] == b"behaviour"
+    pages_by_segment = defaultdict(list)
+    for row in rows:
+        pages_by_segment[row["segment"]].append(row["page"])
+    assert sorted(pages_by_segment) == [0, 1, 2, 3]
+    categories = sorted({page.split("/")[1] for page in store_pages(config) if page.startswith("category/")})
+
+    def category_shares(pages):
+        browsed = [page.split("/")[1] for page in pages if "/" in page]
+        return [browsed.count(category) / len(browsed) for category in categories]
+
+    shares = [category_shares(pages_by_segment[segment]) for segment in range(4)]
+    for share in shares[1:]:  # every category's share within a few points of the first segment's
+        assert max(abs(a - b) for a, b in zip(share, shares[0])) < 0.05
+    cart = [pages.count(OUTCOME_CART) / len(pages) for pages in pages_by_segment.values()]
+    purchase_per_cart = {segment: pages.count(OUTCOME_PURCHASE) / max(1, pages.count(OUTCOME_CART))
+                         for segment, pages in pages_by_segment.items()}
+    assert max(cart) > 5 * min(cart)
+    assert purchase_per_cart[0] > 0.6 > 0.1 > purchase_per_cart[1]  # decisive buyers buy, abandoners do not
+
+
+def test_unknown_scenario_is_refused():
+    with pytest.raises(ValueError, match="scenario"):
+        SimulatorConfig(scenario="surface")
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        SimulatorConfig(scenario="behaviour", num_segments=5)

@@ -15,10 +15,18 @@ readable name, plus the two outcome pages::
 The default 8 x 4 x 33 store has 8 + 32 + 1,056 + 2 = 1,098 pages, about the size of the paper's
 Dataset I (Google Merchandise Store).
 
-**The users.** Each user belongs to one latent segment (see ``SEGMENT_PROFILES``); segments differ
-strongly in category loyalty, session length, how often they come back to products seen before,
-cart and purchase rates and time between sessions. Each user draws their own interests over the
-subcategories around their segment's favourite category.
+**The users.** Each user belongs to one latent segment; segments differ strongly in category
+loyalty, session length, how often they come back to products seen before, cart and purchase rates
+and time between sessions. Each user draws their own interests over the subcategories around a
+favourite category. Two scenarios (``SimulatorConfig.scenario``):
+
+- ``"default"`` (``SEGMENT_PROFILES``): each segment has its own favourite category, so what a user
+  browses gives the segment away (a sentence encoder of the page names separates the segments well);
+- ``"behaviour"`` (``BEHAVIOUR_PROFILES``: decisive buyers, cart abandoners, product revisitors, wide
+  browsers): segments share the same interest settings and differ only in *how* they browse and
+  convert; every user's favourite category is drawn uniformly, independently of the segment. The
+  category words that dominate a sentence encoder's embedding then say nothing about the segment,
+  which only a model of the browsing itself can recover.
 
 **The sessions.** Sessions are linked over time, so the next session is predictable from past ones:
 interests drift slowly from session to session; a session often opens on a product seen in the
@@ -147,8 +155,8 @@ class SegmentProfile:
             raise ValueError(f"segment {self.name!r}: mean_session_length must be >= 2, got {self.mean_session_length}")
 
 
-# The first `num_segments` of these are used. They differ strongly on purpose: a model that tells
-# segments apart should predict next sessions better, which is what HeTLM's clusters are for.
+# The first `num_segments` of these are used by the default scenario. They differ strongly on purpose:
+# a model that tells segments apart should predict next sessions better, which is what HeTLM's clusters are for.
 SEGMENT_PROFILES: tuple[SegmentProfile, ...] = (
     SegmentProfile(
         "loyal-apparel-buyers", favourite_category=0, loyalty=0.85, interest_concentration=0.3,
@@ -189,6 +197,31 @@ SEGMENT_PROFILES: tuple[SegmentProfile, ...] = (
 )
 
 
+# The behaviour scenario: one interest model for all (`favourite_category` is ignored: each user
+# draws one uniformly), segments differ only in navigation, revisits and conversion.
+_SHARED_INTERESTS = {"favourite_category": 0, "loyalty": 0.7, "interest_concentration": 0.5, "interest_drift": 0.1,
+                     "popularity_exponent": 1.0, "mean_gap_hours": 72}
+BEHAVIOUR_PROFILES: tuple[SegmentProfile, ...] = (
+    SegmentProfile(
+        "decisive-buyers", mean_session_length=4, category_entry_rate=0.1, return_rate=0.2, revisit_rate=0.05,
+        same_subcategory_rate=0.3, cart_rate=0.35, purchase_rate=0.9, cart_return_rate=0.5, **_SHARED_INTERESTS,
+    ),
+    SegmentProfile(
+        "cart-abandoners", mean_session_length=7, category_entry_rate=0.2, return_rate=0.2, revisit_rate=0.1,
+        same_subcategory_rate=0.35, cart_rate=0.3, purchase_rate=0.05, cart_return_rate=0.1, **_SHARED_INTERESTS,
+    ),
+    SegmentProfile(
+        "product-revisitors", mean_session_length=10, category_entry_rate=0.1, return_rate=0.7, revisit_rate=0.5,
+        same_subcategory_rate=0.3, cart_rate=0.05, purchase_rate=0.4, cart_return_rate=0.8, **_SHARED_INTERESTS,
+    ),
+    SegmentProfile(
+        "wide-browsers", mean_session_length=14, category_entry_rate=0.8, return_rate=0.05, revisit_rate=0.02,
+        same_subcategory_rate=0.15, cart_rate=0.02, purchase_rate=0.2, cart_return_rate=0.1, **_SHARED_INTERESTS,
+    ),
+)
+SCENARIOS: dict[str, tuple[SegmentProfile, ...]] = {"default": SEGMENT_PROFILES, "behaviour": BEHAVIOUR_PROFILES}
+
+
 @dataclass(frozen=True)
 class SimulatorConfig:
     """Settings of the browsing simulator; the defaults are HeTLM's default data.
@@ -204,8 +237,11 @@ class SimulatorConfig:
             named per category; more get generated names).
         products_per_subcategory (`int`, defaults to 33): Products per subcategory. With the other
             defaults: 8 + 32 + 1,056 products + cart + purchase = 1,098 pages.
-        num_segments (`int`, defaults to 4): Latent user segments, the first ones of
-            ``SEGMENT_PROFILES`` (1 to 6).
+        scenario (`str`, defaults to `"default"`): ``"default"`` (segments with their own favourite
+            categories, ``SEGMENT_PROFILES``) or ``"behaviour"`` (segments defined by how users browse
+            and convert, category interests independent of the segment, ``BEHAVIOUR_PROFILES``).
+        num_segments (`int`, defaults to 4): Latent user segments, the first ones of the scenario's
+            profiles (1 to 6 for ``"default"``, 1 to 4 for ``"behaviour"``).
         segment_weights (`tuple[float, ...]` or `None`, defaults to `None`): Share of users in each
             segment (normalised); `None` for equal shares.
         sessions_per_user (`tuple[int, int]`, defaults to `(3, 8)`): Inclusive range of sessions a
@@ -233,6 +269,7 @@ class SimulatorConfig:
 
     num_users: int = 5000
     seed: int = 0
+    scenario: str = "default"
     num_categories: int = 8
     subcategories_per_category: int = 4
     products_per_subcategory: int = 33
@@ -259,9 +296,12 @@ class SimulatorConfig:
         for name in counts:
             if getattr(self, name) < 1:
                 raise ValueError(f"SimulatorConfig.{name} must be >= 1, got {getattr(self, name)!r}")
-        if not 1 <= self.num_segments <= len(SEGMENT_PROFILES):
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"SimulatorConfig.scenario must be one of {sorted(SCENARIOS)}, got {self.scenario!r}")
+        if not 1 <= self.num_segments <= len(SCENARIOS[self.scenario]):
             raise ValueError(
-                f"SimulatorConfig.num_segments must be between 1 and {len(SEGMENT_PROFILES)}, got {self.num_segments!r}"
+                f"SimulatorConfig.num_segments must be between 1 and {len(SCENARIOS[self.scenario])} for the "
+                f"{self.scenario!r} scenario, got {self.num_segments!r}"
             )
         if self.segment_weights is not None and (
             not isinstance(self.segment_weights, (tuple, list))
@@ -319,8 +359,10 @@ def segment_names(config: SimulatorConfig) -> list[str]:
     Example:
         >>> segment_names(SimulatorConfig(num_segments=2))
         ['loyal-apparel-buyers', 'bargain-browsers']
+        >>> segment_names(SimulatorConfig(scenario="behaviour"))
+        ['decisive-buyers', 'cart-abandoners', 'product-revisitors', 'wide-browsers']
     """
-    return [profile.name for profile in SEGMENT_PROFILES[: config.num_segments]]
+    return [profile.name for profile in SCENARIOS[config.scenario][: config.num_segments]]
 
 
 def _category_names(config: SimulatorConfig) -> list[str]:
@@ -400,7 +442,7 @@ class _Simulation:
         self.per_subcategory = config.products_per_subcategory
         self.first_product_page = self.num_categories + self.num_subcategories
         self.cart_page = self.first_product_page + self.num_subcategories * self.per_subcategory
-        profiles = SEGMENT_PROFILES[: config.num_segments]
+        profiles = SCENARIOS[config.scenario][: config.num_segments]
         self.profile = {field.name: np.array([getattr(p, field.name) for p in profiles]) for field in fields(SegmentProfile)}
 
         # Which product of a subcategory is its bestseller is a property of the store.
@@ -413,6 +455,10 @@ class _Simulation:
         self.segment = self.rng.choice(len(profiles), size=num_users, p=weights / weights.sum()).astype(np.int32)
         low, high = config.sessions_per_user
         self.num_sessions = self.rng.integers(low, high + 1, size=num_users)
+        if config.scenario == "behaviour":
+            self.favourite = self.rng.integers(self.num_categories, size=num_users)
+        else:
+            self.favourite = self.profile["favourite_category"][self.segment] % self.num_categories
         self.interest_prior = self._interest_prior()
         self.interests = self._draw_interests(np.arange(num_users))
         self.memory = np.full((num_users, config.product_memory), -1, dtype=np.int64)
@@ -423,12 +469,12 @@ class _Simulation:
         self.events: list[tuple[np.ndarray, int, int, np.ndarray, np.ndarray]] = []
 
     def _interest_prior(self) -> np.ndarray:
-        """[segments, subcategories] prior: `loyalty` on the favourite category, the rest spread evenly."""
-        favourite = self.profile["favourite_category"] % self.num_categories
+        """[users, subcategories] prior: the segment's `loyalty` on the user's favourite category, the rest even."""
+        favourite = self.favourite
         if self.num_categories == 1:
             return np.full((len(favourite), self.num_subcategories), 1 / self.num_subcategories)
         in_favourite = (np.arange(self.num_subcategories)[None, :] // self.per_category) == favourite[:, None]
-        loyalty = self.profile["loyalty"][:, None]
+        loyalty = self.profile["loyalty"][self.segment][:, None]
         others = self.num_subcategories - self.per_category
         return np.where(in_favourite, loyalty / self.per_category, (1 - loyalty) / others)
 
@@ -436,7 +482,7 @@ class _Simulation:
         segment = self.segment[users]
         concentration = self.profile["interest_concentration"][segment][:, None] * self.num_subcategories
         # The floor keeps every gamma shape positive.
-        draws = self.rng.gamma(concentration * self.interest_prior[segment] + 1e-3)
+        draws = self.rng.gamma(concentration * self.interest_prior[users] + 1e-3)
         return draws / draws.sum(axis=1, keepdims=True)
 
     def run(self) -> None:
@@ -651,6 +697,7 @@ def simulator_schema(config: SimulatorConfig) -> pa.Schema:
         "generator": GENERATOR_NAME,
         "seed": str(config.seed),
         "segment_names": json.dumps(segment_names(config)),
+        "scenario": config.scenario,
     }
     return pa.schema([*EVENT_SCHEMA, SEGMENT_FIELD], metadata=metadata)
 

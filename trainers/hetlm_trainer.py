@@ -47,13 +47,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
 from transformers import Trainer, TrainerCallback
 
 from .checkpoints import CLUSTER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
+from .clustering import pretrain_selector
 from .data import BrowsingCollator
+from .reassignment import REASSIGNMENTS, hard_em_labels, score_users
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +111,12 @@ class _ClusterPruningCallback(TrainerCallback):
             self.trainer.prune_small_clusters()
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        if not self.trainer.prune_every_steps:
-            self.trainer.prune_small_clusters()
+        trainer = self.trainer
+        epoch = round(state.epoch or 0)
+        if trainer.reassignment != "none" and epoch % trainer.reassign_every_epochs == 0:
+            trainer.reassign_users()
+        if not trainer.prune_every_steps:
+            trainer.prune_small_clusters()
 
     def on_save(self, args, state, control, **kwargs):
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
@@ -124,10 +131,19 @@ class HeTLMTrainer(Trainer):
         model: A ``HeTLMForBrowsing`` (centroids and selector already initialised, see
             :mod:`trainers.hetlm_training`).
         args: ``TrainingArguments``; ``learning_rate`` / ``weight_decay`` apply to the predictors.
-        train_dataset: Tokenised users with a ``user_embeddings`` column.
+        train_dataset: Tokenised training examples with a ``user_embeddings`` column (several per user when
+            every session is an example; a user's examples share its embedding, so they share its cluster).
+        train_users: One row per training user (e.g. its latest example), in the order of
+            ``reference_labels``: the users routed, counted and (with hard EM) scored; default ``train_dataset``.
         selector_learning_rate, selector_weight_decay: The selector's parameter group.
         min_cluster_size: Clusters routed fewer training users are retired (default 1: only empty ones).
         prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end.
+        reference_labels: The K-means labels of the training users (``[N]``); each routing of the
+            training users then records how many of them the selector has moved away from K-means.
+        reassignment: ``"none"`` (the paper's loop only) or ``"hard_em"`` (:mod:`trainers.reassignment`:
+            at the end of every ``reassign_every_epochs``-th epoch, retrain the selector on
+            ``argmin_k NLL_k`` for ``reassign_selector_epochs`` epochs at ``reassign_learning_rate``,
+            targets smoothed by ``label_smoothing``; ``reassign_size_prior`` weighs the log cluster share).
         Other keyword arguments go to ``Trainer``.
     """
 
@@ -141,9 +157,28 @@ class HeTLMTrainer(Trainer):
         selector_weight_decay: float,
         min_cluster_size: int = 1,
         prune_every_steps: int | None = None,
+        train_users: Dataset | None = None,
+        reference_labels: np.ndarray | None = None,
+        reassignment: str = "none",
+        reassign_every_epochs: int = 1,
+        reassign_selector_epochs: int = 5,
+        reassign_learning_rate: float = 1e-2,
+        reassign_size_prior: float = 0.0,
+        label_smoothing: float = 0.0,
         **kwargs: Any,
     ):
-        if "user_embeddings" not in train_dataset.column_names:
+        if reassignment not in REASSIGNMENTS:
+            raise ValueError(f"reassignment must be one of {REASSIGNMENTS}, got {reassignment!r}")
+        if reassign_every_epochs < 1 or reassign_selector_epochs < 1:
+            raise ValueError(
+                f"reassign_every_epochs and reassign_selector_epochs must be >= 1, got "
+                f"{reassign_every_epochs} and {reassign_selector_epochs}"
+            )
+        train_users = train_dataset if train_users is None else train_users
+        if reference_labels is not None and len(reference_labels) != len(train_users):
+            raise ValueError(
+                f"reference_labels has {len(reference_labels)} labels for {len(train_users)} training users")
+        if "user_embeddings" not in train_dataset.column_names or "user_embeddings" not in train_users.column_names:
             raise ValueError("train_dataset needs a 'user_embeddings' column (see trainers.hetlm_training.add_user_embeddings)")
         if isinstance(min_cluster_size, bool) or not isinstance(min_cluster_size, int) or min_cluster_size < 1:
             raise ValueError(f"min_cluster_size must be an integer >= 1, got {min_cluster_size!r}")
@@ -153,11 +188,22 @@ class HeTLMTrainer(Trainer):
         self.selector_weight_decay = selector_weight_decay
         self.min_cluster_size = min_cluster_size
         self.prune_every_steps = prune_every_steps
-        self.routing_embeddings = torch.tensor(train_dataset["user_embeddings"], dtype=torch.float32)
+        self.reassignment = reassignment
+        self.reassign_every_epochs = reassign_every_epochs
+        self.reassign_selector_epochs = reassign_selector_epochs
+        self.reassign_learning_rate = reassign_learning_rate
+        self.reassign_size_prior = reassign_size_prior
+        self.label_smoothing = label_smoothing
+        self.reference_labels = (None if reference_labels is None
+                                 else torch.as_tensor(reference_labels, dtype=torch.long))
+        self.train_users = train_users
+        self.routing_embeddings = torch.tensor(train_users["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
         self._mask_hook = model.selector.register_forward_hook(self.cluster_mask)
         self.cluster_history: list[dict[str, Any]] = []
-        self.cluster_sizes = self.route_training_users()
+        self.reassignment_history: list[dict[str, Any]] = []
+        self.assignments = self.route_training_users()
+        self.cluster_sizes = self._sizes(self.assignments)
         self._pending: dict[str, list[float]] = defaultdict(list)
         self.add_callback(_ClusterPruningCallback(self))
 
@@ -243,15 +289,46 @@ class HeTLMTrainer(Trainer):
     # ----- endogenous K -----
 
     @torch.no_grad()
-    def route_training_users(self) -> list[int]:
-        """Training users per cluster (indexed by the original cluster ids) under the current selector and mask."""
+    def route_training_users(self) -> torch.Tensor:
+        """Cluster of every training user ``[N]`` (original cluster ids) under the current selector and mask."""
         model = self.model
         was_training = model.training
         model.eval()
         device = next(model.selector.parameters()).device
         assignments = model.assign_clusters(self.routing_embeddings.to(device)).cpu()
         model.train(was_training)
+        return assignments
+
+    def _sizes(self, assignments: torch.Tensor) -> list[int]:
         return torch.bincount(assignments, minlength=len(self.cluster_mask.active)).tolist()
+
+    def reassign_users(self) -> dict[str, Any]:
+        """One hard-EM step: score every training user under every active predictor, retrain the selector
+        towards ``argmin_k NLL_k`` (see :mod:`trainers.reassignment`); returns (and records) what changed."""
+        model = self.model
+        active = self.cluster_mask.active
+        nll = score_users(model, self.train_users, self.data_collator, active,
+                          batch_size=max(self.args.per_device_eval_batch_size, 64),
+                          context=self.compute_loss_context_manager)
+        labels = hard_em_labels(nll, active, self.reassign_size_prior)
+        before = self.route_training_users()
+        fit = pretrain_selector(
+            model, self.routing_embeddings.numpy(), labels.numpy(), epochs=self.reassign_selector_epochs,
+            learning_rate=self.reassign_learning_rate, seed=self.args.seed + len(self.reassignment_history),
+            label_smoothing=self.label_smoothing, active_clusters=active,
+        )
+        entry = {
+            "step": self.state.global_step,
+            "epoch": self.state.epoch,
+            "label_sizes": self._sizes(labels),
+            "labels_differing_from_routing": int((labels != before).sum()),
+            "selector_agreement": fit.accuracy,
+            "selector_mean_max_probability": fit.mean_max_probability,
+        }
+        self.reassignment_history.append(entry)
+        logger.info("step %d: hard-EM labels %s (%d users differ from the routing); selector agreement %.3f",
+                    entry["step"], entry["label_sizes"], entry["labels_differing_from_routing"], fit.accuracy)
+        return entry
 
     def prune_small_clusters(self) -> list[int]:
         """Retire active clusters routed fewer than ``min_cluster_size`` training users; returns those retired.
@@ -259,13 +336,16 @@ class HeTLMTrainer(Trainer):
         The largest cluster is never retired, so K stays >= 1. Every rank takes the same decision
         (same weights, same embeddings), so DDP stays in step.
         """
-        self.cluster_sizes = self.route_training_users()
+        previous = self.assignments
+        self.assignments = self.route_training_users()
+        self.cluster_sizes = self._sizes(self.assignments)
         active = self.cluster_mask.active_clusters
         largest = max(active, key=lambda cluster: self.cluster_sizes[cluster])
         retired = [c for c in active if self.cluster_sizes[c] < self.min_cluster_size and c != largest]
         if retired:
             self.cluster_mask.retire(retired)
-            self.cluster_sizes = self.route_training_users()
+            self.assignments = self.route_training_users()
+            self.cluster_sizes = self._sizes(self.assignments)
             logger.info("step %d: retired clusters %s (below %d users)", self.state.global_step, retired, self.min_cluster_size)
         entry = {
             "step": self.state.global_step,
@@ -274,14 +354,20 @@ class HeTLMTrainer(Trainer):
             "active_clusters": self.cluster_mask.active_clusters,
             "cluster_sizes": list(self.cluster_sizes),
             "retired": retired,
+            "users_moved_since_last": int((self.assignments != previous).sum()),
         }
+        if self.reference_labels is not None:
+            entry["users_moved_since_kmeans"] = int((self.assignments != self.reference_labels).sum())
         self.cluster_history.append(entry)
-        self.log({"num_clusters": entry["num_clusters"], **{f"cluster_size_{c}": self.cluster_sizes[c] for c in entry["active_clusters"]}})
+        share = {f"share_{key}": entry[key] / len(self.assignments) for key in entry if key.startswith("users_moved")}
+        self.log({"num_clusters": entry["num_clusters"], **share,
+                  **{f"cluster_size_{c}": self.cluster_sizes[c] for c in entry["active_clusters"]}})
         return retired
 
     def save_cluster_state(self, folder: str | os.PathLike) -> None:
         """Write the active cluster set and the cluster history to ``folder/hetlm_clusters.json``."""
-        state = {"active_clusters": self.cluster_mask.active_clusters, "history": self.cluster_history}
+        state = {"active_clusters": self.cluster_mask.active_clusters, "history": self.cluster_history,
+                 "reassignments": self.reassignment_history, "assignments": self.assignments.tolist()}
         (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def load_cluster_state(self, folder: str | os.PathLike) -> None:
@@ -293,7 +379,10 @@ class HeTLMTrainer(Trainer):
         active = set(state["active_clusters"])
         self.cluster_mask.active[:] = torch.tensor([cluster in active for cluster in range(len(self.cluster_mask.active))])
         self.cluster_history = state["history"]
-        self.cluster_sizes = self.route_training_users()
+        self.reassignment_history = state.get("reassignments", [])
+        saved = state.get("assignments")
+        self.assignments = torch.tensor(saved) if saved is not None else self.route_training_users()
+        self.cluster_sizes = self._sizes(self.route_training_users())
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
         """``Trainer.train``, restoring the cluster set first when resuming from a checkpoint.
@@ -321,7 +410,7 @@ class HeTLMTrainer(Trainer):
         (training users per kept cluster, in the new order) in ``self.cluster_sizes``. Call once, after training.
         Returns the kept original cluster ids, in their new order.
         """
-        self.cluster_sizes = self.route_training_users()
+        self.cluster_sizes = self._sizes(self.route_training_users())
         keep = self.cluster_mask.active_clusters
         model = self.model
         if len(keep) < len(self.cluster_mask.active):

@@ -29,6 +29,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing
 
+from .data import BrowsingCollator
 from .hetlm_trainer import HeTLMTrainer
 from .initialization import ClusterwiseStart, save_clusterwise_model, start_clusterwise_training
 from .training_arguments import ClusterwiseTrainingArguments, resolve_training_arguments
@@ -61,10 +62,33 @@ def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> fl
     return float(adjusted_rand_score(np.asarray(users["segment"]), assignments))
 
 
+@torch.no_grad()
+def routed_nll(model: HeTLMForBrowsing, users, batch_size: int = 64) -> float:
+    """Mean over ``users`` of each user's per-token NLL under the predictor it is routed to (``config.routing``):
+    the figure HeTLM and the K-means baseline are compared on.
+
+    Example:
+        >>> routed_nll(model, users["validation"])  # doctest: +SKIP
+        2.84
+    """
+    was_training = model.training
+    model.eval()
+    collator = BrowsingCollator(pad_token_id=model.config.pad_token_id)
+    columns = users.select_columns(["input_ids", "labels", "user_embeddings"])
+    total = 0.0
+    for start in range(0, len(columns), batch_size):
+        batch = collator(columns.select(range(start, min(start + batch_size, len(columns)))).to_list())
+        outputs = model(**batch, compute_selector_loss=False)
+        total += float(outputs.per_cluster_nll.gather(1, outputs.assignments.unsqueeze(1)).sum())
+    model.train(was_training)
+    return total / len(columns)
+
+
 def build_hetlm_trainer(
     start: ClusterwiseStart, output_dir: str | os.PathLike, args: ClusterwiseTrainingArguments
 ) -> HeTLMTrainer:
-    """The :class:`HeTLMTrainer` over ``start``'s users with ``args`` (``learning_rate``, ``weight_decay``: the predictors')."""
+    """The :class:`HeTLMTrainer` over ``start``'s users with ``args`` (``learning_rate``, ``weight_decay``: the
+    predictors'); moves are counted against ``start``'s K-means labels (one per training user)."""
     has_validation = "validation" in start.users
     num_parameters = start.model.predictors[0].num_parameters()
     arguments = resolve_training_arguments(args, output_dir, num_parameters, has_validation)
@@ -78,6 +102,14 @@ def build_hetlm_trainer(
         selector_weight_decay=args.selector_weight_decay,
         min_cluster_size=args.resolved_min_cluster_size(len(start.clusters.labels)),
         prune_every_steps=args.prune_every_steps,
+        train_users=start.train_users_latest.select_columns(columns),
+        reference_labels=start.clusters.labels,
+        reassignment=args.reassignment,
+        reassign_every_epochs=args.reassign_every_epochs,
+        reassign_selector_epochs=args.reassign_selector_epochs,
+        reassign_learning_rate=args.reassign_learning_rate,
+        reassign_size_prior=args.reassign_size_prior,
+        label_smoothing=args.selector_label_smoothing,
     )
 
 
@@ -106,12 +138,12 @@ def train_hetlm(
     trainer = build_hetlm_trainer(start, output_dir / "trainer", args)
     has_validation = trainer.eval_dataset is not None
     initial_eval_nll = trainer.evaluate()["eval_loss"] if has_validation else float("nan")
-    ari_before = segment_recovery(start.model, start.users["train"])
+    ari_before = segment_recovery(start.model, start.train_users_latest)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     kept = trainer.finalize_clusters()
     model = trainer.model
     final_eval_nll = trainer.evaluate()["eval_loss"] if has_validation else float("nan")
-    ari_after = segment_recovery(model, start.users["train"])
+    ari_after = segment_recovery(model, start.train_users_latest)
     history = {
         "settings": args.to_dict(),
         "bf16": bool(trainer.args.bf16),  # the value used (args.bf16 None resolved), to reproduce the run
@@ -121,21 +153,59 @@ def train_hetlm(
             "sizes": np.bincount(start.clusters.labels, minlength=start.clusters.k).tolist(),
         },
         "selector_pretraining": start.selector.history,
+        "selector_pretraining_agreement": start.selector.accuracy,
+        "selector_pretraining_mean_max_probability": start.selector.mean_max_probability,
         "initial_eval_nll": initial_eval_nll,
         "final_eval_nll": final_eval_nll,
         "segment_ari_kmeans_init": ari_before,
         "segment_ari": ari_after,
+        "routed_validation_nll": routed_nll(model, start.users["validation"]) if has_validation else None,
         "kept_clusters": kept,
         "cluster_sizes": trainer.cluster_sizes,
         "cluster_history": trainer.cluster_history,
+        "reassignments": trainer.reassignment_history,
+        "dynamics": cluster_dynamics(trainer.cluster_history, trainer.state.log_history, len(start.clusters.labels)),
         "log_history": trainer.state.log_history,
     }
+    moved = history["dynamics"][-1].get("users_moved_since_kmeans") if history["dynamics"] else None
     logger.info(
-        "HeTLM: K %d -> %d, validation NLL %.4f -> %.4f, segment ARI %s -> %s",
-        start.clusters.k, len(kept), initial_eval_nll, final_eval_nll, ari_before, ari_after,
+        "HeTLM: K %d -> %d, %s of %d training users moved from their K-means cluster, validation NLL %.4f -> %.4f, "
+        "segment ARI %s -> %s",
+        start.clusters.k, len(kept), moved, len(start.clusters.labels), initial_eval_nll, final_eval_nll,
+        ari_before, ari_after,
     )
     save_clusterwise_model(model, output_dir, tokenizer, history, _card_summary(history, splits))
     return HeTLMResult(model, trainer, initial_eval_nll, final_eval_nll, history)
+
+
+def cluster_dynamics(cluster_history: list[dict[str, Any]], log_history: list[dict[str, Any]],
+                     num_users: int) -> list[dict[str, Any]]:
+    """One row per routing of the training users (each epoch's end, or every ``prune_every_steps``): K, the
+    cluster sizes, the users moved since K-means and since the previous routing (counts and shares), and the
+    routed validation NLL of the evaluation logged at that epoch (None without one).
+
+    Example:
+        >>> history = [{"step": 5, "epoch": 1.0, "num_clusters": 2, "cluster_sizes": [6, 4], "active_clusters": [0, 1],
+        ...             "users_moved_since_last": 1, "users_moved_since_kmeans": 2}]
+        >>> cluster_dynamics(history, [{"epoch": 1.0, "eval_loss": 2.5}], 10)[0]["share_moved_since_kmeans"]
+        0.2
+    """
+    eval_by_epoch = {record["epoch"]: record["eval_loss"] for record in log_history if "eval_loss" in record}
+    rows = []
+    for entry in cluster_history:
+        row = {
+            "step": entry["step"],
+            "epoch": entry["epoch"],
+            "num_clusters": entry["num_clusters"],
+            "cluster_sizes": [entry["cluster_sizes"][cluster] for cluster in entry["active_clusters"]],
+            "validation_nll": eval_by_epoch.get(entry["epoch"]),
+        }
+        for key in ("users_moved_since_kmeans", "users_moved_since_last"):
+            if key in entry:
+                row[key] = entry[key]
+                row[key.replace("users_", "share_")] = entry[key] / num_users
+        rows.append(row)
+    return rows
 
 
 def _card_summary(history: dict[str, Any], splits: DatasetDict) -> dict[str, Any]:

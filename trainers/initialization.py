@@ -70,6 +70,11 @@ class ClusterwiseStart:
     selector: SelectorPretraining | None = None
 
     @property
+    def train_users_latest(self) -> Dataset:
+        """One row per training user, in user-index order: its latest example (its most recent sessions)."""
+        return self.users["train"].select(user_rows(self.users["train"])[1])
+
+    @property
     def train_row_clusters(self) -> np.ndarray:
         """The K-means cluster of every train row: its user's."""
         return self.clusters.labels[np.asarray(self.users["train"]["user_index"])]
@@ -225,6 +230,7 @@ def start_clusterwise_training(
         epochs=args.selector_pretrain_epochs,
         learning_rate=args.selector_pretrain_learning_rate,
         seed=args.seed,
+        label_smoothing=args.selector_label_smoothing,
     )
     return start
 

@@ -32,7 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing
 
-from .hetlm_training import segment_recovery
+from .hetlm_training import routed_nll, segment_recovery
 from .initialization import save_clusterwise_model, start_clusterwise_training
 from .pretrain import train_language_model
 from .training_arguments import ClusterwiseTrainingArguments
@@ -110,7 +110,8 @@ def train_kmeans_baseline(
         "kmeans": {"k": clusters.k, "silhouette_by_k": clusters.silhouette_by_k, "sizes": cluster_sizes},
         "cluster_sizes": cluster_sizes,
         "selector_agreement_with_kmeans": start.selector.accuracy,
-        "segment_ari": segment_recovery(model, users["train"]),
+        "segment_ari": segment_recovery(model, start.train_users_latest),
+        "routed_validation_nll": routed_nll(model, validation) if validation is not None else None,
         "clusters": per_cluster,
         "bf16": any(item["bf16"] for item in per_cluster),
     }

@@ -140,6 +140,20 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     ``min_cluster_size``: clusters routed fewer training users are removed; ``None`` means 1% of the
     training users (at least 1).
 
+    How users move (the README's "How HeTLM's users move"):
+
+    - ``l1_reduction``: ``"sum"`` (each user's summed token NLL in L1, the paper's scale) or ``"mean"``
+      (per-token mean); see :class:`~modeling_hetlm.HeTLMConfig`.
+    - ``selector_label_smoothing``: the selector is pretrained on the K-means labels (and retrained on the
+      hard-EM labels) with targets smoothed by this much, so it stays soft (max-probability about
+      ``1 - e + e/K``) and L1 keeps a gradient; 0 trains it to a saturated softmax.
+    - ``reassignment``: ``"hard_em"`` retrains the selector towards ``argmin_k NLL_k`` of every training user at
+      the end of every ``reassign_every_epochs``-th epoch, for ``reassign_selector_epochs`` epochs at
+      ``reassign_learning_rate`` (:mod:`trainers.reassignment`); ``"none"`` keeps the paper's loop only (the soft
+      L1 gradient).
+    - ``reassign_size_prior``: weight w of ``-w log(n_k / N)`` in the hard-EM choice (classification EM with
+      mixing weights): near-ties go to the larger cluster, so clusters splitting one segment merge.
+
     Example:
         >>> ClusterwiseTrainingArguments(kmeans_k="4").kmeans_k
         4
@@ -177,6 +191,23 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     selector_pretrain_learning_rate: float = field(
         default=1e-2, metadata={"help": "Learning rate of selector pretraining."}
     )
+    l1_reduction: str = field(
+        default="sum", metadata={"help": "L1 over each user's summed token NLL (the paper's) or their mean.",
+                                 "choices": ("sum", "mean")}
+    )
+    selector_label_smoothing: float = field(
+        default=0.3, metadata={"help": "Label smoothing of the selector's (pre)training targets: keeps it soft."}
+    )
+    reassignment: str = field(
+        default="hard_em", metadata={"help": "hard_em: retrain the selector towards argmin_k NLL_k; none: L1 only.",
+                                     "choices": ("hard_em", "none")}
+    )
+    reassign_every_epochs: int = field(default=1, metadata={"help": "Hard-EM step every N epochs."})
+    reassign_selector_epochs: int = field(default=5, metadata={"help": "Selector epochs per hard-EM step."})
+    reassign_learning_rate: float = field(default=1e-2, metadata={"help": "Selector learning rate of hard EM."})
+    reassign_size_prior: float = field(
+        default=0.0, metadata={"help": "Weight w of -w log(n_k/N) in the hard-EM choice (near-ties join the larger)."}
+    )
     embedding_batch_size: int = field(default=64, metadata={"help": "Users per encoder batch when embedding."})
     embedding_cache_dir: str | None = field(
         default=None, metadata={"help": "Folder where user embeddings are kept and reused (default: no cache)."}
@@ -201,6 +232,12 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         if len(self.kmeans_k_range) != 2 or not 1 <= self.kmeans_k_range[0] <= self.kmeans_k_range[1]:
             raise ValueError(f"kmeans_k_range must be LOW HIGH with 1 <= LOW <= HIGH, got {self.kmeans_k_range}")
         self.selector_hidden_sizes = [int(size) for size in self.selector_hidden_sizes]
+        if not 0 <= self.selector_label_smoothing < 1:
+            raise ValueError(f"selector_label_smoothing must be in [0, 1), got {self.selector_label_smoothing}")
+        if self.reassign_every_epochs < 1 or self.reassign_selector_epochs < 1:
+            raise ValueError("reassign_every_epochs and reassign_selector_epochs must be >= 1")
+        if self.reassign_size_prior < 0:
+            raise ValueError(f"reassign_size_prior must be >= 0, got {self.reassign_size_prior}")
         super().__post_init__()
 
     def resolved_min_cluster_size(self, num_train_users: int) -> int:
@@ -227,6 +264,7 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             "centroid_distance": self.centroid_distance,
             "centroid_temperature": self.centroid_temperature,
             "selector_hidden_sizes": list(self.selector_hidden_sizes),
+            "l1_reduction": self.l1_reduction,
         }
 
 

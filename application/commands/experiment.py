@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 
+from tokenization.simulator import SCENARIOS
 from trainers.model_sizes import FAMILIES
 
 from ..config_files import load_config_file
@@ -52,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="'simulator' (default) or an event log file/folder.")
     parser.add_argument("--format", help="Reader format: simulator, events, csv, parquet, jsonl, ga360, rees46.")
     parser.add_argument("--simulator-users", type=int, help="Users the simulator draws.")
+    parser.add_argument("--simulator-scenario", choices=sorted(SCENARIOS),
+                        help="default (segments differ in what they browse) or behaviour (only in how they browse).")
     parser.add_argument("--family", choices=FAMILIES, help="LM family of every model (default: opt).")
     parser.add_argument("--num-clusters", type=int,
                         help="Initial K of HeTLM and K of the K-means baseline (default 6).")
@@ -61,6 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrain-epochs", type=float, help="Epochs of the single small LM.")
     parser.add_argument("--large-pretrain-epochs", type=float, help="Epochs of the single large LM.")
     parser.add_argument("--clusterwise-epochs", type=float, help="Epochs of HeTLM and of the K-means fine-tuning.")
+    parser.add_argument("--l1-reduction", choices=("sum", "mean"),
+                        help="Each user's NLL in L1: summed over tokens (the paper's, default) or the per-token mean.")
+    parser.add_argument("--selector-label-smoothing", type=float,
+                        help="Label smoothing of the selector's (re)training; keeps it soft (default 0.3).")
+    parser.add_argument("--reassignment", choices=("hard_em", "none"),
+                        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs.")
+    parser.add_argument("--reassign-every-epochs", type=int, help="Hard-EM step every N epochs (default 1).")
+    parser.add_argument("--reassign-selector-epochs", type=int, help="Selector epochs per hard-EM step (default 5).")
+    parser.add_argument("--reassign-size-prior", type=float,
+                        help="Weight of -log(cluster share) in the hard-EM choice (default 0).")
     parser.add_argument("--max-test-users", type=int, help="Score at most this many test users.")
     parser.add_argument("--seed", type=int, help="Seed of the data split, training and generation (default 0).")
     parser.add_argument("--data", dest="prepared_data", metavar="DIR",
@@ -69,9 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # The flags (besides the data options) that are settings; each goes where route_setting says.
-FLAGS_TO_SETTINGS = ("source", "format", "prepared_data", "simulator_users", "family", "num_clusters", "ablation",
-                     "centroid_distance", "pretrain_epochs", "large_pretrain_epochs", "clusterwise_epochs",
-                     "max_test_users", "seed")
+FLAGS_TO_SETTINGS = ("source", "format", "prepared_data", "simulator_users", "simulator_scenario", "family",
+                     "num_clusters", "ablation", "centroid_distance", "pretrain_epochs", "large_pretrain_epochs",
+                     "clusterwise_epochs", "max_test_users", "seed", "l1_reduction", "selector_label_smoothing",
+                     "reassignment", "reassign_every_epochs", "reassign_selector_epochs", "reassign_size_prior")
 
 
 def experiment_settings(args: argparse.Namespace) -> ExperimentSettings:

@@ -65,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     result = train_hetlm(splits, tokenizer, lm, args.out, settings, resume_from_checkpoint=args.resume)
     update_model_card(args.out, data_summary=data_summary)
+    dynamics = result.history["dynamics"]
+    moved = f"{dynamics[-1]['users_moved_since_kmeans']} users moved from their K-means cluster; " if dynamics else ""
     print(
-        f"HeTLM: K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, "
+        f"HeTLM: {moved}K {result.history['kmeans']['k']} -> {result.model.config.num_clusters}, "
         f"sizes {result.history['cluster_sizes']}; "
         f"validation NLL {result.initial_eval_nll:.4f} -> {result.final_eval_nll:.4f}; saved to {args.out}"
     )

@@ -1,0 +1,170 @@
+"""HeTLM's clusters learn (issue 10): L1 on the sum scale reaches a soft selector, hard EM moves wrongly started
+users to the predictor that fits them, and K shrinks when a cluster empties.
+
+The planted case: two groups of users with disjoint page habits (group A walks pages 10-19 in order, group B
+pages 30-39), a K-means start that puts a quarter of each group in the other group's cluster, and user
+embeddings that carry the group only weakly (random directions plus a small group offset), as a sentence
+encoder of surface features would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from transformers import LlamaConfig, LlamaForCausalLM, TrainingArguments
+
+from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing
+from trainers.clustering import pretrain_selector
+from trainers.hetlm_trainer import HeTLMTrainer
+from trainers.hetlm_training import cluster_dynamics
+from trainers.reassignment import hard_em_labels, score_users
+from trainers.data import BrowsingCollator
+
+VOCAB, DIM, USERS, LENGTH = 48, 32, 48, 16
+
+
+def planted_users(seed: int = 0) -> tuple[Dataset, np.ndarray]:
+    """``USERS`` streams (half group A, half group B) with ``user_embeddings``, and the true groups."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([0, 1], USERS // 2)
+    rows = []
+    for group in groups:
+        first = 10 if group == 0 else 30
+        start = int(rng.integers(10))
+        pages = [first + (start + step) % 10 for step in range(LENGTH)]
+        rows.append([2, *pages, 3])
+    direction = rng.normal(size=DIM)
+    noise = rng.normal(size=(USERS, DIM))
+    embeddings = noise + 0.3 * np.where(groups[:, None] == 0, 1.0, -1.0) * direction
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    users = Dataset.from_dict({"input_ids": rows, "labels": rows,
+                               "user_embeddings": embeddings.astype(np.float32).tolist()})
+    return users, groups
+
+
+def planted_model(num_clusters: int, **config) -> HeTLMForBrowsing:
+    torch.manual_seed(0)
+    predictor = LlamaConfig(vocab_size=VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    encoder = {"model_type": "bert", "vocab_size": 30, "hidden_size": DIM, "num_hidden_layers": 1,
+               "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64}
+    hetlm_config = HeTLMConfig(predictor_config=predictor.to_dict(), encoder_config=encoder, num_clusters=num_clusters,
+                               selector_hidden_sizes=[64], min_cluster_size=3, encoder_max_length=64, **config)
+    return HeTLMForBrowsing.from_single_lm(hetlm_config, LlamaForCausalLM(predictor))
+
+
+def planted_trainer(model, users, labels, tmp_path, epochs: int = 3, **options) -> HeTLMTrainer:
+    embeddings = np.asarray(users["user_embeddings"], dtype=np.float32)
+    pretrain_selector(model, embeddings, labels, epochs=150, learning_rate=1e-2, label_smoothing=0.3)
+    arguments = TrainingArguments(str(tmp_path), per_device_train_batch_size=8, num_train_epochs=epochs,
+                                  learning_rate=5e-3, logging_steps=2, report_to=[], disable_tqdm=True,
+                                  save_strategy="no", seed=0, use_cpu=True)
+    options.setdefault("reassign_selector_epochs", 60)  # 48 users: one selector step per epoch
+    return HeTLMTrainer(model=model, args=arguments, train_dataset=users, selector_learning_rate=1e-3,
+                        selector_weight_decay=0.0, reference_labels=labels, label_smoothing=0.3, **options)
+
+
+def wrong_start(groups: np.ndarray) -> np.ndarray:
+    """The true groups with every fourth user of each group put in the other group's cluster."""
+    labels = groups.copy()
+    flipped = np.arange(len(groups)) % 4 == 0
+    labels[flipped] = 1 - labels[flipped]
+    return labels
+
+
+def selector_gradient_norms(model: HeTLMForBrowsing, users: Dataset) -> tuple[float, float]:
+    """Norms of the selector gradients of L1 and of alpha * L2 on the first 16 users."""
+    batch = BrowsingCollator(pad_token_id=0)(users.select(range(16)).to_list())
+    outputs = model(**batch)
+    parameters = list(model.selector.parameters())
+    norms = []
+    for term in (outputs.l1, model.config.alpha * outputs.l2):
+        gradients = torch.autograd.grad(term, parameters, retain_graph=True)
+        norms.append(sum(float(gradient.pow(2).sum()) for gradient in gradients) ** 0.5)
+    return norms[0], norms[1]
+
+
+def test_selector_keeps_an_l1_gradient_after_pretraining():
+    """Summed NLL and a smoothed (soft) pretraining: L1's selector gradient is of the order of alpha * L2's, not
+    ~70x below it as with the per-token mean and a saturated selector (the landed code's setup)."""
+    users, groups = planted_users()
+    embeddings = np.asarray(users["user_embeddings"], dtype=np.float32)
+    norms = {}
+    for reduction, smoothing in (("mean", 0.0), ("sum", 0.3)):
+        model = planted_model(2, l1_reduction=reduction)
+        with torch.no_grad():  # a second predictor that predicts worse, so L1 has something to say
+            torch.manual_seed(1)
+            model.predictors[1].lm_head.weight.normal_(0, 0.3)
+        result = pretrain_selector(model, embeddings, groups, epochs=150, learning_rate=1e-2,
+                                   label_smoothing=smoothing)
+        norms[reduction] = selector_gradient_norms(model, users)
+        if smoothing:
+            assert result.accuracy == 1.0 and 0.8 < result.mean_max_probability < 0.9
+        else:
+            assert result.mean_max_probability > 0.99
+    (l1_mean, l2_sharp), (l1_sum, l2_soft) = norms["mean"], norms["sum"]
+    assert l1_mean < 0.05 * l2_sharp
+    assert l1_sum > 1000 * l1_mean and l1_sum > 0.5 * l2_soft
+
+
+def test_hard_em_moves_wrongly_started_users_to_the_predictor_that_fits_them(tmp_path):
+    users, groups = planted_users()
+    labels = wrong_start(groups)
+    trainer = planted_trainer(planted_model(2), users, labels, tmp_path, reassignment="hard_em",
+                              reassign_size_prior=0.0)
+    start = trainer.assignments.numpy()
+    assert (start == labels).mean() >= 0.95  # the selector begins by mimicking the wrong start
+    trainer.train()
+    routed = trainer.route_training_users().numpy()
+    flipped = labels != groups
+    # Cluster ids are arbitrary: the majority of each cluster decides which group it stands for.
+    agreement = max((routed == groups).mean(), (routed != groups).mean())
+    assert agreement == 1.0
+    assert (routed[flipped] != start[flipped]).all()
+    last = trainer.cluster_history[-1]
+    assert last["users_moved_since_kmeans"] == flipped.sum()
+    rows = cluster_dynamics(trainer.cluster_history, trainer.state.log_history, USERS)
+    assert rows[-1]["share_moved_since_kmeans"] == pytest.approx(flipped.mean())
+    assert sum(row["users_moved_since_last"] for row in rows) >= flipped.sum()
+
+
+def test_without_reassignment_the_wrong_start_stays(tmp_path):
+    """The control: the paper's loop alone (mean-scale L1 as before) leaves the K-means fixed point in place."""
+    users, groups = planted_users()
+    labels = wrong_start(groups)
+    trainer = planted_trainer(planted_model(2, l1_reduction="mean"), users, labels, tmp_path, reassignment="none")
+    trainer.train()
+    routed = trainer.route_training_users().numpy()
+    assert (routed == labels).mean() >= 0.9
+
+
+def test_k_shrinks_when_hard_em_empties_a_cluster(tmp_path):
+    """Group A split 2:1 over clusters 0 and 1 (one segment, two predictors): with the size prior the users of
+    the smaller half join the larger one, cluster 1 empties and is retired; K 3 -> 2."""
+    users, groups = planted_users()
+    labels = np.where(groups == 1, 2, 0)
+    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    trainer = planted_trainer(planted_model(3), users, labels, tmp_path, reassignment="hard_em",
+                              reassign_size_prior=3.0)
+    trainer.train()
+    assert trainer.cluster_history[-1]["num_clusters"] == 2
+    assert 1 in [cluster for entry in trainer.cluster_history for cluster in entry["retired"]]
+    assert trainer.finalize_clusters() == [0, 2]
+    assert trainer.model.config.num_clusters == 2
+
+
+def test_score_users_and_hard_em_labels_agree_with_the_forward():
+    users, groups = planted_users()
+    model = planted_model(2)
+    active = torch.tensor([True, True])
+    scores = score_users(model, users, BrowsingCollator(pad_token_id=0), active, batch_size=5)
+    batch = BrowsingCollator(pad_token_id=0)(users.select(range(3)).to_list())
+    with torch.no_grad():
+        per_token = model.eval()(**batch).per_cluster_nll
+    assert torch.allclose(scores[:3], per_token * (LENGTH + 1), atol=1e-4)  # 17 scored tokens per stream
+    assert torch.equal(hard_em_labels(scores, active), scores.argmin(dim=1))
+    retired = torch.tensor([False, True])
+    assert torch.isinf(score_users(model, users.select(range(4)), BrowsingCollator(0), retired)[:, 0]).all()
+    assert (hard_em_labels(scores, retired) == 1).all()
