@@ -51,7 +51,7 @@ def planted_model(num_clusters: int, **config) -> HeTLMForBrowsing:
     encoder = {"model_type": "bert", "vocab_size": 30, "hidden_size": DIM, "num_hidden_layers": 1,
                "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64}
     hetlm_config = HeTLMConfig(predictor_config=predictor.to_dict(), encoder_config=encoder, num_clusters=num_clusters,
-                               selector_hidden_sizes=[64], min_cluster_size=3, encoder_max_length=64, **config)
+                               selector_hidden_sizes=[64], encoder_max_length=64, **config)
     return HeTLMForBrowsing.from_single_lm(hetlm_config, LlamaForCausalLM(predictor))
 
 
@@ -63,7 +63,8 @@ def planted_trainer(model, users, labels, tmp_path, epochs: int = 3, **options) 
                                   save_strategy="no", seed=0, use_cpu=True)
     options.setdefault("reassign_selector_epochs", 60)  # 48 users: one selector step per epoch
     return HeTLMTrainer(model=model, args=arguments, train_dataset=users, selector_learning_rate=1e-3,
-                        selector_weight_decay=0.0, reference_labels=labels, label_smoothing=0.3, **options)
+                        selector_weight_decay=0.0, reference_labels=labels, label_smoothing=0.3,
+                        min_cluster_size=3, **options)
 
 
 def wrong_start(groups: np.ndarray) -> np.ndarray:

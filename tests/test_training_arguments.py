@@ -21,7 +21,7 @@ COMMAND = ["train", "--data", "d", "--pretrained", "p", "--out", "o"]
 def test_a_flag_and_a_config_file_key_reach_the_arguments_and_flags_win(tmp_path):
     config = tmp_path / "train.yaml"
     config.write_text("alpha: 0.5\nbeta: 2.0\nepochs: 4\nselector-learning-rate: 0.02\nkmeans_k_range: [3, 5]\n")
-    namespace = build_parser("train").parse_args([*COMMAND, "--beta", "7", "--batch-size", "8", "--kmeans-k", "auto"])
+    namespace = build_parser(["train"]).parse_args([*COMMAND, "--beta", "7", "--batch-size", "8", "--kmeans-k", "auto"])
     (args,) = build_arguments((ClusterwiseTrainingArguments,), load_config_file(config), vars(namespace))
     assert isinstance(args, ClusterwiseTrainingArguments)
     assert (args.alpha, args.beta, args.num_train_epochs, args.selector_learning_rate) == (0.5, 7.0, 4, 0.02)
