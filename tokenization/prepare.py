@@ -42,6 +42,7 @@ from typing import Any
 
 import datasets
 
+from .atomic_files import write_text_atomically
 from .errors import DataFormatError
 from .examples import SPLITS, BuiltExamples, ExampleOptions, build_examples
 from .page_rules import PageRules, describe_outcome_pages
@@ -158,8 +159,8 @@ def prepare(
     summary["timings_s"]["save"] = save_seconds
     summary["timings_s"]["total"] = time.perf_counter() - started
     summary["events_per_second"] = summary["events"]["read"] / max(summary["timings_s"]["total"], 1e-9)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+    write_text_atomically(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomically(out_dir / "summary.md", summary_markdown(summary))
     if show_summary:
         print(summary_markdown(summary), flush=True)
     return summary

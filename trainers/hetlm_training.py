@@ -29,6 +29,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing
 
+from .checkpoints import newest_complete_checkpoint
 from .data import BrowsingCollator
 from .hetlm_trainer import HeTLMTrainer
 from .initialization import ClusterwiseStart, save_clusterwise_model, start_clusterwise_training
@@ -132,6 +133,10 @@ def train_hetlm(
     """
     args = args or ClusterwiseTrainingArguments()
     output_dir = Path(output_dir)
+    if resume_from_checkpoint is True:  # found before the minutes of embedding and K-means, not after
+        resume_from_checkpoint = newest_complete_checkpoint(output_dir / "trainer")
+        if resume_from_checkpoint is None:
+            raise ValueError(f"No complete checkpoint found in {output_dir / 'trainer'} to resume from")
     start = start_clusterwise_training(
         splits, tokenizer, lm, args, encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config
     )
