@@ -24,17 +24,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoModelForCausalLM
-
 from application.stages import StageRunner
+from inference.loading import load_pretrained_lm
 from modeling_hetlm.builders import tiny_encoder
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
 from tokenization.simulator import SCENARIOS, SimulatorConfig
 from trainers.hetlm_training import train_hetlm
-from trainers.initialization import ClusterwiseSettings
 from trainers.kmeans_baseline import train_kmeans_baseline
-from trainers.pretrain import PretrainSettings, pretrain_language_model
+from trainers.pretrain import pretrain_language_model
+from trainers.training_arguments import ClusterwiseTrainingArguments, PretrainingArguments
 
 MOVED_TARGET = 0.10
 ARI_MARGIN = 0.2
@@ -63,8 +62,8 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
     runner.run("data", reader_options, lambda out: prepare(
         "simulator", "simulator", out, ExampleOptions(seed=args.seed), reader_options=reader_options))
     splits, tokenizer, _ = load_prepared(runner.stage_dir("data"))
-    lm_settings = PretrainSettings(family="opt", size="small", epochs=args.pretrain_epochs, seed=args.seed,
-                                   min_ratio=float(args.num_clusters))
+    lm_settings = PretrainingArguments(family="opt", size="small", num_train_epochs=args.pretrain_epochs,
+                                       seed=args.seed, min_ratio=float(args.num_clusters), disable_tqdm=True)
     runner.run("lm-small", {**reader_options, "epochs": args.pretrain_epochs, "k": args.num_clusters},
                lambda out: {"loss": pretrain_language_model(splits, tokenizer, out, lm_settings).final_eval_loss})
     lm_dir = runner.stage_dir("lm-small")
@@ -72,20 +71,19 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
     if args.encoder == "tiny":
         encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
         encoder = {"encoder_tokenizer": encoder_tokenizer, "encoder_config": encoder_config}
-    common = {"num_clusters": args.num_clusters, "epochs": args.epochs, "seed": args.seed,
-              "embedding_cache_dir": str(Path(args.out) / scenario / "embedding-cache"),
-              "extra_training_arguments": {"disable_tqdm": True}}
+    common = {"num_clusters": args.num_clusters, "num_train_epochs": args.epochs, "seed": args.seed,
+              "embedding_cache_dir": str(Path(args.out) / scenario / "embedding-cache"), "disable_tqdm": True}
 
     def kmeans_stage(out: Path) -> dict[str, Any]:
-        lm = AutoModelForCausalLM.from_pretrained(lm_dir)
-        history = train_kmeans_baseline(splits, tokenizer, lm, out, ClusterwiseSettings(**common), **encoder).history
+        lm = load_pretrained_lm(lm_dir, tokenizer)
+        history = train_kmeans_baseline(splits, tokenizer, lm, out, ClusterwiseTrainingArguments(**common), **encoder).history
         return {key: history[key] for key in ("kmeans", "segment_ari", "routed_validation_nll")}
 
     kmeans = runner.run("kmeans", {**reader_options, **common, "encoder": args.encoder}, kmeans_stage)
     started = time.perf_counter()
-    lm = AutoModelForCausalLM.from_pretrained(lm_dir)
+    lm = load_pretrained_lm(lm_dir, tokenizer)
     hetlm = train_hetlm(splits, tokenizer, lm, Path(args.out) / scenario / "hetlm",
-                        ClusterwiseSettings(**common, **hetlm_options), **encoder).history
+                        ClusterwiseTrainingArguments(**common, **hetlm_options), **encoder).history
     seconds = time.perf_counter() - started
     last = hetlm["dynamics"][-1]
     moved_share = last["share_moved_since_kmeans"]
@@ -136,7 +134,7 @@ def main() -> None:
     parser.add_argument("--encoder", choices=("minilm", "tiny"), default="minilm")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hetlm-option", type=parse_option, action="append", default=[], metavar="KEY=VALUE",
-                        help="a ClusterwiseSettings field for HeTLM (repeatable), e.g. reassignment=none")
+                        help="a ClusterwiseTrainingArguments field for HeTLM (repeatable), e.g. reassignment=none")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = [run_scenario(scenario, args, dict(args.hetlm_option)) for scenario in args.scenarios]
