@@ -12,6 +12,9 @@ length by the one truncation rule, left-padded with ``[PAD]``); the new tokens u
   the :class:`evaluation.report.SessionGenerator` protocol.
 - :meth:`~ModelSessionGenerator.sample`: ``num_samples`` sampled sessions per user, grouped per
   user, generated with ``num_return_sequences`` (each prompt's KV cache is shared by its samples).
+- :meth:`~ModelSessionGenerator.first_page_log_probs` and :meth:`~ModelSessionGenerator.recommend`: the
+  next-token distribution after the prompt's open ``[BOS]`` over the pages (specials excluded), i.e. the
+  ranking of the next session's first page (HeTLM: under the routed predictor).
 - :meth:`~ModelSessionGenerator.encode` builds a batch's prompts (and HeTLM's user embeddings)
   once, so a greedy and a sampled pass over the same users reuse them.
 
@@ -33,6 +36,8 @@ Example:
     >>> samples, _ = generator.sample(users, num_samples=4)
     >>> [len(user_samples) for user_samples in samples]
     [4, 4]
+    >>> [len(pages) for pages in generator.recommend(users, k=2)]
+    [2, 2]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from tokenization.constants import SPECIAL_TOKENS
 from tokenization.page_tokenizer import decode_session
 
 from .loading import is_hetlm
@@ -236,3 +242,25 @@ class ModelSessionGenerator:
             samples += [sessions[user * num_samples : (user + 1) * num_samples] for user in range(len(part))]
             clusters += part_clusters or []
         return samples, (clusters if is_hetlm(self.model) else None)
+
+    @torch.no_grad()
+    def first_page_log_probs(self, users: UserSessions | PromptBatch) -> torch.Tensor:
+        """``[B, V]`` log-probabilities of each user's next first page (the specials get ``-inf``), on the CPU."""
+        batch = self._as_batch(users)
+        if is_hetlm(self.model):
+            return self.model.first_page_log_probs(batch.input_ids, batch.attention_mask,
+                                                   user_embeddings=batch.user_embeddings).cpu()
+        positions = (batch.attention_mask.cumsum(dim=1) * batch.attention_mask - 1).clamp(min=0)
+        logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=positions,
+                            use_cache=False, logits_to_keep=1).logits[:, -1].float()
+        logits = logits[:, : len(self.tokenizer)]
+        logits[:, self.tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))] = float("-inf")
+        return logits.log_softmax(dim=-1).cpu()
+
+    def recommend(self, users: UserSessions | PromptBatch, k: int = 10) -> list[list[str]]:
+        """Each user's ``k`` most likely first pages of the next session, most likely first (ties by id)."""
+        log_probs = self.first_page_log_probs(users)
+        pages = len(self.tokenizer) - len(SPECIAL_TOKENS)
+        if not 1 <= k <= pages:
+            raise ValueError(f"k must lie in [1, {pages}] (the number of pages), got {k}")
+        return [self.tokenizer.convert_ids_to_tokens(row) for row in log_probs.topk(k, dim=-1).indices.tolist()]
