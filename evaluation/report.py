@@ -407,15 +407,15 @@ def evaluate_forecaster(
         _check_split(validation_dataset, "validation")
         validation_forecasts, _, validation_seconds = _forecast_users(
             forecaster, validation_dataset, batch_size, f"validating {name}", progress)
-        rule = DecisionRule.tune(validation_forecasts, validation_dataset["target_session"])
+        rule = DecisionRule.tune(validation_forecasts, list(validation_dataset["target_session"]))
     forecasts, forecast_clusters, seconds = _forecast_users(forecaster, test_dataset, batch_size,
                                                            f"evaluating {name}", progress)
     generated = rule.predicted_sets(forecasts) if rule is not None else [list(f.session) for f in forecasts]
-    actual = test_dataset["target_session"]
+    actual = list(test_dataset["target_session"])
     inputs = [[page for session in user_sessions for page in session] for user_sessions in test_dataset["input_sessions"]]
-    user_ids = test_dataset["user_id"] if "user_id" in test_dataset.column_names else [
+    user_ids = list(test_dataset["user_id"]) if "user_id" in test_dataset.column_names else [
         str(row) for row in range(len(test_dataset))]
-    segments = test_dataset["segment"] if "segment" in test_dataset.column_names else []
+    segments = list(test_dataset["segment"]) if "segment" in test_dataset.column_names else []
 
     assigned = [int(cluster) for cluster in clusters] if clusters is not None else forecast_clusters
     scores = UserScores.compute(generated, actual, inputs, vocabulary, outcome_probability_matrix(forecasts),
