@@ -78,7 +78,7 @@ class EvaluationOptions:
     max_users: int | None = None
     max_new_tokens: int = 64
     decoding: str = "sampled"
-    num_samples: int = 24
+    num_samples: int = 8
     temperature: float = 1.0
     top_k: int = 0
     validation_split: str = "validation"
@@ -113,9 +113,10 @@ def load_model_generator(model_dir: Path, data_tokenizer: PreTrainedTokenizerBas
     return ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
 
 
-def build_forecaster(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBase,
-                     options: EvaluationOptions) -> Forecaster:
-    """A baseline fitted on ``train`` when ``spec`` names one, else the model saved in folder ``spec``."""
+def build_forecaster(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBase, options: EvaluationOptions,
+                     longest_session: int | None = None) -> Forecaster:
+    """A baseline fitted on ``train`` when ``spec`` names one, else the model saved in folder ``spec``
+    (its sampled sessions capped at ``longest_session`` pages, the data's session-length cut-off)."""
     if spec in BASELINES:
         baseline_options = {"do_sample": options.markov_sample, "seed": options.seed} if spec == "markov" else {}
         return SessionForecaster(fit_baseline(spec, train, **baseline_options), popular_first_pages(train))
@@ -123,8 +124,9 @@ def build_forecaster(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBa
     if not (model_dir / "config.json").is_file():
         raise ValueError(f"{spec!r} is neither a baseline ({', '.join(BASELINES)}) nor a model folder with a config.json")
     torch.manual_seed(options.seed)
+    sample_tokens = None if longest_session is None else min(options.max_new_tokens, longest_session + 1)
     return ModelForecaster(load_model_generator(model_dir, tokenizer, options), options.decoding,
-                           options.num_samples, options.temperature, options.top_k)
+                           options.num_samples, options.temperature, options.top_k, max_new_tokens=sample_tokens)
 
 
 def _plot_outcome_reliability(report: EvaluationReport, path: Path) -> None:
@@ -192,7 +194,7 @@ def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path,
     reports: dict[str, EvaluationReport] = {}
     for spec in specs:
         name = _unique_name(spec, {report.name for report in reports.values()}, options)
-        forecaster = build_forecaster(spec, dataset["train"], tokenizer, options)
+        forecaster = build_forecaster(spec, dataset["train"], tokenizer, options, summary.get("session_length_cutoff"))
         is_model = isinstance(forecaster, ModelForecaster)
         report = evaluate_forecaster(forecaster, test, validation if forecaster.probabilistic else None,
                                      batch_size=options.batch_size, vocabulary=vocabulary, name=name,

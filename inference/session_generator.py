@@ -210,6 +210,7 @@ class ModelSessionGenerator:
         temperature: float = 1.0,
         top_k: int = 0,
         max_sequences_per_call: int | None = None,
+        max_new_tokens: int | None = None,
     ) -> tuple[list[list[list[str]]], list[int] | None]:
         """``num_samples`` sampled next sessions per user, grouped per user, and, for HeTLM, each user's cluster.
 
@@ -220,6 +221,7 @@ class ModelSessionGenerator:
             top_k: Sample among the k most likely pages only (0: all pages, the model's distribution).
             max_sequences_per_call: Most sampled sequences (users x ``num_samples``) per ``generate``
                 call; a call holds at least one user. ``None``: the whole batch in one call.
+            max_new_tokens: Most new tokens per sampled session (None: the generator's ``max_new_tokens``).
 
         Returns:
             ``(samples, clusters)``: ``samples[u]`` holds user ``u``'s ``num_samples`` sessions.
@@ -234,6 +236,8 @@ class ModelSessionGenerator:
             users_per_call = max(1, max_sequences_per_call // num_samples)
         generation_kwargs = {**self.generation_kwargs, "do_sample": True, "temperature": temperature, "top_k": top_k,
                              "num_return_sequences": num_samples}
+        if max_new_tokens is not None:
+            generation_kwargs["max_new_tokens"] = max_new_tokens
         samples: list[list[list[str]]] = []
         clusters: list[int] = []
         for start in range(0, len(batch), users_per_call):

@@ -161,3 +161,15 @@ def test_sampled_decoding_is_never_tuned_on_the_scored_split():
     with pytest.raises(ValueError, match="another split"):
         EvaluationOptions(split="validation", device="cpu")
     assert EvaluationOptions(split="validation", decoding="greedy", device="cpu").decoding == "greedy"
+
+
+def test_hetlm_evaluate_decodes_greedily_when_asked(smoke_run, tmp_path):
+    from application.cli import main as cli_main
+
+    assert cli_main(["--log-level", "WARNING", "evaluate", str(smoke_run / "lm-small"), "repeat-last",
+                     "--data", str(smoke_run / "data"), "--baseline", "repeat-last", "--decoding", "greedy",
+                     "--max-users", "20", "--out", str(tmp_path), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "lm-small" / "report.json").read_text())
+    assert report["decoding"] == "greedy" and report["decisions"] is None
+    assert 0 <= report["rows"][-1]["NDCG@10"] <= 1 and report["rows"][-1]["Cart Brier"] is not None
+    assert "greedy (one session per user" in (tmp_path / "comparison.md").read_text()
