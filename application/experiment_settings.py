@@ -61,7 +61,7 @@ class ExperimentSettings:
     max_new_tokens: int = 40
     batch_size: int = 64
     decodings: list[str] = field(default_factory=lambda: ["sampled"])
-    num_samples: int = 8
+    num_samples: int = 16
     seed: int = 0
     bf16: bool | None = None
 

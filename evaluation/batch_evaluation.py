@@ -78,7 +78,7 @@ class EvaluationOptions:
     max_users: int | None = None
     max_new_tokens: int = 64
     decoding: str = "sampled"
-    num_samples: int = 8
+    num_samples: int = 16
     temperature: float = 1.0
     top_k: int = 0
     validation_split: str = "validation"

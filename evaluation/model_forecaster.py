@@ -62,7 +62,7 @@ class ModelForecaster:
             longest session + 1, since a sampled session, unlike a greedy one, rarely ends early.
     """
 
-    def __init__(self, generator: ModelSessionGenerator, decoding: str = "sampled", num_samples: int = 8,
+    def __init__(self, generator: ModelSessionGenerator, decoding: str = "sampled", num_samples: int = 16,
                  temperature: float = 1.0, top_k: int = 0, max_sequences_per_call: int | None = SEQUENCES_PER_CALL,
                  max_new_tokens: int | None = None):
         if decoding not in DECODINGS:

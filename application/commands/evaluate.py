@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampled: S sessions per user, page/outcome probabilities = shares of samples, the "
                              "predicted set by thresholds tuned on the validation split (default); greedy: one "
                              "greedy session per user (the paper's).")
-    parser.add_argument("--num-samples", type=int, default=8, help="S, sessions sampled per user (default: 8).")
+    parser.add_argument("--num-samples", type=int, default=16, help="S, sessions sampled per user (default: 16).")
     parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature (default: 1.0).")
     parser.add_argument("--top-k", type=int, default=0,
                         help="Sample among the k most likely pages only (default: 0, the whole distribution).")
