@@ -105,8 +105,10 @@ def uncertainty_summary(reports: Sequence["EvaluationReport"], reference: "Evalu
             if report.user_ids != reference.user_ids:
                 raise ValueError(f"{report.name} and {reference.name} were scored on different users: no paired test")
             tests[report.name] = paired_tests(report.scores, reference.scores, n_resamples, seed)
-        summary["paired"] = {"reference": reference.name, "tests": tests,
-                             "method": "paired bootstrap interval of the difference; two-sided paired permutation test"}
+        summary["paired"] = {
+            "reference": reference.name, "tests": tests,
+            "method": "paired bootstrap interval of the difference; two-sided paired permutation test",
+        }
     return summary
 
 

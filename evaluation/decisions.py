@@ -65,12 +65,14 @@ class DecisionRule:
             labels = [page in actual[user] for user in scored]
             outcome_thresholds[outcome] = f1_optimal_threshold(probabilities, labels)
         fixed = cls(ThresholdChoice(1.0, float("nan"), "mean IoU", 0), outcome_thresholds)
-        page_probabilities = [fixed._set_probabilities(forecast, outcome_pages_as_certain=True) for forecast in forecasts]
+        page_probabilities = [fixed._set_probabilities(forecast, outcome_pages_as_certain=True)
+                              for forecast in forecasts]
         return cls(iou_optimal_page_threshold(page_probabilities, actual), outcome_thresholds)
 
     def _set_probabilities(self, forecast: Forecast, outcome_pages_as_certain: bool = False) -> dict[str, float]:
         """The forecast's non-outcome pages with their P and the outcome pages that pass their theta."""
-        probabilities = {page: p for page, p in forecast.page_probabilities.items() if page not in OUTCOME_PAGES.values()}
+        probabilities = {page: p for page, p in forecast.page_probabilities.items()
+                         if page not in OUTCOME_PAGES.values()}
         for column, (outcome, page) in enumerate(OUTCOME_PAGES.items()):
             probability = forecast.outcome_probabilities[column]
             if probability > 0 and probability >= self.outcome_thresholds[outcome].threshold:
@@ -84,8 +86,8 @@ class DecisionRule:
         for forecast in forecasts:
             probabilities = self._set_probabilities(forecast)
             outcome_pages = [page for page in OUTCOME_PAGES.values() if page in probabilities]
-            pages = pages_above_threshold([{page: p for page, p in probabilities.items() if page not in outcome_pages}],
-                                          tau)[0]
+            other_pages = {page: p for page, p in probabilities.items() if page not in outcome_pages}
+            pages = pages_above_threshold([other_pages], tau)[0]
             sets.append(sorted(pages + outcome_pages, key=lambda page: (-probabilities[page], page)))
         return sets
 

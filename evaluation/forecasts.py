@@ -81,7 +81,8 @@ def session_forecast(session: Sequence[str], popular_first_pages: Sequence[str] 
     return Forecast(list(session), probabilities, _outcome_probabilities(probabilities, either), ranked)
 
 
-def sampled_forecast(samples: Sequence[Sequence[str]], ranked_pages: list[str], session: Sequence[str] = ()) -> Forecast:
+def sampled_forecast(samples: Sequence[Sequence[str]], ranked_pages: list[str],
+                     session: Sequence[str] = ()) -> Forecast:
     """The forecast from S sampled sessions: P(page) and P(outcome) are shares of the samples containing them.
 
     Example:
@@ -93,7 +94,8 @@ def sampled_forecast(samples: Sequence[Sequence[str]], ranked_pages: list[str], 
         raise ValueError("no sampled session to estimate probabilities from")
     sets = [set(sample) for sample in samples]
     counts = Counter(page for pages in sets for page in pages)
-    probabilities = {page: count / len(sets) for page, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))}
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    probabilities = {page: count / len(sets) for page, count in ranked}
     either = sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in sets) / len(sets)
     return Forecast(list(session), probabilities, _outcome_probabilities(probabilities, either), ranked_pages)
 

@@ -85,8 +85,10 @@ def report_sections() -> list[tuple[str, list[str]]]:
         ("Variance in page generation across users (lower is better)", ["Cluster", "N", *PAGE_VARIANCE_METRICS]),
         ("Outcome prediction (higher is better)", ["Cluster", "N", *OUTCOME_METRICS]),
         ("BLEU (higher is better)", ["Cluster", "N", BLEU_COLUMN]),
-        ("Outcome probabilities (ROC-AUC, PR-AUC higher; Brier, log-loss lower)", ["Cluster", "N", *PROBABILITY_COLUMNS]),
-        ("Next-page ranking: the actual next session's first page (higher is better)", ["Cluster", "N", *RANKING_METRICS]),
+        ("Outcome probabilities (ROC-AUC, PR-AUC higher; Brier, log-loss lower)",
+         ["Cluster", "N", *PROBABILITY_COLUMNS]),
+        ("Next-page ranking: the actual next session's first page (higher is better)",
+         ["Cluster", "N", *RANKING_METRICS]),
     ]
 
 
@@ -319,8 +321,8 @@ def describe_decoding(report: EvaluationReport) -> str:
         samples = report.metadata.get("num_samples")
         return (f"{report.decoding or 'probabilistic'}{f' ({samples} sessions per user)' if samples else ''}; "
                 f"G = pages with P >= tau={tau['threshold']:.3f} (validation mean IoU {tau['score']:.3f}) plus "
-                + ", ".join(f"{outcome.lower()} if P >= {choice['threshold']:.3f} (validation F1 {choice['score']:.3f})"
-                            for outcome, choice in theta.items()))
+                + ", ".join(f"{outcome.lower()} if P >= {choice['threshold']:.3f} "
+                            f"(validation F1 {choice['score']:.3f})" for outcome, choice in theta.items()))
     if report.decoding is not None:
         return f"{report.decoding} (one session per user; P = 1 for its pages)"
     return "the predictor's own session (P = 1 for its pages)"
@@ -390,7 +392,8 @@ def evaluate_forecaster(
         >>> from datasets import Dataset
         >>> from evaluation.baselines import MostPopularPagesBaseline
         >>> test = Dataset.from_dict({"input_sessions": [[["a"]], [["b"]]], "target_session": [["a"], ["b", "a"]]})
-        >>> report = evaluate_forecaster(SessionForecaster(MostPopularPagesBaseline(["a"]), ["b"]), test, progress=False)
+        >>> forecaster = SessionForecaster(MostPopularPagesBaseline(["a"]), ["b"])
+        >>> report = evaluate_forecaster(forecaster, test, progress=False)
         >>> report.combined["HR"], report.combined["MRR@10"]
         (1.0, 0.75)
     """
@@ -412,7 +415,7 @@ def evaluate_forecaster(
                                                            f"evaluating {name}", progress)
     generated = rule.predicted_sets(forecasts) if rule is not None else [list(f.session) for f in forecasts]
     actual = list(test_dataset["target_session"])
-    inputs = [[page for session in user_sessions for page in session] for user_sessions in test_dataset["input_sessions"]]
+    inputs = [[page for session in sessions for page in session] for sessions in test_dataset["input_sessions"]]
     user_ids = list(test_dataset["user_id"]) if "user_id" in test_dataset.column_names else [
         str(row) for row in range(len(test_dataset))]
     segments = list(test_dataset["segment"]) if "segment" in test_dataset.column_names else []

@@ -39,7 +39,8 @@ def tiny_lm():
 def test_forward_logits_are_the_assigned_predictors_and_recommend_ranks_them(family):
     model = tiny_model(family)
     tokenizer = model.page_tokenizer
-    ids, mask = pad_sequences([build_prompt(tokenizer, user, 60) for user in USERS], tokenizer.pad_token_id, side="left")
+    prompts = [build_prompt(tokenizer, user, 60) for user in USERS]
+    ids, mask = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
     output = model(ids, mask, return_logits=True)
     plain = model(ids, mask)
     assert plain.logits is None and torch.equal(plain.loss, output.loss)  # the losses are untouched
