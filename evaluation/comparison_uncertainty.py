@@ -116,6 +116,16 @@ def _cell(value: float, low: float, high: float) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _p_value(p_value: float) -> str:
+    """``p=0.012``, or ``p<0.001`` (the smallest p-value of a permutation test is 1 / (1 + resamples)).
+
+    Example:
+        >>> _p_value(0.0123), _p_value(1 / 2001)
+        ('p=0.012', 'p<0.001')
+    """
+    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
+
+
 def uncertainty_markdown(summary: dict[str, Any]) -> str:
     """The intervals table and, when present, the paired-tests table, as Markdown."""
     metrics = summary["metrics"]
@@ -127,7 +137,7 @@ def uncertainty_markdown(summary: dict[str, Any]) -> str:
     if summary["paired"]:
         paired = summary["paired"]
         rows = [{"Model": name, **{metric: f"{_cell(t[metric]['difference'], t[metric]['low'], t[metric]['high'])} "
-                                           f"p={t[metric]['p_value']:.3f}" for metric in metrics}}
+                                           f"{_p_value(t[metric]['p_value'])}" for metric in metrics}}
                 for name, t in paired["tests"].items()]
         text += (f"\n\n## Paired tests against {paired['reference']}: difference [{percent} interval], p-value\n\n"
                  + markdown_table(rows, ["Model", *metrics]))
