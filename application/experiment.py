@@ -108,19 +108,34 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
 
 
 def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[str]):
+    """Every spec scored with each decoding of ``settings.decodings``: the first into the stage folder, each
+    other one into ``decoding-<name>/``; the result holds the first's models and every decoding's."""
     def work(out_dir: Path) -> dict[str, Any]:
-        options = EvaluationOptions(batch_size=settings.batch_size, max_users=settings.max_test_users,
-                                    max_new_tokens=settings.max_new_tokens, seed=settings.seed)
-        reports = evaluate_models(specs, data_dir, out_dir, baseline=specs[0], options=options)
-        write_metrics_to_model_cards(reports)
-        return {
-            "models": {
-                report.name: {"Combined": report.combined, "clusters": report.cluster_rows,
-                              "cluster_recovery": report.recovery, "seconds": report.seconds}
-                for report in reports.values()
-            },
-            "comparison_markdown": (out_dir / "comparison.md").read_text(encoding="utf-8"),
-        }
+        by_decoding, markdown = {}, []
+        for index, decoding in enumerate(settings.decodings):
+            options = EvaluationOptions(batch_size=settings.batch_size, max_users=settings.max_test_users,
+                                        max_new_tokens=settings.max_new_tokens, seed=settings.seed,
+                                        decoding=decoding, num_samples=settings.num_samples)
+            decoding_dir = out_dir if index == 0 else out_dir / f"decoding-{decoding}"
+            reports = evaluate_models(specs, data_dir, decoding_dir, baseline=specs[0], options=options)
+            if index == 0:
+                write_metrics_to_model_cards(reports)
+            comparison = json.loads((decoding_dir / "comparison.json").read_text(encoding="utf-8"))
+            by_decoding[decoding] = {
+                "models": {
+                    report.name: {"Combined": report.combined, "clusters": report.cluster_rows,
+                                  "cluster_recovery": report.recovery, "seconds": report.seconds,
+                                  "validation_seconds": report.metadata.get("validation_seconds", 0.0),
+                                  "decoding": report.decoding, "decisions": report.decisions}
+                    for report in reports.values()
+                },
+                "uncertainty": comparison["uncertainty"],
+            }
+            text = (decoding_dir / "comparison.md").read_text(encoding="utf-8")
+            markdown.append(text.replace("# Combined results", f"# Combined results ({decoding} decoding)"))
+        headline = by_decoding[settings.decodings[0]]
+        return {"models": headline["models"], "uncertainty": headline["uncertainty"], "by_decoding": by_decoding,
+                "comparison_markdown": "\n".join(markdown)}
     return work
 
 
@@ -172,7 +187,8 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
     specs = [str(runner.stage_dir(name)) for name in model_names] + list(SIMPLE_BASELINES)
     evaluation = runner.run("evaluation", {**cluster_config, "models": model_names, "ablation": settings.ablation,
                                            "max_test_users": settings.max_test_users,
-                                           "max_new_tokens": settings.max_new_tokens},
+                                           "max_new_tokens": settings.max_new_tokens,
+                                           "decodings": settings.decodings, "num_samples": settings.num_samples},
                             _evaluation_stage(settings, data_dir, specs))
 
     summary = {
@@ -181,6 +197,9 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
         "machine": machine_description(),
         "data": {key: data_result[key] for key in DATA_SUMMARY_KEYS if key in data_result},
         "models": evaluation["models"],
+        "decodings": settings.decodings,
+        "uncertainty": evaluation["uncertainty"],
+        "by_decoding": evaluation["by_decoding"],
         "clusterwise": {name: {"num_clusters": result["num_clusters"], "cluster_sizes": result["cluster_sizes"],
                                **{key: result["history"][key] for key in CLUSTERWISE_SUMMARY_KEYS
                                   if key in result["history"]}}

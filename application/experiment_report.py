@@ -4,7 +4,7 @@ full comparison, rendered from the run's summary.
 Example:
     >>> summary = {"models": {"m": {"Combined": {"N": 2, "HR": 1.0}}}, "clusterwise": {}}
     >>> summary_table(summary).splitlines()[0]
-    '| Model | N | HR | IoA | IoP | IoU | Val-P | New-P | CoP F1 | BLEU | K |'
+    '| Model | N | HR | IoA | IoP | IoU | Val-P | New-P | CoP F1 | CoP ROC-AUC | NDCG@10 | Recall@10 | BLEU | K |'
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ def summary_table(summary: dict[str, Any]) -> str:
     Example:
         >>> summary = {"models": {"m": {"Combined": {"N": 2, "HR": 1.0}}}, "clusterwise": {"m": {"num_clusters": 3}}}
         >>> print(summary_table(summary).splitlines()[-1])
-        | m | 2 | 1.000 | - | - | - | - | - | - | - | 3 |
+        | m | 2 | 1.000 | - | - | - | - | - | - | - | - | - | - | 3 |
     """
-    columns = ["Model", "N", "HR", "IoA", "IoP", "IoU", "Val-P", "New-P", "CoP F1", "BLEU", "K"]
+    columns = ["Model", "N", "HR", "IoA", "IoP", "IoU", "Val-P", "New-P", "CoP F1", "CoP ROC-AUC", "NDCG@10",
+               "Recall@10", "BLEU", "K"]
     rows = []
     for name, result in summary["models"].items():
         rows.append({"Model": name, **result["Combined"], "K": summary["clusterwise"].get(name, {}).get("num_clusters")})
@@ -98,7 +99,8 @@ def report_markdown(summary: dict[str, Any], comparison: str, settings: Experime
               f"initial K={settings.num_clusters}, (alpha, beta) pairs {settings.ablation}. "
               f"Machine: {summary['machine']['processor']}, {summary['machine']['cpu_count']} CPUs"
               f"{', GPU ' + summary['machine']['cuda'] if summary['machine']['cuda'] else ''}.", "",
-              "## Summary (test users, Combined)", "", summary_table(summary), "",
+              f"## Summary (test users, Combined; {summary.get('decodings', ['sampled'])[0]} decoding)", "",
+              summary_table(summary), "",
               "## Cluster recovery of the planted segments", ""]
     recovery_rows = [{"Model": name, "ARI": result["cluster_recovery"]["ARI"], "NMI": result["cluster_recovery"]["NMI"]}
                      for name, result in summary["models"].items() if result.get("cluster_recovery")]

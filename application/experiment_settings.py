@@ -61,6 +61,10 @@ class ExperimentSettings:
         max_test_users: Score at most this many test users (None: all).
         max_new_tokens: Longest generated session.
         batch_size: Users per generation batch.
+        decodings: How the models decode in the evaluation (``sampled``: S sessions per user, thresholds
+            tuned on validation; ``greedy``: the paper's); the first is the headline, each other one is
+            reported beside it.
+        num_samples: S, sessions sampled per user by the sampled decoding.
         seed: Seed of data split, training and generation.
         pretraining: Overrides of :class:`PretrainingArguments` for both single LMs (``family``, ``bf16``,
             ``learning_rate``...; ``min_ratio`` defaults to ``num_clusters``).
@@ -86,6 +90,8 @@ class ExperimentSettings:
     max_test_users: int | None = None
     max_new_tokens: int = 40
     batch_size: int = 64
+    decodings: list[str] = field(default_factory=lambda: ["sampled"])
+    num_samples: int = 16
     seed: int = 0
     pretraining: dict[str, Any] = field(default_factory=dict)
     clusterwise: dict[str, Any] = field(default_factory=dict)
@@ -119,6 +125,9 @@ class ExperimentSettings:
             del self.data_options["reader_options"]
         if self.simulator_scenario not in SCENARIOS:
             raise ValueError(f"simulator_scenario must be one of {sorted(SCENARIOS)}, got {self.simulator_scenario!r}")
+        self.decodings = list(self.decodings)
+        if not self.decodings or any(decoding not in ("sampled", "greedy") for decoding in self.decodings):
+            raise ValueError(f"decodings must be a non-empty list of 'sampled' / 'greedy', got {self.decodings}")
         if self.num_clusters < 1:
             raise ValueError(f"num_clusters must be at least 1, got {self.num_clusters}")
         self.pretraining_arguments(self.small_size, self.pretrain_epochs)
@@ -329,7 +338,8 @@ PRESETS: dict[str, dict[str, Any]] = {
               "large_pretrain_epochs": 1.0, "clusterwise": {"num_clusters": 3, "num_train_epochs": 1.0},
               "encoder": "tiny", "max_new_tokens": 16, "kmeans_silhouette": False},
     # The paper's Table 7 grid at the default scale (9 HeTLM runs: about half an hour on 2 cores).
-    "ablation": {"ablation": [(a, b) for a in (0.5, 2.0, 5.0) for b in (1.0, 5.0, 9.0)]},
+    "ablation": {"ablation": [(a, b) for a in (0.5, 2.0, 5.0) for b in (1.0, 5.0, 9.0)],
+                 "decodings": ["sampled", "greedy"]},
     # More users and bigger models, for a GPU or a long CPU run.
     "large": {"simulator_users": 50000, "pretrain_epochs": 10.0, "large_pretrain_epochs": 10.0,
               "clusterwise": {"num_train_epochs": 5.0}, "batch_size": 256},

@@ -2,11 +2,16 @@
 
 Each spec is a saved model folder (a HeTLM model or a plain causal LM over page ids) or the name of
 a simple baseline (``repeat-last``, ``most-popular``, ``markov``, ``personal-popular``, ``sknn``,
-fitted on the train split). For each one the next session of every test user is generated
-(batched, progress bar) and scored per cluster and Combined; ``OUT/<name>/`` gets ``report.md``,
-``report.csv``, ``report.json``, ``generations.jsonl`` and PNG plots (plus ``training.png`` when a
-training log is found). With a baseline, ``OUT/comparison.{md,csv,json}`` sets every model's
-Combined row beside its composite scores against it.
+fitted on the train split). Each one
+forecasts every test user (:mod:`evaluation.forecasts`): a model decodes by sampling S sessions per
+user (``decoding="sampled"``, the default; thresholds tuned on the validation split, which the same
+model forecasts first) or greedily (``decoding="greedy"``, the paper's), and ranks the next session's
+first page by its next-token distribution; a baseline gives its session. Scores are per cluster and
+Combined; ``OUT/<name>/`` gets ``report.md``, ``report.csv``, ``report.json``, ``generations.jsonl``,
+PNG plots, ``reliability.png`` (the outcome probabilities' calibration) and ``training.png`` when a
+training log is found. With a
+baseline, ``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite
+scores against it.
 
 Example:
     >>> reports = evaluate_models(["repeat-last", "markov"], "runs/default/data", "runs/default/evaluation",
@@ -20,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
@@ -31,10 +37,13 @@ from tokenization.examples import load_prepared
 from tokenization.page_rules import URL_NORMALIZATION_KEY, PageRules, describe_outcome_pages
 
 from .baselines import BASELINES, fit_baseline
+from .forecasts import BaselineForecaster, Forecaster
+from .model_forecaster import DECODINGS, ModelForecaster
 from .outcome_metrics import OUTCOME_METRICS
 from .page_metrics import PAGE_MEAN_METRICS
 from .plots import load_training_log, plot_report, plot_training_log
-from .report import EvaluationReport, SessionGenerator, evaluate_generator, save_comparison
+from .reliability_plot import plot_reliability
+from .report import EvaluationReport, evaluate_forecaster, save_comparison
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,13 @@ class EvaluationOptions:
         batch_size: Users per generation batch.
         max_users: Score only the first N users of the split (None: all).
         max_new_tokens: Most tokens a model generates for the next session.
+        decoding: ``"sampled"`` (S sessions per user, thresholds tuned on ``validation_split``) or
+            ``"greedy"`` (the paper's); baselines give their session either way.
+        num_samples: S, sessions sampled per user.
+        temperature: Sampling temperature.
+        top_k: Sample among the k most likely pages only (0: the model's whole distribution).
+        validation_split: The split sampled forecasts tune their thresholds on (never the scored split).
+        max_validation_users: Tune on only the first N validation users (None: all).
         markov_sample: The markov baseline samples (seeded) instead of greedy decoding.
         seed: Seed of sampled generation.
         training_log: A training log to plot for every model (None: one found in each model folder).
@@ -63,6 +79,12 @@ class EvaluationOptions:
     batch_size: int = 64
     max_users: int | None = None
     max_new_tokens: int = 64
+    decoding: str = "sampled"
+    num_samples: int = 16
+    temperature: float = 1.0
+    top_k: int = 0
+    validation_split: str = "validation"
+    max_validation_users: int | None = None
     markov_sample: bool = False
     seed: int = 0
     training_log: str | None = None
@@ -74,6 +96,12 @@ class EvaluationOptions:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_users is not None and self.max_users < 1:
             raise ValueError(f"max_users must be at least 1, got {self.max_users}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {self.num_samples}")
+        if self.decoding == "sampled" and self.validation_split == self.split:
+            raise ValueError(f"thresholds must be tuned on another split than the scored one ({self.split!r})")
         self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -93,17 +121,32 @@ def load_model_generator(model_dir: Path, data_tokenizer: PreTrainedTokenizerBas
     return ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
 
 
-def build_generator(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBase,
-                    options: EvaluationOptions) -> SessionGenerator:
-    """A baseline fitted on ``train`` when ``spec`` names one, else the model saved in folder ``spec``."""
+def build_forecaster(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBase, options: EvaluationOptions,
+                     longest_session: int | None = None) -> Forecaster:
+    """A baseline fitted on ``train`` when ``spec`` names one, else the model saved in folder ``spec``
+    (its sampled sessions capped at ``longest_session`` pages, the data's session-length cut-off)."""
     if spec in BASELINES:
         baseline_options = {"do_sample": options.markov_sample, "seed": options.seed} if spec == "markov" else {}
-        return fit_baseline(spec, train, **baseline_options)
+        return BaselineForecaster(fit_baseline(spec, train, **baseline_options))
     model_dir = Path(spec)
     if not (model_dir / "config.json").is_file():
         raise ValueError(f"{spec!r} is neither a baseline ({', '.join(BASELINES)}) nor a model folder with a config.json")
     torch.manual_seed(options.seed)
-    return load_model_generator(model_dir, tokenizer, options)
+    sample_tokens = None if longest_session is None else min(options.max_new_tokens, longest_session + 1)
+    return ModelForecaster(load_model_generator(model_dir, tokenizer, options), options.decoding,
+                           options.num_samples, options.temperature, options.top_k, max_new_tokens=sample_tokens)
+
+
+def _plot_outcome_reliability(report: EvaluationReport, path: Path) -> None:
+    """The reliability plot of the report's outcome probabilities (skipped, and logged, with no scored user)."""
+    outcomes = report.scores.outcomes
+    evaluated = outcomes["evaluated"]
+    if not evaluated.any():
+        logger.warning("%s: no user with an actual session, no reliability plot", report.name)
+        return
+    labels = np.stack([outcomes["actual_cart"], outcomes["actual_purchase"]], axis=1)[evaluated]
+    plot_reliability(report.scores.outcome_probabilities[evaluated], labels, path,
+                     title=f"Outcome probabilities of {report.name}")
 
 
 def _find_training_log(spec: str, options: EvaluationOptions) -> Path | None:
@@ -141,6 +184,14 @@ def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path,
     test = dataset[options.split]
     if options.max_users is not None:
         test = test.select(range(min(options.max_users, len(test))))
+    validation = None
+    if options.decoding == "sampled":
+        if options.validation_split not in dataset:
+            raise ValueError(f"{data_dir} has no split {options.validation_split!r} to tune the sampled decoding's "
+                             f"thresholds on (has {sorted(dataset)}); use decoding='greedy'")
+        validation = dataset[options.validation_split]
+        if options.max_validation_users is not None:
+            validation = validation.select(range(min(options.max_validation_users, len(validation))))
     vocabulary = set(tokenizer.get_vocab()) - set(SPECIAL_TOKENS)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,15 +202,22 @@ def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path,
     reports: dict[str, EvaluationReport] = {}
     for spec in specs:
         name = _unique_name(spec, {report.name for report in reports.values()}, options)
-        generator = build_generator(spec, dataset["train"], tokenizer, options)
-        report = evaluate_generator(generator, test, batch_size=options.batch_size, vocabulary=vocabulary,
-                                    name=name, progress=options.progress)
-        report.metadata = {"model": spec, "data": str(data_dir), "split": options.split,
-                           "synthetic": bool(summary.get("synthetic", False)),
-                           "outcome_pages": describe_outcome_pages(PageRules.from_dict(summary))}
+        forecaster = build_forecaster(spec, dataset["train"], tokenizer, options, summary.get("session_length_cutoff"))
+        is_model = isinstance(forecaster, ModelForecaster)
+        report = evaluate_forecaster(forecaster, test, validation if forecaster.probabilistic else None,
+                                     batch_size=options.batch_size, vocabulary=vocabulary, name=name,
+                                     progress=options.progress, decoding=options.decoding if is_model else None)
+        report.metadata.update({"model": spec, "data": str(data_dir), "split": options.split,
+                                "synthetic": bool(summary.get("synthetic", False)),
+                                "outcome_pages": describe_outcome_pages(PageRules.from_dict(summary))})
+        if forecaster.probabilistic:
+            report.metadata.update({"num_samples": options.num_samples, "temperature": options.temperature,
+                                    "top_k": options.top_k, "validation_split": options.validation_split,
+                                    "validation_users": len(validation)})
         model_out = out_dir / name
         report.save(model_out)
         plot_report(report.rows, model_out, PAGE_MEAN_METRICS, OUTCOME_METRICS, name)
+        _plot_outcome_reliability(report, model_out / "reliability.png")
         training_log = _find_training_log(spec, options)
         if training_log is not None:
             try:

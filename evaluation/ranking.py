@@ -11,6 +11,12 @@ Example:
     1.0
 """
 
-from evaluation.metrics.page_ranking.ranking import ranking_scores, target_ranks
+from evaluation.metrics.page_ranking.ranking import (
+    per_user_rank_metrics,
+    ranking_scores,
+    ranks_in_lists,
+    scores_from_ranks,
+    target_ranks,
+)
 
-__all__ = ["ranking_scores", "target_ranks"]
+__all__ = ["per_user_rank_metrics", "ranking_scores", "ranks_in_lists", "scores_from_ranks", "target_ranks"]

@@ -1,5 +1,13 @@
 """Per-cluster and Combined reports of a session generator on a test set (the paper's Tables 2-6).
 
+Models and baselines hand over a :class:`evaluation.forecasts.Forecast` per user (point session,
+page probabilities, outcome probabilities, ranked first pages); :func:`evaluate_forecaster` scores a
+:class:`evaluation.forecasts.Forecaster`: the predicted set G is the forecast's session or, for a
+probabilistic forecaster, the set decided by thresholds tuned on the validation users
+(:class:`evaluation.decisions.DecisionRule`); the outcome probabilities are scored (ROC-AUC, PR-AUC,
+Brier, log-loss, base rate) and the ranked first pages give Recall@10/20, NDCG@10/20 and MRR@10 of
+the actual next session's first page.
+
 A *session generator* is any callable ``generate_sessions(input_sessions) -> (generated, clusters)``
 taking the input sessions of a batch of users (``list[list[list[str]]]``) and returning one
 generated session per user (``list[list[str]]``) and the cluster each user was routed to
@@ -45,13 +53,18 @@ from tqdm.auto import tqdm
 
 from evaluation.bleu import sentence_bleu_scores
 from evaluation.composite import COMPOSITE_GROUPS, OVERALL, composite_scores
+from evaluation.comparison_uncertainty import uncertainty_markdown, uncertainty_summary
+from evaluation.decisions import DecisionRule, outcome_probability_matrix
+from evaluation.forecasts import Forecast, Forecaster, SessionForecaster
 from evaluation.outcome_metrics import OUTCOME_METRICS, aggregate_outcome_scores, outcome_labels
+from evaluation.outcome_probabilities import OUTCOMES, PROBABILITY_METRICS, outcome_probability_scores
 from evaluation.page_metrics import (
     PAGE_MEAN_METRICS,
     PAGE_VARIANCE_METRICS,
     aggregate_page_scores,
     per_user_page_scores,
 )
+from evaluation.ranking import per_user_rank_metrics, ranks_in_lists, scores_from_ranks
 from evaluation.report_tables import markdown_table, write_csv, write_json
 from tokenization.atomic_files import atomic_open, write_text_atomically
 
@@ -59,17 +72,24 @@ logger = logging.getLogger(__name__)
 
 COMBINED = "Combined"
 BLEU_COLUMN = "BLEU"
+PROBABILITY_COLUMNS: list[str] = [f"{outcome} {metric}" for outcome in OUTCOMES for metric in PROBABILITY_METRICS]
+RANKING_KS: tuple[int, ...] = (10, 20)
+RANKING_METRICS: list[str] = ["Recall@10", "Recall@20", "NDCG@10", "NDCG@20", "MRR@10"]
 METRIC_COLUMNS: list[str] = ["Cluster", "N", "Excluded", *PAGE_MEAN_METRICS, *PAGE_VARIANCE_METRICS, *OUTCOME_METRICS,
-                             BLEU_COLUMN]
+                             BLEU_COLUMN, *PROBABILITY_COLUMNS, *RANKING_METRICS]
 
 
 def report_sections() -> list[tuple[str, list[str]]]:
-    """(title, columns) of a report's four tables, in the shape of the paper's Tables 2, 3, 4 and 6."""
+    """(title, columns) of a report's tables: the paper's Tables 2, 3, 4 and 6, outcome probabilities, ranking."""
     return [
         ("Page generation (higher is better)", ["Cluster", "N", *PAGE_MEAN_METRICS]),
         ("Variance in page generation across users (lower is better)", ["Cluster", "N", *PAGE_VARIANCE_METRICS]),
         ("Outcome prediction (higher is better)", ["Cluster", "N", *OUTCOME_METRICS]),
         ("BLEU (higher is better)", ["Cluster", "N", BLEU_COLUMN]),
+        ("Outcome probabilities (ROC-AUC, PR-AUC higher; Brier, log-loss lower)",
+         ["Cluster", "N", *PROBABILITY_COLUMNS]),
+        ("Next-page ranking: the actual next session's first page (higher is better)",
+         ["Cluster", "N", *RANKING_METRICS]),
     ]
 
 
@@ -81,8 +101,9 @@ class SessionGenerator(Protocol):
 
 @dataclass
 class UserScores:
-    """Every user's page scores, outcome flags and sentence BLEU, computed once; rows (a cluster's,
-    the Combined one) aggregate slices of them, so no user is scored twice.
+    """Every user's page scores, outcome flags and sentence BLEU (and, when known, outcome probabilities
+    ``[N, 3]`` and the rank of the actual first page, ``inf`` when not ranked), computed once; rows (a
+    cluster's, the Combined one) aggregate slices of them, so no user is scored twice.
 
     Example:
         >>> scores = UserScores.compute([["a", "b"], ["c"]], [["a"], ["b"]], [["a"], []], vocabulary={"a", "b", "c"})
@@ -93,14 +114,38 @@ class UserScores:
     pages: dict[str, np.ndarray]
     outcomes: dict[str, np.ndarray]
     bleu: np.ndarray
+    outcome_probabilities: np.ndarray | None = None
+    first_page_ranks: np.ndarray | None = None
 
     @classmethod
     def compute(cls, generated: Sequence[list[str]], actual: Sequence[list[str]], inputs: Sequence[list[str]],
-                vocabulary: set[str] | None) -> "UserScores":
-        """Score every user (``inputs``: the pages of each user's input sessions, flattened)."""
+                vocabulary: set[str] | None, outcome_probabilities: np.ndarray | None = None,
+                ranked_pages: Sequence[Sequence[str]] | None = None) -> "UserScores":
+        """Score every user (``inputs``: the pages of each user's input sessions, flattened;
+        ``ranked_pages``: each user's ranked candidates for the first page of the next session)."""
         generated, actual = list(generated), list(actual)
+        ranks = None
+        if ranked_pages is not None:
+            ranks = ranks_in_lists(ranked_pages, [session[0] if session else "" for session in actual])
         return cls(per_user_page_scores(generated, actual, list(inputs), vocabulary),
-                   outcome_labels(generated, actual), sentence_bleu_scores(generated, actual))
+                   outcome_labels(generated, actual), sentence_bleu_scores(generated, actual),
+                   outcome_probabilities, ranks)
+
+    def per_user(self, metric: str) -> np.ndarray:
+        """One metric's per-user values (``"HR"``, ``"IoU"``, ``"NDCG@10"``, ...), NaN for excluded users.
+
+        Example:
+            >>> scores = UserScores.compute([["a"], ["b"]], [["a"], []], [[], []], None, ranked_pages=[["a"], []])
+            >>> scores.per_user("HR").tolist(), scores.per_user("MRR@10").tolist()
+            ([1.0, nan], [1.0, nan])
+        """
+        if metric in PAGE_MEAN_METRICS:
+            values = self.pages[metric.lower().replace("-", "")].astype(np.float64)
+        elif self.first_page_ranks is not None and "@" in metric:
+            values = per_user_rank_metrics(self.first_page_ranks, int(metric.split("@")[1]))[metric]
+        else:
+            raise ValueError(f"no per-user values of {metric!r}")
+        return np.where(self.outcomes["evaluated"], values, np.nan)
 
     def row(self, label: str, members: np.ndarray | None = None) -> dict[str, Any]:
         """One report row over the users ``members`` (indices; None: all users).
@@ -119,6 +164,14 @@ class UserScores:
         row.update({key: float(outcomes[key]) for key in OUTCOME_METRICS})
         scored = bleu[~np.isnan(bleu)]
         row[BLEU_COLUMN] = float(scored.mean()) if scored.size else float("nan")
+        evaluated = take(self.outcomes["evaluated"])
+        if self.outcome_probabilities is not None:
+            labels = np.stack([take(self.outcomes["actual_cart"]), take(self.outcomes["actual_purchase"])], axis=1)
+            probabilities = outcome_probability_scores(take(self.outcome_probabilities)[evaluated], labels[evaluated])
+            row.update({column: probabilities[column] for column in PROBABILITY_COLUMNS})
+        if self.first_page_ranks is not None:
+            ranking = scores_from_ranks(take(self.first_page_ranks)[evaluated], RANKING_KS)
+            row.update({metric: ranking[metric] for metric in RANKING_METRICS})
         return row
 
 
@@ -173,7 +226,10 @@ class EvaluationReport:
         user_ids, generated, actual: Per test user, in test-set order.
         clusters: The cluster of each user, or None.
         recovery: :func:`cluster_recovery` against the true segments, or None when either is unknown.
-        seconds: Wall time of generation (the generator calls only).
+        seconds: Wall time of generation (the generator calls only, test users).
+        scores: Every user's scores (for intervals and paired tests); not written to JSON.
+        decoding: How the model decoded (``sampled``, ``greedy``), or None for a session baseline.
+        decisions: The thresholds tuned on validation (:meth:`DecisionRule.to_dict`), or None.
     """
 
     name: str
@@ -185,6 +241,9 @@ class EvaluationReport:
     recovery: dict[str, Any] | None = None
     seconds: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)
+    scores: UserScores | None = None
+    decoding: str | None = None
+    decisions: dict[str, Any] | None = None
 
     @property
     def combined(self) -> dict[str, Any]:
@@ -204,6 +263,7 @@ class EvaluationReport:
             f"{len(self.user_ids)} test users; generation took {self.seconds:.1f} s ({users_per_second:.1f} users/s). "
             f"Users with an empty actual session ({self.combined['Excluded']}) are left out of the page metrics."
         )
+        parts += ["", f"Decoding: {describe_decoding(self)}."]
         for title, columns in report_sections():
             parts += ["", f"## {title}", "", markdown_table(self.rows, columns)]
         if self.recovery is not None:
@@ -226,6 +286,8 @@ class EvaluationReport:
             "seconds": self.seconds,
             "rows": self.rows,
             "cluster_recovery": self.recovery,
+            "decoding": self.decoding,
+            "decisions": self.decisions,
             "metadata": self.metadata,
         }
 
@@ -248,6 +310,134 @@ class EvaluationReport:
         return paths
 
 
+def describe_decoding(report: EvaluationReport) -> str:
+    """How a report's predicted sets were made, in words.
+
+    Example:
+        >>> describe_decoding(EvaluationReport("m", [], [], [], []))
+        "the predictor's own session (P = 1 for its pages)"
+    """
+    if report.decisions is not None:
+        tau, theta = report.decisions["tau"], report.decisions["theta"]
+        samples = report.metadata.get("num_samples")
+        return (f"{report.decoding or 'probabilistic'}{f' ({samples} sessions per user)' if samples else ''}; "
+                f"G = pages with P >= tau={tau['threshold']:.3f} (validation mean IoU {tau['score']:.3f}) plus "
+                + ", ".join(f"{outcome.lower()} if P >= {choice['threshold']:.3f} "
+                            f"(validation F1 {choice['score']:.3f})" for outcome, choice in theta.items()))
+    if report.decoding is not None:
+        return f"{report.decoding} (one session per user; P = 1 for its pages)"
+    return "the predictor's own session (P = 1 for its pages)"
+
+
+def _forecast_users(forecaster: Forecaster, dataset: Dataset, batch_size: int, desc: str,
+                    progress: bool) -> tuple[list[Forecast], list[int] | None, float]:
+    """Every user's forecast, the clusters (None when the forecaster has none) and the forecasting time."""
+    forecasts: list[Forecast] = []
+    clusters: list[int] | None = []
+    seconds = 0.0
+    with tqdm(total=len(dataset), unit="user", desc=desc, disable=not progress) as bar:
+        for batch in dataset.iter(batch_size=batch_size):
+            start = time.perf_counter()
+            batch_forecasts, batch_clusters = forecaster.forecast(batch["input_sessions"])
+            seconds += time.perf_counter() - start
+            if len(batch_forecasts) != len(batch["input_sessions"]):
+                raise ValueError(f"the forecaster returned {len(batch_forecasts)} forecasts for "
+                                 f"{len(batch['input_sessions'])} users")
+            forecasts += batch_forecasts
+            if batch_clusters is None:
+                clusters = None
+            elif clusters is not None:
+                clusters += [int(cluster) for cluster in batch_clusters]
+            bar.update(len(batch_forecasts))
+    return forecasts, clusters, seconds
+
+
+def _check_split(dataset: Dataset, split: str) -> None:
+    missing = {"input_sessions", "target_session"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"{split} dataset lacks column(s) {sorted(missing)}; has {dataset.column_names}")
+    if len(dataset) == 0:
+        raise ValueError(f"the {split} dataset has no users to evaluate")
+
+
+def evaluate_forecaster(
+    forecaster: Forecaster,
+    test_dataset: Dataset,
+    validation_dataset: Dataset | None = None,
+    batch_size: int = 64,
+    vocabulary: set[str] | None = None,
+    clusters: Sequence[int] | None = None,
+    name: str = "model",
+    progress: bool = True,
+    decoding: str | None = None,
+) -> EvaluationReport:
+    """Forecast the next session of every test user and score it per cluster and Combined.
+
+    A probabilistic forecaster (``forecaster.probabilistic``) first forecasts the validation users,
+    whose forecasts tune the decision thresholds (:meth:`DecisionRule.tune`) applied unchanged to
+    the test users; otherwise G is each forecast's session.
+
+    Args:
+        forecaster: What to score (:class:`evaluation.forecasts.Forecaster`).
+        test_dataset: Columns ``input_sessions`` and ``target_session`` (+ optional ``user_id``,
+            ``segment``), one row per user.
+        validation_dataset: The same columns; required for a probabilistic forecaster.
+        batch_size: Users per forecaster call.
+        vocabulary: The valid pages for Val-P (None: every generated page counts as valid).
+        clusters: A cluster per test user that overrides the forecaster's own; None keeps the forecaster's.
+        name: The model's name in the tables.
+        progress: Show tqdm progress bars.
+        decoding: The decoding's name for the report (e.g. ``"sampled"``).
+
+    Example:
+        >>> from datasets import Dataset
+        >>> from evaluation.baselines import MostPopularPagesBaseline
+        >>> test = Dataset.from_dict({"input_sessions": [[["a"]], [["b"]]], "target_session": [["a"], ["b", "a"]]})
+        >>> forecaster = SessionForecaster(MostPopularPagesBaseline(["a"]), ["b"])
+        >>> report = evaluate_forecaster(forecaster, test, progress=False)
+        >>> report.combined["HR"], report.combined["MRR@10"]
+        (1.0, 0.75)
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    _check_split(test_dataset, "test")
+    if clusters is not None and len(clusters) != len(test_dataset):
+        raise ValueError(f"{len(clusters)} cluster labels given for {len(test_dataset)} test users")
+    rule = None
+    validation_seconds = 0.0
+    if forecaster.probabilistic:
+        if validation_dataset is None:
+            raise ValueError(f"{name}: a probabilistic forecaster needs validation users to tune its thresholds on")
+        _check_split(validation_dataset, "validation")
+        validation_forecasts, _, validation_seconds = _forecast_users(
+            forecaster, validation_dataset, batch_size, f"validating {name}", progress)
+        rule = DecisionRule.tune(validation_forecasts, list(validation_dataset["target_session"]))
+    forecasts, forecast_clusters, seconds = _forecast_users(forecaster, test_dataset, batch_size,
+                                                           f"evaluating {name}", progress)
+    generated = rule.predicted_sets(forecasts) if rule is not None else [list(f.session) for f in forecasts]
+    actual = list(test_dataset["target_session"])
+    inputs = [[page for session in sessions for page in session] for sessions in test_dataset["input_sessions"]]
+    user_ids = list(test_dataset["user_id"]) if "user_id" in test_dataset.column_names else [
+        str(row) for row in range(len(test_dataset))]
+    segments = list(test_dataset["segment"]) if "segment" in test_dataset.column_names else []
+
+    assigned = [int(cluster) for cluster in clusters] if clusters is not None else forecast_clusters
+    scores = UserScores.compute(generated, actual, inputs, vocabulary, outcome_probability_matrix(forecasts),
+                                [forecast.ranked_pages for forecast in forecasts])
+    rows = []
+    if assigned is not None:
+        assigned_array = np.asarray(assigned)
+        rows = [scores.row(f"Cluster {cluster}", np.flatnonzero(assigned_array == cluster))
+                for cluster in sorted(set(assigned))]
+    rows.append(scores.row(COMBINED))
+    recovery = cluster_recovery(segments, assigned) if assigned is not None and len(segments) == len(assigned) else None
+    return EvaluationReport(
+        name=name, rows=rows, user_ids=list(user_ids), generated=generated, actual=actual, clusters=assigned,
+        recovery=recovery, seconds=seconds, metadata={"validation_seconds": validation_seconds}, scores=scores,
+        decoding=decoding, decisions=rule.to_dict() if rule is not None else None,
+    )
+
+
 def evaluate_generator(
     generator: SessionGenerator,
     test_dataset: Dataset,
@@ -257,18 +447,7 @@ def evaluate_generator(
     name: str = "model",
     progress: bool = True,
 ) -> EvaluationReport:
-    """Generate the next session of every test user and score it per cluster and Combined.
-
-    Args:
-        generator: The session generator to score.
-        test_dataset: Columns ``input_sessions`` and ``target_session`` (+ optional ``user_id``,
-            ``segment``), one row per user.
-        batch_size: Users per generator call.
-        vocabulary: The valid pages for Val-P (None: every generated page counts as valid).
-        clusters: A cluster per test user that overrides the generator's own (e.g. K-means labels
-            for a model without routing); None keeps the generator's.
-        name: The model's name in the tables.
-        progress: Show a tqdm progress bar over users.
+    """:func:`evaluate_forecaster` of a session generator (:class:`SessionForecaster`, ranking = its session).
 
     Example:
         >>> from datasets import Dataset
@@ -281,55 +460,8 @@ def evaluate_generator(
         >>> report.recovery["ARI"]
         1.0
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    missing = {"input_sessions", "target_session"} - set(test_dataset.column_names)
-    if missing:
-        raise ValueError(f"test dataset lacks column(s) {sorted(missing)}; has {test_dataset.column_names}")
-    if len(test_dataset) == 0:
-        raise ValueError("the test dataset has no users to evaluate")
-    if clusters is not None and len(clusters) != len(test_dataset):
-        raise ValueError(f"{len(clusters)} cluster labels given for {len(test_dataset)} test users")
-
-    user_ids: list[str] = []
-    inputs: list[list[str]] = []
-    actual: list[list[str]] = []
-    generated: list[list[str]] = []
-    generated_clusters: list[int] | None = []
-    segments: list[int] = []
-    seconds = 0.0
-    with tqdm(total=len(test_dataset), unit="user", desc=f"evaluating {name}", disable=not progress) as bar:
-        for batch in test_dataset.iter(batch_size=batch_size):
-            start = time.perf_counter()
-            sessions, batch_clusters = generator(batch["input_sessions"])
-            seconds += time.perf_counter() - start
-            if len(sessions) != len(batch["input_sessions"]):
-                raise ValueError(f"the generator returned {len(sessions)} sessions for {len(batch['input_sessions'])} users")
-            first_row = len(generated)
-            generated += [list(session) for session in sessions]
-            actual += batch["target_session"]
-            inputs += [[page for session in user_sessions for page in session] for user_sessions in batch["input_sessions"]]
-            user_ids += batch.get("user_id") or [str(row) for row in range(first_row, len(generated))]
-            segments += batch.get("segment") or []
-            if batch_clusters is None:
-                generated_clusters = None
-            elif generated_clusters is not None:
-                generated_clusters += [int(cluster) for cluster in batch_clusters]
-            bar.update(len(sessions))
-
-    assigned = [int(cluster) for cluster in clusters] if clusters is not None else generated_clusters
-    scores = UserScores.compute(generated, actual, inputs, vocabulary)
-    rows = []
-    if assigned is not None:
-        assigned_array = np.asarray(assigned)
-        rows = [scores.row(f"Cluster {cluster}", np.flatnonzero(assigned_array == cluster))
-                for cluster in sorted(set(assigned))]
-    rows.append(scores.row(COMBINED))
-    recovery = cluster_recovery(segments, assigned) if assigned is not None and len(segments) == len(assigned) else None
-    return EvaluationReport(
-        name=name, rows=rows, user_ids=user_ids, generated=generated,
-        actual=actual, clusters=assigned, recovery=recovery, seconds=seconds,
-    )
+    return evaluate_forecaster(SessionForecaster(generator), test_dataset, batch_size=batch_size,
+                               vocabulary=vocabulary, clusters=clusters, name=name, progress=progress)
 
 
 def comparison_rows(
@@ -362,13 +494,17 @@ def save_comparison(
 ) -> str:
     """Write ``comparison.md``, ``comparison.csv`` and ``comparison.json`` into ``out_dir``; return the Markdown tables.
 
-    The Markdown shows the Combined rows in the four tables of a report and, with a baseline, the
+    The Markdown shows each model's decoding, the Combined rows in the tables of a report, 95% bootstrap
+    intervals of the headline metrics and, with a baseline, the paired tests against it and the
     composite scores as ``score (wins/ties/losses)`` per group (the paper's Table 5).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = comparison_rows(reports, baseline)
-    sections = [
+    decoding_rows = [{"Model": report.name, "Decoding": describe_decoding(report)} for report in reports]
+    uncertainty = uncertainty_summary(reports, baseline)
+    sections = [f"## Decoding\n\n{markdown_table(decoding_rows, ['Model', 'Decoding'])}"]
+    sections += [
         f"## {title}\n\n{markdown_table(rows, ['Model', *columns[1:]])}" for title, columns in report_sections()
     ]
     if baseline is not None:
@@ -376,9 +512,12 @@ def save_comparison(
         composite_rows = [{"Model": row["Model"], **{group: _composite_cell(row, group) for group in groups}} for row in rows]
         sections.append(f"## Composite scores against {baseline.name}: score (wins/ties/losses)\n\n"
                         + markdown_table(composite_rows, ["Model", *groups]))
+    sections.append(uncertainty_markdown(uncertainty))
     text = "\n\n".join(sections)
     write_text_atomically(out_dir / "comparison.md", f"# Combined results\n\n{text}\n")
     composite_columns = list(dict.fromkeys(key for row in rows for key in row if key not in METRIC_COLUMNS + ["Model"]))
     write_csv(rows, out_dir / "comparison.csv", ["Model", *METRIC_COLUMNS[1:], *composite_columns])
-    write_json({"baseline": baseline.name if baseline else None, "rows": rows}, out_dir / "comparison.json")
+    write_json({"baseline": baseline.name if baseline else None, "rows": rows, "uncertainty": uncertainty,
+                "decoding": {report.name: {"decoding": report.decoding, "decisions": report.decisions}
+                             for report in reports}}, out_dir / "comparison.json")
     return text

@@ -12,6 +12,9 @@ length by the one truncation rule, left-padded with ``[PAD]``); the new tokens u
   the :class:`evaluation.report.SessionGenerator` protocol.
 - :meth:`~ModelSessionGenerator.sample`: ``num_samples`` sampled sessions per user, grouped per
   user, generated with ``num_return_sequences`` (each prompt's KV cache is shared by its samples).
+- :meth:`~ModelSessionGenerator.first_page_log_probs` and :meth:`~ModelSessionGenerator.recommend`: the
+  next-token distribution after the prompt's open ``[BOS]`` over the pages (specials excluded), i.e. the
+  ranking of the next session's first page (HeTLM: under the routed predictor).
 - :meth:`~ModelSessionGenerator.encode` builds a batch's prompts (and HeTLM's user embeddings)
   once, so a greedy and a sampled pass over the same users reuse them.
 
@@ -33,6 +36,8 @@ Example:
     >>> samples, _ = generator.sample(users, num_samples=4)
     >>> [len(user_samples) for user_samples in samples]
     [4, 4]
+    >>> [len(pages) for pages in generator.recommend(users, k=2)]
+    [2, 2]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from tokenization.constants import SPECIAL_TOKENS
 from tokenization.page_tokenizer import decode_session
 
 from .loading import is_hetlm
@@ -204,6 +210,7 @@ class ModelSessionGenerator:
         temperature: float = 1.0,
         top_k: int = 0,
         max_sequences_per_call: int | None = None,
+        max_new_tokens: int | None = None,
     ) -> tuple[list[list[list[str]]], list[int] | None]:
         """``num_samples`` sampled next sessions per user, grouped per user, and, for HeTLM, each user's cluster.
 
@@ -214,6 +221,7 @@ class ModelSessionGenerator:
             top_k: Sample among the k most likely pages only (0: all pages, the model's distribution).
             max_sequences_per_call: Most sampled sequences (users x ``num_samples``) per ``generate``
                 call; a call holds at least one user. ``None``: the whole batch in one call.
+            max_new_tokens: Most new tokens per sampled session (None: the generator's ``max_new_tokens``).
 
         Returns:
             ``(samples, clusters)``: ``samples[u]`` holds user ``u``'s ``num_samples`` sessions.
@@ -228,6 +236,8 @@ class ModelSessionGenerator:
             users_per_call = max(1, max_sequences_per_call // num_samples)
         generation_kwargs = {**self.generation_kwargs, "do_sample": True, "temperature": temperature, "top_k": top_k,
                              "num_return_sequences": num_samples}
+        if max_new_tokens is not None:
+            generation_kwargs["max_new_tokens"] = max_new_tokens
         samples: list[list[list[str]]] = []
         clusters: list[int] = []
         for start in range(0, len(batch), users_per_call):
@@ -236,3 +246,25 @@ class ModelSessionGenerator:
             samples += [sessions[user * num_samples : (user + 1) * num_samples] for user in range(len(part))]
             clusters += part_clusters or []
         return samples, (clusters if is_hetlm(self.model) else None)
+
+    @torch.no_grad()
+    def first_page_log_probs(self, users: UserSessions | PromptBatch) -> torch.Tensor:
+        """``[B, V]`` log-probabilities of each user's next first page (the specials get ``-inf``), on the CPU."""
+        batch = self._as_batch(users)
+        if is_hetlm(self.model):
+            return self.model.first_page_log_probs(batch.input_ids, batch.attention_mask,
+                                                   user_embeddings=batch.user_embeddings).cpu()
+        positions = (batch.attention_mask.cumsum(dim=1) * batch.attention_mask - 1).clamp(min=0)
+        logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=positions,
+                            use_cache=False, logits_to_keep=1).logits[:, -1].float()
+        logits = logits[:, : len(self.tokenizer)]
+        logits[:, self.tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))] = float("-inf")
+        return logits.log_softmax(dim=-1).cpu()
+
+    def recommend(self, users: UserSessions | PromptBatch, k: int = 10) -> list[list[str]]:
+        """Each user's ``k`` most likely first pages of the next session, most likely first (ties by id)."""
+        log_probs = self.first_page_log_probs(users)
+        pages = len(self.tokenizer) - len(SPECIAL_TOKENS)
+        if not 1 <= k <= pages:
+            raise ValueError(f"k must lie in [1, {pages}] (the number of pages), got {k}")
+        return [self.tokenizer.convert_ids_to_tokens(row) for row in log_probs.topk(k, dim=-1).indices.tolist()]

@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModel
 from .builders import build_encoder_tokenizer, build_hetlm, load_minilm_encoder, minilm_path
 from .configuration_hetlm import HeTLMConfig, page_vocabulary_hash
 from .encoder_inputs_hetlm import page_text
-from .modeling_hetlm import HeTLMForBrowsing, HeTLMGenerateOutput, HeTLMOutput
+from .modeling_hetlm import HeTLMForBrowsing, HeTLMGenerateOutput, HeTLMOutput, HeTLMRecommendations
 
 AutoConfig.register(HeTLMConfig.model_type, HeTLMConfig, exist_ok=True)
 AutoModel.register(HeTLMConfig, HeTLMForBrowsing, exist_ok=True)
@@ -27,6 +27,7 @@ __all__ = [
     "HeTLMForBrowsing",
     "HeTLMGenerateOutput",
     "HeTLMOutput",
+    "HeTLMRecommendations",
     "build_encoder_tokenizer",
     "build_hetlm",
     "load_minilm_encoder",

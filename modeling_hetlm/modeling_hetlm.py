@@ -63,6 +63,7 @@ class HeTLMOutput(ModelOutput):
         batch_centroids: `[K, D]` soft centroids `e_k = sum_b pi_bk z_b / sum_b pi_bk`; a cluster whose
             probabilities all underflow to 0 in the batch (a sharp selector) gets ~0, not NaN.
         user_embeddings: `[B, D]` the (normalised) user embeddings used.
+        logits: `[B, T, V]` each row's logits under its assigned predictor (only with `return_logits=True`).
     """
 
     loss: torch.FloatTensor | None = None
@@ -76,6 +77,7 @@ class HeTLMOutput(ModelOutput):
     assignments: torch.LongTensor | None = None
     batch_centroids: torch.FloatTensor | None = None
     user_embeddings: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -95,6 +97,21 @@ class HeTLMGenerateOutput(ModelOutput):
     clusters: torch.LongTensor | None = None
     scores: tuple[torch.FloatTensor, ...] | None = None
     logits: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class HeTLMRecommendations(ModelOutput):
+    """What `HeTLMForBrowsing.recommend` returns: each user's k most likely first pages of the next session.
+
+    Args:
+        page_ids: `[B, k]` page ids, most likely first.
+        scores: `[B, k]` their log-probabilities under the user's predictor (specials excluded from the softmax).
+        pages: the page names of `page_ids` per user, when a page tokenizer was given.
+    """
+
+    page_ids: torch.LongTensor | None = None
+    scores: torch.FloatTensor | None = None
+    pages: list[list[str]] | None = None
 
 
 class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
@@ -157,6 +174,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         user_embeddings: torch.FloatTensor | None = None,
         compute_selector_loss: bool = True,
         active_clusters: torch.BoolTensor | None = None,
+        return_logits: bool = False,
     ) -> HeTLMOutput:
         """Actor-critic losses of one batch of user streams (DESIGN.md section 4).
 
@@ -177,6 +195,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
                 endogenous K). An inactive cluster gets probability 0 and no row, its predictor
                 does not run (its `per_cluster_nll` column is NaN), and it is left out of L1 and
                 L3. `None`: all clusters are active.
+            return_logits: also return `logits`, each row's logits under its assigned predictor (one
+                more predictor call per cluster; the losses are unchanged).
 
         Example:
             >>> out = model(input_ids, attention_mask, user_embeddings=z)  # doctest: +SKIP
@@ -224,7 +244,80 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             output.l3 = self.centroid_separation(centroids)
             output.selector_loss = output.l1 + self.config.alpha * output.l2 + self.config.beta * output.l3
             output.loss = critic_loss + output.selector_loss
+        if return_logits:
+            output.logits = self.routed_logits(input_ids, attention_mask, assignments)
         return output
+
+    def routed_logits(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor,
+        assignments: torch.LongTensor,
+        logits_to_keep: int = 0,
+    ) -> torch.FloatTensor:
+        """`[B, T, V]` logits of each row under the predictor of its cluster `assignments[row]`, one call per
+        cluster (`logits_to_keep=n`: the last n positions only, `[B, n, V]`; 0 keeps all)."""
+        positions = _position_ids(attention_mask)
+        pieces = []
+        for cluster in assignments.unique().tolist():
+            index = (assignments == cluster).nonzero().squeeze(1)
+            logits = self.predictors[cluster](
+                input_ids=input_ids[index], attention_mask=attention_mask[index], position_ids=positions[index],
+                use_cache=False, logits_to_keep=logits_to_keep,
+            ).logits
+            pieces.append((index, logits))
+        result = pieces[0][1].new_empty((input_ids.shape[0], *pieces[0][1].shape[1:]))
+        for index, logits in pieces:
+            result[index] = logits
+        return result
+
+    @torch.no_grad()
+    def first_page_log_probs(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        user_embeddings: torch.FloatTensor | None = None,
+    ) -> torch.FloatTensor:
+        """`[B, V]` log-probabilities of the next session's first page after left-padded prompts that end
+        with its open `[BOS]`, under each user's routed predictor; the special tokens get `-inf` (they are
+        not pages) and the pages' probabilities are renormalised."""
+        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
+        if attention_mask[:, -1].eq(0).any():
+            raise ValueError("expected left-padded prompts, but a row ends with padding")
+        if user_embeddings is None:
+            user_embeddings = self.embed_users(input_ids, attention_mask)
+        clusters = self.assign_clusters(self._checked_embeddings(user_embeddings, input_ids.shape[0]))
+        logits = self.routed_logits(input_ids, attention_mask, clusters, logits_to_keep=1)[:, -1].float()
+        logits = logits[:, : self.vocabulary_size]
+        logits[:, list(self.config.special_token_ids.values())] = float("-inf")
+        return logits.log_softmax(dim=-1)
+
+    def recommend(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor | None = None,
+        k: int = 10,
+        page_tokenizer=None,
+        user_embeddings: torch.FloatTensor | None = None,
+    ) -> HeTLMRecommendations:
+        """Each user's `k` most likely first pages of the next session (:meth:`first_page_log_probs`).
+
+        `input_ids` are left-padded prompts ending with the next session's open `[BOS]`, as for
+        `generate`. With a `page_tokenizer` the ids are decoded to page names.
+
+        Example:
+            >>> top = model.recommend(prompt_ids, prompt_mask, k=5, page_tokenizer=tokenizer)
+            >>> top.pages[0]  # the first user's five most likely first pages
+        """
+        log_probs = self.first_page_log_probs(input_ids, attention_mask, user_embeddings)
+        pages = int(torch.isfinite(log_probs[0]).sum())
+        if not 1 <= k <= pages:
+            raise ValueError(f"k must lie in [1, {pages}] (the number of pages), got {k}")
+        scores, page_ids = log_probs.topk(k, dim=-1)
+        names = None
+        if page_tokenizer is not None:
+            names = [page_tokenizer.convert_ids_to_tokens(row) for row in page_ids.tolist()]
+        return HeTLMRecommendations(page_ids=page_ids, scores=scores, pages=names)
 
     def _per_cluster_nll(
         self,
@@ -749,4 +842,4 @@ def _describe(value) -> str:
 
 HeTLMForBrowsing.register_for_auto_class("AutoModel")
 
-__all__ = ["HeTLMForBrowsing", "HeTLMGenerateOutput", "HeTLMOutput"]
+__all__ = ["HeTLMForBrowsing", "HeTLMGenerateOutput", "HeTLMOutput", "HeTLMRecommendations"]

@@ -38,6 +38,18 @@ def test_the_report_folder_holds_every_model_side_by_side(smoke_run):
     assert summary["models"]["hetlm-a5-b9"]["cluster_recovery"] is not None
     assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "training.png").stat().st_size > 0
     assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "page_metrics_per_cluster.png").stat().st_size > 0
+    assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "reliability.png").stat().st_size > 0
+    assert summary["decodings"] == ["sampled"]
+    hetlm = summary["models"]["hetlm-a5-b9"]
+    assert hetlm["decoding"] == "sampled" and 0 < hetlm["decisions"]["tau"]["threshold"] <= 1
+    assert summary["models"]["markov"]["decisions"] is None
+    for metric in ("NDCG@10", "Recall@20", "MRR@10", "CoP Brier"):
+        assert 0 <= hetlm["Combined"][metric] <= 1, metric
+    for name in MODELS:
+        interval = summary["uncertainty"]["intervals"][name]["IoU"]
+        assert interval["low"] <= summary["models"][name]["Combined"]["IoU"] <= interval["high"], name
+    assert set(summary["uncertainty"]["paired"]["tests"]) == set(MODELS) - {"lm-large"}
+    assert "bootstrap intervals" in report and "Paired tests against lm-large" in report
 
 
 def test_the_models_load_and_the_large_lm_is_k_times_bigger(smoke_run):

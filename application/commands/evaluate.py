@@ -2,13 +2,16 @@
 
 Each MODEL is a saved model folder (a HeTLM model or a plain causal LM over page ids) or the
 name of a simple baseline (``repeat-last``, ``most-popular``, ``markov``, ``personal-popular``,
-``sknn``, fitted on the train split). For each one, the next session of every test user is
-generated (batched, with a progress bar) and scored per cluster and Combined; ``OUT/<name>/``
-gets ``report.md``, ``report.csv``, ``report.json``, ``generations.jsonl`` and PNG plots (plus
-``training.png`` when a training log is found). With ``--baseline`` the baseline is scored too
-and ``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite scores
-against the baseline. The Combined table(s) are printed and each HeTLM folder's model card gets its Combined
-metrics.
+``sknn``, fitted on the train split). For each one, every test user's next session is forecast (batched, with a progress bar):
+a model samples ``--num-samples`` sessions per user and its predicted set and outcomes come from
+thresholds tuned on the validation split (``--decoding sampled``, the default) or it decodes one greedy
+session (``--decoding greedy``, the paper's); outcome probabilities and the ranking of the next
+session's first page are scored too. ``OUT/<name>/`` gets ``report.md``, ``report.csv``,
+``report.json``, ``generations.jsonl`` and PNG plots (``reliability.png``; ``training.png`` when a
+training log is found). With ``--baseline`` the baseline is scored too and ``OUT/comparison.{md,csv,json}`` sets
+every model's Combined row beside its composite scores, 95% bootstrap intervals and paired tests
+against the baseline. The Combined table(s) are printed and each HeTLM folder's model card gets its
+Combined metrics.
 
 Example:
     $ hetlm evaluate repeat-last most-popular markov --data runs/default/data --baseline most-popular
@@ -37,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-users", type=int, help="Score only the first N users of the split.")
     parser.add_argument("--max-new-tokens", type=int, default=64,
                         help="Most tokens a model generates for the next session (default: 64).")
+    parser.add_argument("--decoding", choices=("sampled", "greedy"), default="sampled",
+                        help="sampled: S sessions per user, page/outcome probabilities = shares of samples, the "
+                             "predicted set by thresholds tuned on the validation split (default); greedy: one "
+                             "greedy session per user (the paper's).")
+    parser.add_argument("--num-samples", type=int, default=16, help="S, sessions sampled per user (default: 16).")
+    parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature (default: 1.0).")
+    parser.add_argument("--top-k", type=int, default=0,
+                        help="Sample among the k most likely pages only (default: 0, the whole distribution).")
     parser.add_argument("--markov-sample", action="store_true",
                         help="The markov baseline draws each user's pages from where the chain goes from its "
                              "last page (seeded) instead of taking the most likely ones; "
@@ -55,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = EvaluationOptions(
         split=args.split, batch_size=args.batch_size, max_users=args.max_users, max_new_tokens=args.max_new_tokens,
+        decoding=args.decoding, num_samples=args.num_samples, temperature=args.temperature, top_k=args.top_k,
         markov_sample=args.markov_sample, seed=args.seed, training_log=args.training_log,
         device=resolve_device(args.device), progress=not args.no_progress,
     )

@@ -100,17 +100,60 @@ def ranking_scores(
         >>> ranking_scores(np.array([[0.0, 2.0, 1.0]]), np.array([2]), ks=(1,), exclude_ids=[0])
         {'Recall@1': 0.0, 'NDCG@1': 0.0, 'MRR@1': 0.0, 'n_users': 1}
     """
+    return scores_from_ranks(target_ranks(scores, targets, exclude_ids), ks)
+
+
+def per_user_rank_metrics(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Each user's Recall@k (0/1), NDCG@k and MRR@k from the 1-based rank of the target (``inf``: not ranked).
+
+    Example:
+        >>> values = per_user_rank_metrics(np.array([1, 3, np.inf]), k=2)
+        >>> values["Recall@2"].tolist(), values["MRR@2"].tolist()
+        ([1.0, 0.0, 0.0], [1.0, 0.0, 0.0])
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    hit = ranks <= k
+    with np.errstate(divide="ignore"):
+        return {f"Recall@{k}": hit.astype(np.float64),
+                f"NDCG@{k}": np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0),
+                f"MRR@{k}": np.where(hit, 1.0 / ranks, 0.0)}
+
+
+def scores_from_ranks(ranks: np.ndarray, ks: Sequence[int] = (5, 10, 20)) -> dict[str, float | int]:
+    """Recall@K, NDCG@K and MRR@K (means over users) and ``n_users`` from each user's target rank.
+
+    ``ranks`` are 1-based (``inf`` for a target the model did not rank); with no user every figure is NaN.
+
+    Example:
+        >>> scores_from_ranks(np.array([1, 2, np.inf]), ks=(1,))
+        {'Recall@1': 0.3333333333333333, 'NDCG@1': 0.3333333333333333, 'MRR@1': 0.3333333333333333, 'n_users': 3}
+    """
     if not ks or any(not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {tuple(ks)}")
-    ranks = target_ranks(scores, targets, exclude_ids)
+    ranks = np.asarray(ranks)
     results: dict[str, float | int] = {}
     for k in ks:
-        hit = ranks <= k
         if ranks.size == 0:
             results.update({f"Recall@{k}": float("nan"), f"NDCG@{k}": float("nan"), f"MRR@{k}": float("nan")})
             continue
-        results[f"Recall@{k}"] = float(hit.mean())
-        results[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean())
-        results[f"MRR@{k}"] = float(np.where(hit, 1.0 / ranks, 0.0).mean())
+        results.update({name: float(values.mean()) for name, values in per_user_rank_metrics(ranks, k).items()})
     results["n_users"] = int(ranks.size)
     return results
+
+
+def ranks_in_lists(ranked: Sequence[Sequence[str]], targets: Sequence[str]) -> np.ndarray:
+    """The 1-based position of each target in its user's ranked list (``inf`` when absent).
+
+    Example:
+        >>> ranks_in_lists([["a", "b"], ["a"]], ["b", "c"]).tolist()
+        [2.0, inf]
+    """
+    if len(ranked) != len(targets):
+        raise ValueError(f"{len(ranked)} ranked lists for {len(targets)} targets")
+    ranks = np.full(len(targets), np.inf)
+    for user, (pages, target) in enumerate(zip(ranked, targets)):
+        for position, page in enumerate(pages):
+            if page == target:
+                ranks[user] = position + 1
+                break
+    return ranks
