@@ -306,8 +306,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         `generate`. With a `page_tokenizer` the ids are decoded to page names.
 
         Example:
-            >>> top = model.recommend(prompt_ids, prompt_mask, k=5, page_tokenizer=tokenizer)
-            >>> top.pages[0]  # the first user's five most likely first pages
+            >>> top = model.recommend(prompt_ids, prompt_mask, k=5, page_tokenizer=tokenizer)  # doctest: +SKIP
+            >>> top.pages[0]  # the first user's five most likely first pages  # doctest: +SKIP
         """
         log_probs = self.first_page_log_probs(input_ids, attention_mask, user_embeddings)
         pages = int(torch.isfinite(log_probs[0]).sum())
