@@ -82,8 +82,8 @@ class ExperimentSettings:
     simulator_scenario: str = "default"
     small_size: str = "small"
     large_size: str = "large"
-    pretrain_epochs: float = 10.0
-    large_pretrain_epochs: float = 8.0
+    pretrain_epochs: float = 2.5
+    large_pretrain_epochs: float = 2.0
     kmeans_silhouette: bool = True
     ablation: list[tuple[float, float]] = field(default_factory=lambda: [(5.0, 9.0)])
     encoder: str = "minilm"

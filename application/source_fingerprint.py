@@ -32,7 +32,7 @@ import glob
 import hashlib
 from pathlib import Path
 
-HASH_BLOCK_BYTES = 1 << 20
+from modeling_hetlm.weights_integrity_hetlm import file_sha256
 
 
 def _source_files(source: str) -> list[Path]:
@@ -42,23 +42,6 @@ def _source_files(source: str) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file())
     return sorted(Path(p) for p in glob.glob(source) if Path(p).is_file())
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB blocks.
-
-    Example:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "x"
-        >>> _ = path.write_bytes(b"abc")
-        >>> file_digest(path)[:12]
-        'ba7816bf8f01'
-    """
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_fingerprint(source: str | Path) -> str | None:
@@ -73,7 +56,7 @@ def source_fingerprint(source: str | Path) -> str | None:
     digest = hashlib.sha256()
     for path in files:
         stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{file_digest(path)}\n".encode())
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()[:32]
 
 
@@ -101,5 +84,5 @@ def prepared_data_fingerprint(folder: str | Path) -> str:
         if not (folder / name).is_dir():
             raise FileNotFoundError(f"{folder / name} not found: is {folder} a folder written by `hetlm prepare`?")
         for path in _source_files(str(folder / name)):
-            digest.update(f"{path.relative_to(folder).as_posix()}\0{file_digest(path)}\n".encode())
+            digest.update(f"{path.relative_to(folder).as_posix()}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()[:32]

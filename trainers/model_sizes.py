@@ -16,11 +16,11 @@ pretrain learning rate      1e-5             5e-3             from scratch at 0.
 pretrain weight decay       0.01             0.01
 pretrain batch size         32               32
 pretrain max length         512              512              browsing streams rarely reach it
-pretrain epochs             100              10               a few epochs reach a plateau at this scale
+pretrain epochs             100              2.5              every session is an example (4.4x rows): same steps
 pretrain grad accumulation  4                1                CPU batches are already whole
 warm-up                     5%               5%
 HeTLM batch size            16               16
-HeTLM epochs                10               3
+HeTLM epochs                10               1.5              every session is an example (4.4x rows)
 selector lr / wd            5e-5 / 1e-4      1e-3 / 1e-4      the selector MLP is tiny; 5e-5 would not move in 3 epochs
 predictor lr / wd           1e-5 / 0.01      5e-4 / 0.01      fine-tuning tiny predictors for a few epochs
 alpha, beta                 0.5-5, 1-9       5, 9             the paper's best pair

@@ -56,7 +56,9 @@ class BrowsingTrainingArguments(TrainingArguments):
     max_length: int = field(default=512, metadata={"help": "Max tokens per user, cut from the left."})
     score: str = field(default="stream", metadata={"help": "Tokens scored by the loss.", "choices": SCORE_MODES})
     num_train_epochs: float = field(
-        default=3.0, metadata={"help": "Total number of training epochs.", "aliases": _aliases("num_train_epochs")}
+        default=1.5, metadata={"help": "Total number of training epochs (every session after a user's first is an "
+                                       "example: about 4x the rows of one example per user).",
+                               "aliases": _aliases("num_train_epochs")}
     )
     per_device_train_batch_size: int = field(
         default=16,
@@ -117,7 +119,9 @@ class PretrainingArguments(BrowsingTrainingArguments):
     )
     learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate (paper: 1e-5)."})
     num_train_epochs: float = field(
-        default=10.0, metadata={"help": "Training epochs (paper: 100).", "aliases": _aliases("num_train_epochs")}
+        default=2.5, metadata={"help": "Training epochs (paper: 100; here every session after a user's first is an "
+                                       "example: about 4x the rows of one example per user).",
+                               "aliases": _aliases("num_train_epochs")}
     )
     per_device_train_batch_size: int = field(
         default=32,
