@@ -23,22 +23,31 @@ from collections.abc import Iterable, Sequence
 
 # Sub-command -> (module, one-line help), in the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare": ("application.commands.prepare",
-                "Read an event log (or the built-in simulator), build train/validation/test examples and the page "
-                "tokenizer."),
-    "pretrain": ("application.commands.pretrain",
-                 "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared "
-                 "dataset."),
-    "train": ("application.commands.train",
-              "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single "
-              "LM."),
-    "evaluate": ("application.commands.evaluate",
-                 "Score models and simple baselines on a prepared test set: per-cluster and Combined tables, plots."),
-    "generate": ("application.commands.generate",
-                 "Predict every user's next session (pages, cluster, cart/purchase probabilities) from an event log "
-                 "with a HeTLM model."),
-    "experiment": ("application.commands.experiment",
-                   "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation)."),
+    "prepare": (
+        "application.commands.prepare",
+        "Read an event log (or the built-in simulator), build train/validation/test examples and the page tokenizer.",
+    ),
+    "pretrain": (
+        "application.commands.pretrain",
+        "Pretrain a single causal LM (OPT, Qwen2 or Llama family) over the page vocabulary of a prepared dataset.",
+    ),
+    "train": (
+        "application.commands.train",
+        "Train HeTLM (actor-critic, endogenous K) or the K-means clusterwise baseline from a pretrained single LM.",
+    ),
+    "evaluate": (
+        "application.commands.evaluate",
+        "Score models and simple baselines on a prepared test set: per-cluster and Combined tables, plots.",
+    ),
+    "generate": (
+        "application.commands.generate",
+        "Predict every user's next session (pages, cluster, cart/purchase probabilities) from an event log "
+        "with a HeTLM model.",
+    ),
+    "experiment": (
+        "application.commands.experiment",
+        "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation).",
+    ),
 }
 # More torch threads than this rarely speed up these small models on CPU. Threads on cores that other
 # jobs keep busy cost more than they give: on a 2-core machine at load 9, benchmarks/generation.py
@@ -49,7 +58,7 @@ MAX_DEFAULT_THREADS = 4
 
 def default_threads() -> int:
     """The torch threads used without ``--threads``: the idle cores (usable cores minus the 1-minute load
-    average, rounded down), at least 1 and at most 4.
+    average, rounded to the nearest core), at least 1 and at most 4.
 
     Example:
         >>> 1 <= default_threads() <= MAX_DEFAULT_THREADS
@@ -57,19 +66,27 @@ def default_threads() -> int:
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores
-    return max(1, min(int(idle), MAX_DEFAULT_THREADS))
+    return max(1, min(round(idle), MAX_DEFAULT_THREADS))
 
 
 def _add_global_options(parser: argparse.ArgumentParser) -> None:
     # dest differs from TrainingArguments' own ``log_level``, which the training commands accept after their name.
-    parser.add_argument("--log-level", dest="python_log_level", default="INFO",
-                        help="Python logging level (default: INFO).")
-    parser.add_argument("--traceback", action="store_true",
-                        help="Show the full traceback of an error instead of one line (for bug reports).")
-    parser.add_argument("--threads", type=_positive_int, metavar="N",
-                        help=f"torch CPU threads (torch.set_num_threads) before any work; default: the idle cores "
-                             f"(usable cores minus the load average), 1 to {MAX_DEFAULT_THREADS}, and never more than "
-                             "torch already uses (e.g. under OMP_NUM_THREADS).")
+    parser.add_argument(
+        "--log-level", dest="python_log_level", default="INFO", help="Python logging level (default: INFO)."
+    )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="Show the full traceback of an error instead of one line (for bug reports).",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help=f"torch CPU threads (torch.set_num_threads) before any work; default: the idle cores "
+        f"(usable cores minus the load average), 1 to {MAX_DEFAULT_THREADS}, and never more than "
+        "torch already uses (e.g. under OMP_NUM_THREADS).",
+    )
 
 
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:

@@ -56,15 +56,21 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "experiment_config.json"
 # What each clusterwise stage's summary keeps of its training history.
-CLUSTERWISE_SUMMARY_KEYS = ("kmeans", "segment_ari", "segment_ari_kmeans_init", "routed_validation_nll", "dynamics",
-                            "selector_pretraining_agreement", "selector_pretraining_mean_max_probability")
+CLUSTERWISE_SUMMARY_KEYS = (
+    "kmeans",
+    "segment_ari",
+    "segment_ari_kmeans_init",
+    "routed_validation_nll",
+    "dynamics",
+    "selector_pretraining_agreement",
+    "selector_pretraining_mean_max_probability",
+)
 EMBEDDING_CACHE = "embedding-cache"
 SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov", "personal-popular", "sknn")
 LARGE_LM = "lm-large"
 SMALL_LM = "lm-small"
 # The prepared data's summary keys the run's summary (and report) repeats.
 DATA_SUMMARY_KEYS = ("source", "format", "events", "users", "sessions", "split", "splits", "filters")
-
 
 
 def _encoder_overrides(settings: ExperimentSettings, tokenizer) -> dict[str, Any]:
@@ -79,14 +85,20 @@ def _pretrain_stage(settings: ExperimentSettings, data_dir: Path, size: str, epo
         splits, tokenizer, _ = load_prepared(data_dir)
         result = pretrain_language_model(splits, tokenizer, out_dir, settings.pretraining_arguments(size, epochs))
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
-        return {"num_parameters": result.model.num_parameters(), "bf16": result.bf16,
-                "initial_eval_loss": result.initial_eval_loss,
-                "final_eval_loss": result.final_eval_loss, "log_history": result.log_history}
+        return {
+            "num_parameters": result.model.num_parameters(),
+            "bf16": result.bf16,
+            "initial_eval_loss": result.initial_eval_loss,
+            "final_eval_loss": result.final_eval_loss,
+            "log_history": result.log_history,
+        }
+
     return work
 
 
-def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Path, cache_dir: Path, method: str,
-                       **stage_values: Any):
+def _clusterwise_stage(
+    settings: ExperimentSettings, data_dir: Path, lm_dir: Path, cache_dir: Path, method: str, **stage_values: Any
+):
     def work(out_dir: Path) -> dict[str, Any]:
         splits, tokenizer, data_summary = load_prepared(data_dir)
         lm = load_pretrained_lm(lm_dir, tokenizer)
@@ -101,21 +113,31 @@ def _clusterwise_stage(settings: ExperimentSettings, data_dir: Path, lm_dir: Pat
             history.update(initial_eval_nll=result.initial_eval_nll, final_eval_nll=result.final_eval_nll)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
         update_model_card(out_dir, data_summary=data_summary)
-        return {"num_clusters": result.model.config.num_clusters, "cluster_sizes": result.history["cluster_sizes"],
-                "bf16": result.history["bf16"],
-                "history": json.loads(json.dumps(history, default=str))}
+        return {
+            "num_clusters": result.model.config.num_clusters,
+            "cluster_sizes": result.history["cluster_sizes"],
+            "bf16": result.history["bf16"],
+            "history": json.loads(json.dumps(history, default=str)),
+        }
+
     return work
 
 
 def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[str]):
     """Every spec scored with each decoding of ``settings.decodings``: the first into the stage folder, each
     other one into ``decoding-<name>/``; the result holds the first's models and every decoding's."""
+
     def work(out_dir: Path) -> dict[str, Any]:
         by_decoding, markdown = {}, []
         for index, decoding in enumerate(settings.decodings):
-            options = EvaluationOptions(batch_size=settings.batch_size, max_users=settings.max_test_users,
-                                        max_new_tokens=settings.max_new_tokens, seed=settings.seed,
-                                        decoding=decoding, num_samples=settings.num_samples)
+            options = EvaluationOptions(
+                batch_size=settings.batch_size,
+                max_users=settings.max_test_users,
+                max_new_tokens=settings.max_new_tokens,
+                seed=settings.seed,
+                decoding=decoding,
+                num_samples=settings.num_samples,
+            )
             decoding_dir = out_dir if index == 0 else out_dir / f"decoding-{decoding}"
             reports = evaluate_models(specs, data_dir, decoding_dir, baseline=specs[0], options=options)
             if index == 0:
@@ -123,10 +145,15 @@ def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[
             comparison = json.loads((decoding_dir / "comparison.json").read_text(encoding="utf-8"))
             by_decoding[decoding] = {
                 "models": {
-                    report.name: {"Combined": report.combined, "clusters": report.cluster_rows,
-                                  "cluster_recovery": report.recovery, "seconds": report.seconds,
-                                  "validation_seconds": report.metadata.get("validation_seconds", 0.0),
-                                  "decoding": report.decoding, "decisions": report.decisions}
+                    report.name: {
+                        "Combined": report.combined,
+                        "clusters": report.cluster_rows,
+                        "cluster_recovery": report.recovery,
+                        "seconds": report.seconds,
+                        "validation_seconds": report.metadata.get("validation_seconds", 0.0),
+                        "decoding": report.decoding,
+                        "decisions": report.decisions,
+                    }
                     for report in reports.values()
                 },
                 "uncertainty": comparison["uncertainty"],
@@ -134,8 +161,13 @@ def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[
             text = (decoding_dir / "comparison.md").read_text(encoding="utf-8")
             markdown.append(text.replace("# Combined results", f"# Combined results ({decoding} decoding)"))
         headline = by_decoding[settings.decodings[0]]
-        return {"models": headline["models"], "uncertainty": headline["uncertainty"], "by_decoding": by_decoding,
-                "comparison_markdown": "\n".join(markdown)}
+        return {
+            "models": headline["models"],
+            "uncertainty": headline["uncertainty"],
+            "by_decoding": by_decoding,
+            "comparison_markdown": "\n".join(markdown),
+        }
+
     return work
 
 
@@ -155,41 +187,67 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
     started = time.perf_counter()
     data_dir, data_config, data_result = _data_stage(settings, runner)
 
-    lm_config = {**data_config, "seed": settings.seed, "pretraining": settings.pretraining,
-                 "num_clusters": settings.num_clusters}
+    lm_config = {
+        **data_config,
+        "seed": settings.seed,
+        "pretraining": settings.pretraining,
+        "num_clusters": settings.num_clusters,
+    }
     lm_results = {
-        SMALL_LM: runner.run(SMALL_LM, {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
-                             _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs)),
-        LARGE_LM: runner.run(LARGE_LM, {**lm_config, "size": settings.large_size,
-                                        "epochs": settings.large_pretrain_epochs},
-                             _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs)),
+        SMALL_LM: runner.run(
+            SMALL_LM,
+            {**lm_config, "size": settings.small_size, "epochs": settings.pretrain_epochs},
+            _pretrain_stage(settings, data_dir, settings.small_size, settings.pretrain_epochs),
+        ),
+        LARGE_LM: runner.run(
+            LARGE_LM,
+            {**lm_config, "size": settings.large_size, "epochs": settings.large_pretrain_epochs},
+            _pretrain_stage(settings, data_dir, settings.large_size, settings.large_pretrain_epochs),
+        ),
     }
     small_lm_dir = runner.stage_dir(SMALL_LM)
     cache_dir = run_dir / EMBEDDING_CACHE  # the frozen encoder's user embeddings, shared by the clusterwise stages
 
-    cluster_config = {**lm_config, "small": settings.small_size, "small_epochs": settings.pretrain_epochs,
-                      "clusterwise": settings.clusterwise, "encoder": settings.encoder}
+    cluster_config = {
+        **lm_config,
+        "small": settings.small_size,
+        "small_epochs": settings.pretrain_epochs,
+        "clusterwise": settings.clusterwise,
+        "encoder": settings.encoder,
+    }
     kmeans_runs = {f"kmeans-k{settings.num_clusters}": settings.num_clusters}
     if settings.kmeans_silhouette:
         kmeans_runs["kmeans-auto"] = "auto"
     clusterwise_results = {}
     for name, k in kmeans_runs.items():
-        clusterwise_results[name] = runner.run(name, {**cluster_config, "kmeans_k": k},
-                                               _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir,
-                                                                  "kmeans", kmeans_k=k))
+        clusterwise_results[name] = runner.run(
+            name,
+            {**cluster_config, "kmeans_k": k},
+            _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir, "kmeans", kmeans_k=k),
+        )
     for alpha, beta in settings.ablation:
         name = hetlm_stage_name(alpha, beta)
-        clusterwise_results[name] = runner.run(name, {**cluster_config, "alpha": alpha, "beta": beta},
-                                               _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir, "hetlm",
-                                                                  alpha=alpha, beta=beta))
+        clusterwise_results[name] = runner.run(
+            name,
+            {**cluster_config, "alpha": alpha, "beta": beta},
+            _clusterwise_stage(settings, data_dir, small_lm_dir, cache_dir, "hetlm", alpha=alpha, beta=beta),
+        )
 
     model_names = [LARGE_LM, SMALL_LM, *clusterwise_results]  # the first is the composites' baseline
     specs = [str(runner.stage_dir(name)) for name in model_names] + list(SIMPLE_BASELINES)
-    evaluation = runner.run("evaluation", {**cluster_config, "models": model_names, "ablation": settings.ablation,
-                                           "max_test_users": settings.max_test_users,
-                                           "max_new_tokens": settings.max_new_tokens,
-                                           "decodings": settings.decodings, "num_samples": settings.num_samples},
-                            _evaluation_stage(settings, data_dir, specs))
+    evaluation = runner.run(
+        "evaluation",
+        {
+            **cluster_config,
+            "models": model_names,
+            "ablation": settings.ablation,
+            "max_test_users": settings.max_test_users,
+            "max_new_tokens": settings.max_new_tokens,
+            "decodings": settings.decodings,
+            "num_samples": settings.num_samples,
+        },
+        _evaluation_stage(settings, data_dir, specs),
+    )
 
     summary = {
         "synthetic": bool(data_result.get("synthetic", False)),
@@ -200,10 +258,14 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
         "decodings": settings.decodings,
         "uncertainty": evaluation["uncertainty"],
         "by_decoding": evaluation["by_decoding"],
-        "clusterwise": {name: {"num_clusters": result["num_clusters"], "cluster_sizes": result["cluster_sizes"],
-                               **{key: result["history"][key] for key in CLUSTERWISE_SUMMARY_KEYS
-                                  if key in result["history"]}}
-                        for name, result in clusterwise_results.items()},
+        "clusterwise": {
+            name: {
+                "num_clusters": result["num_clusters"],
+                "cluster_sizes": result["cluster_sizes"],
+                **{key: result["history"][key] for key in CLUSTERWISE_SUMMARY_KEYS if key in result["history"]},
+            }
+            for name, result in clusterwise_results.items()
+        },
         # settings.bf16 None means "where supported": the values used make the run reproducible on another CPU.
         "bf16_used": {name: result.get("bf16") for name, result in {**lm_results, **clusterwise_results}.items()},
         "stage_timings": [asdict(timing) for timing in runner.timings],
@@ -221,13 +283,26 @@ def _data_stage(settings: ExperimentSettings, runner: StageRunner) -> tuple[Path
         data_dir = Path(settings.prepared_data)
         _, _, summary = load_prepared(data_dir)  # checks the folder is one `hetlm prepare` wrote
         return data_dir, {"prepared_data": prepared_data_fingerprint(data_dir)}, summary
-    data_config = {"source": settings.source, "format": settings.format, "seed": settings.seed,
-                   "data_options": settings.data_options, "source_fingerprint": source_fingerprint(settings.source)}
+    data_config = {
+        "source": settings.source,
+        "format": settings.format,
+        "seed": settings.seed,
+        "data_options": settings.data_options,
+        "source_fingerprint": source_fingerprint(settings.source),
+    }
     if settings.format == "simulator":
-        data_config.update(simulator_users=settings.simulator_users, simulator_seed=settings.simulator_seed,
-                           simulator_scenario=settings.simulator_scenario)
-    summary = runner.run("data", data_config, lambda out: prepare(
-        settings.source, settings.format, out, settings.example_options(), **settings.prepare_options()))
+        data_config.update(
+            simulator_users=settings.simulator_users,
+            simulator_seed=settings.simulator_seed,
+            simulator_scenario=settings.simulator_scenario,
+        )
+    summary = runner.run(
+        "data",
+        data_config,
+        lambda out: prepare(
+            settings.source, settings.format, out, settings.example_options(), **settings.prepare_options()
+        ),
+    )
     return runner.stage_dir("data"), data_config, summary
 
 
@@ -246,7 +321,14 @@ def machine_description() -> dict[str, Any]:
     """What the run ran on (numbers in a report mean little without it): the CPU model, whether it has
     AVX-512 and native bf16 (which decide the kernels and the bf16 default), threads, torch, GPU."""
     model, flags = _cpu_info()
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_model": model, "avx512": "avx512f" in flags, "cpu_bf16": cpu_supports_bf16(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_model": model,
+        "avx512": "avx512f" in flags,
+        "cpu_bf16": cpu_supports_bf16(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }

@@ -24,11 +24,27 @@ def summary_table(summary: dict[str, Any]) -> str:
         >>> print(summary_table(summary).splitlines()[-1])
         | m | 2 | 1.000 | - | - | - | - | - | - | - | - | - | - | 3 |
     """
-    columns = ["Model", "N", "HR", "IoA", "IoP", "IoU", "Val-P", "New-P", "CoP F1", "CoP ROC-AUC", "NDCG@10",
-               "Recall@10", "BLEU", "K"]
+    columns = [
+        "Model",
+        "N",
+        "HR",
+        "IoA",
+        "IoP",
+        "IoU",
+        "Val-P",
+        "New-P",
+        "CoP F1",
+        "CoP ROC-AUC",
+        "NDCG@10",
+        "Recall@10",
+        "BLEU",
+        "K",
+    ]
     rows = []
     for name, result in summary["models"].items():
-        rows.append({"Model": name, **result["Combined"], "K": summary["clusterwise"].get(name, {}).get("num_clusters")})
+        rows.append(
+            {"Model": name, **result["Combined"], "K": summary["clusterwise"].get(name, {}).get("num_clusters")}
+        )
     return markdown_table(rows, columns)
 
 
@@ -74,14 +90,26 @@ def cluster_dynamics_lines(clusterwise: dict[str, Any]) -> list[str]:
                 sentence += f" (K-means: {baseline['segment_ari']:.3f})"
         lines += [sentence + ".", ""]
         if result.get("selector_pretraining_mean_max_probability") is not None:
-            lines += [f"Selector after pretraining: K-means agreement {result['selector_pretraining_agreement']:.3f}, "
-                      f"mean max-probability {result['selector_pretraining_mean_max_probability']:.3f}.", ""]
-        rows = [{"Epoch": row["epoch"], "K": row["num_clusters"], "Sizes": str(row["cluster_sizes"]),
-                 "Moved since K-means": row.get("users_moved_since_kmeans"),
-                 "Moved since last": row.get("users_moved_since_last"), "Validation NLL": row.get("validation_nll")}
-                for row in dynamics]
-        lines += [markdown_table(rows, ["Epoch", "K", "Sizes", "Moved since K-means", "Moved since last",
-                                        "Validation NLL"]), ""]
+            lines += [
+                f"Selector after pretraining: K-means agreement {result['selector_pretraining_agreement']:.3f}, "
+                f"mean max-probability {result['selector_pretraining_mean_max_probability']:.3f}.",
+                "",
+            ]
+        rows = [
+            {
+                "Epoch": row["epoch"],
+                "K": row["num_clusters"],
+                "Sizes": str(row["cluster_sizes"]),
+                "Moved since K-means": row.get("users_moved_since_kmeans"),
+                "Moved since last": row.get("users_moved_since_last"),
+                "Validation NLL": row.get("validation_nll"),
+            }
+            for row in dynamics
+        ]
+        lines += [
+            markdown_table(rows, ["Epoch", "K", "Sizes", "Moved since K-means", "Moved since last", "Validation NLL"]),
+            "",
+        ]
     return lines if len(lines) > 2 else []
 
 
@@ -95,19 +123,38 @@ def report_markdown(summary: dict[str, Any], comparison: str, settings: Experime
     source = f"Source `{data.get('source', settings.source)}` ({data.get('format', settings.format)}{scenario})"
     if settings.prepared_data is not None:
         source = f"Prepared data `{settings.prepared_data}` ({source[0].lower()}{source[1:]})"
-    lines += [f"{source}, family `{settings.family}`, "
-              f"initial K={settings.num_clusters}, (alpha, beta) pairs {settings.ablation}. "
-              f"Machine: {summary['machine']['processor']}, {summary['machine']['cpu_count']} CPUs"
-              f"{', GPU ' + summary['machine']['cuda'] if summary['machine']['cuda'] else ''}.", "",
-              f"## Summary (test users, Combined; {summary.get('decodings', ['sampled'])[0]} decoding)", "",
-              summary_table(summary), "",
-              "## Cluster recovery of the planted segments", ""]
-    recovery_rows = [{"Model": name, "ARI": result["cluster_recovery"]["ARI"], "NMI": result["cluster_recovery"]["NMI"]}
-                     for name, result in summary["models"].items() if result.get("cluster_recovery")]
-    lines += [markdown_table(recovery_rows, ["Model", "ARI", "NMI"]) if recovery_rows else "No true segments known.", ""]
+    lines += [
+        f"{source}, family `{settings.family}`, "
+        f"initial K={settings.num_clusters}, (alpha, beta) pairs {settings.ablation}. "
+        f"Machine: {summary['machine']['processor']}, {summary['machine']['cpu_count']} CPUs"
+        f"{', GPU ' + summary['machine']['cuda'] if summary['machine']['cuda'] else ''}.",
+        "",
+        f"## Summary (test users, Combined; {summary.get('decodings', ['sampled'])[0]} decoding)",
+        "",
+        summary_table(summary),
+        "",
+        "## Cluster recovery of the planted segments",
+        "",
+    ]
+    recovery_rows = [
+        {"Model": name, "ARI": result["cluster_recovery"]["ARI"], "NMI": result["cluster_recovery"]["NMI"]}
+        for name, result in summary["models"].items()
+        if result.get("cluster_recovery")
+    ]
+    lines += [
+        markdown_table(recovery_rows, ["Model", "ARI", "NMI"]) if recovery_rows else "No true segments known.",
+        "",
+    ]
     lines += cluster_dynamics_lines(summary["clusterwise"])
-    lines += ["## Stage timings", "",
-              markdown_table([{"Stage": t["name"], "Seconds": t["seconds"], "Reused": t["reused"]}
-                              for t in summary["stage_timings"]], ["Stage", "Seconds", "Reused"], digits=1), "",
-              comparison.replace("# Combined results", "## All metrics (Combined rows)")]
+    lines += [
+        "## Stage timings",
+        "",
+        markdown_table(
+            [{"Stage": t["name"], "Seconds": t["seconds"], "Reused": t["reused"]} for t in summary["stage_timings"]],
+            ["Stage", "Seconds", "Reused"],
+            digits=1,
+        ),
+        "",
+        comparison.replace("# Combined results", "## All metrics (Combined rows)"),
+    ]
     return "\n".join(lines) + "\n"

@@ -160,10 +160,15 @@ class ExperimentSettings:
             ('qwen2', 'tiny', 2.0, 4.0, 0)
         """
         _refuse_stage_keys("pretraining", self.pretraining, _STAGE_SET_PRETRAINING)
-        values = {"min_ratio": float(self.clusterwise.get("num_clusters", _clusterwise_class().num_clusters)),
-                  **self.pretraining}
-        return _read_into(_pretraining_class(), "pretraining",
-                          {**values, "size": size, "num_train_epochs": epochs, "seed": self.seed})
+        values = {
+            "min_ratio": float(self.clusterwise.get("num_clusters", _clusterwise_class().num_clusters)),
+            **self.pretraining,
+        }
+        return _read_into(
+            _pretraining_class(),
+            "pretraining",
+            {**values, "size": size, "num_train_epochs": epochs, "seed": self.seed},
+        )
 
     def clusterwise_arguments(self, **stage_values: Any) -> Any:
         """The :class:`ClusterwiseTrainingArguments` of HeTLM / K-means, with a stage's own ``stage_values``
@@ -193,8 +198,12 @@ class ExperimentSettings:
         names = {item.name for item in fields(ExampleOptions)}
         values = {key: value for key, value in self.data_options.items() if key not in names}
         if self.format == "simulator":
-            values["reader_options"] = {"num_users": self.simulator_users, "seed": self.simulator_seed,
-                                        "scenario": self.simulator_scenario, **values.get("reader_options", {})}
+            values["reader_options"] = {
+                "num_users": self.simulator_users,
+                "seed": self.simulator_seed,
+                "scenario": self.simulator_scenario,
+                **values.get("reader_options", {}),
+            }
         return values
 
     def _check_data_options(self) -> None:
@@ -205,21 +214,29 @@ class ExperimentSettings:
         _refuse_stage_keys("data_options", self.data_options, _STAGE_SET_DATA)
         unknown = sorted(set(self.data_options) - accepted)
         if unknown:
-            raise ValueError(f"data_options: unknown option(s) {', '.join(unknown)} "
-                             f"(options: {', '.join(sorted(accepted - set(_STAGE_SET_DATA)))})")
+            raise ValueError(
+                f"data_options: unknown option(s) {', '.join(unknown)} "
+                f"(options: {', '.join(sorted(accepted - set(_STAGE_SET_DATA)))})"
+            )
         if self.prepared_data is not None:
             if self.data_options:
-                raise ValueError(f"data_options {', '.join(sorted(self.data_options))} apply to preparing a source; "
-                                 f"prepared_data (--data) {self.prepared_data} is used as it was prepared")
+                raise ValueError(
+                    f"data_options {', '.join(sorted(self.data_options))} apply to preparing a source; "
+                    f"prepared_data (--data) {self.prepared_data} is used as it was prepared"
+                )
             return
         reader_options = self.data_options.get("reader_options", {})
         bad = sorted(set(reader_options) - set(format_options(self.format)))
         if bad:
-            raise ValueError(f"reader_options: format {self.format!r} has no option {', '.join(bad)} "
-                             f"(options: {', '.join(format_options(self.format)) or 'none'})")
+            raise ValueError(
+                f"reader_options: format {self.format!r} has no option {', '.join(bad)} "
+                f"(options: {', '.join(format_options(self.format)) or 'none'})"
+            )
         if self.format == "simulator" and {"num_users", "seed"} & set(reader_options):
-            raise ValueError("reader_options: give the simulator's users and seed as simulator_users / "
-                             "simulator_seed (--simulator-users)")
+            raise ValueError(
+                "reader_options: give the simulator's users and seed as simulator_users / "
+                "simulator_seed (--simulator-users)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as the JSON mapping a run writes to ``experiment_config.json`` (read back by ``--config``)."""
@@ -235,8 +252,11 @@ def prepare_option_names() -> list[str]:
     """
     from tokenization.prepare import prepare
 
-    return [name for name, parameter in inspect.signature(prepare).parameters.items()
-            if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in _STAGE_SET_DATA]
+    return [
+        name
+        for name, parameter in inspect.signature(prepare).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in _STAGE_SET_DATA
+    ]
 
 
 def route_setting(key: str, value: Any) -> dict[str, Any]:
@@ -261,16 +281,22 @@ def route_setting(key: str, value: Any) -> dict[str, Any]:
         return {mapping: {name: value}}
     if key in BOTH_TRAININGS:
         return {"pretraining": {key: value}, "clusterwise": {key: value}}
-    owners = [mapping for mapping, names in (
-        ("pretraining", _init_fields(_pretraining_class())),
-        ("clusterwise", _init_fields(_clusterwise_class())),
-        ("data_options", {item.name for item in fields(ExampleOptions)} | set(prepare_option_names())),
-    ) if key in names]
+    owners = [
+        mapping
+        for mapping, names in (
+            ("pretraining", _init_fields(_pretraining_class())),
+            ("clusterwise", _init_fields(_clusterwise_class())),
+            ("data_options", {item.name for item in fields(ExampleOptions)} | set(prepare_option_names())),
+        )
+        if key in names
+    ]
     if not owners:
         raise ValueError(f"unknown experiment setting {key!r}; see `hetlm experiment --help`")
     if len(owners) > 1:
-        raise ValueError(f"setting {key!r} is one of both {' and '.join(owners)}: give it inside one of them "
-                         f"(e.g. {owners[0]}: {{{key}: ...}})")
+        raise ValueError(
+            f"setting {key!r} is one of both {' and '.join(owners)}: give it inside one of them "
+            f"(e.g. {owners[0]}: {{{key}: ...}})"
+        )
     return {owners[0]: {key: value}}
 
 
@@ -316,8 +342,10 @@ def _init_fields(dataclass_type: type) -> set[str]:
 def _refuse_stage_keys(mapping: str, values: dict[str, Any], stage_set: tuple[str, ...]) -> None:
     refused = sorted(set(values) & set(stage_set))
     if refused:
-        raise ValueError(f"{mapping}: {', '.join(refused)} cannot be set here: the experiment sets "
-                         f"{'it' if len(refused) == 1 else 'them'} (seed, sizes, epochs, the ablation's alpha/beta)")
+        raise ValueError(
+            f"{mapping}: {', '.join(refused)} cannot be set here: the experiment sets "
+            f"{'it' if len(refused) == 1 else 'them'} (seed, sizes, epochs, the ablation's alpha/beta)"
+        )
 
 
 def _read_into(dataclass_type: type, mapping: str, values: dict[str, Any]) -> Any:
@@ -334,15 +362,30 @@ PRESETS: dict[str, dict[str, Any]] = {
     # At most 10 minutes on a 2-core CPU (about 6 measured): 3,000 simulated users, 64-d predictors, MiniLM encoder.
     "default": {},
     # Seconds: for tests and a first look (tiny models, random tiny encoder, few users).
-    "smoke": {"simulator_users": 240, "small_size": "tiny", "large_size": "small", "pretrain_epochs": 2.0,
-              "large_pretrain_epochs": 1.0, "clusterwise": {"num_clusters": 3, "num_train_epochs": 1.0},
-              "encoder": "tiny", "max_new_tokens": 16, "kmeans_silhouette": False},
+    "smoke": {
+        "simulator_users": 240,
+        "small_size": "tiny",
+        "large_size": "small",
+        "pretrain_epochs": 2.0,
+        "large_pretrain_epochs": 1.0,
+        "clusterwise": {"num_clusters": 3, "num_train_epochs": 1.0},
+        "encoder": "tiny",
+        "max_new_tokens": 16,
+        "kmeans_silhouette": False,
+    },
     # The paper's Table 7 grid at the default scale (9 HeTLM runs: about half an hour on 2 cores).
-    "ablation": {"ablation": [(a, b) for a in (0.5, 2.0, 5.0) for b in (1.0, 5.0, 9.0)],
-                 "decodings": ["sampled", "greedy"]},
+    "ablation": {
+        "ablation": [(a, b) for a in (0.5, 2.0, 5.0) for b in (1.0, 5.0, 9.0)],
+        "decodings": ["sampled", "greedy"],
+    },
     # More users and bigger models, for a GPU or a long CPU run.
-    "large": {"simulator_users": 50000, "pretrain_epochs": 10.0, "large_pretrain_epochs": 10.0,
-              "clusterwise": {"num_train_epochs": 5.0}, "batch_size": 256},
+    "large": {
+        "simulator_users": 50000,
+        "pretrain_epochs": 10.0,
+        "large_pretrain_epochs": 10.0,
+        "clusterwise": {"num_train_epochs": 5.0},
+        "batch_size": 256,
+    },
 }
 
 

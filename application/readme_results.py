@@ -26,8 +26,15 @@ from typing import Any
 START_MARKER = "<!-- results:start -->"
 END_MARKER = "<!-- results:end -->"
 # Report sections copied into the README, by the start of their heading, in this order.
-README_SECTIONS = ("Summary", "Next-page ranking", "Outcome probabilities", "Uncertainty", "Composite scores",
-                   "Cluster recovery", "Cluster dynamics")
+README_SECTIONS = (
+    "Summary",
+    "Next-page ranking",
+    "Outcome probabilities",
+    "Uncertainty",
+    "Composite scores",
+    "Cluster recovery",
+    "Cluster dynamics",
+)
 
 
 def replace_between_markers(text: str, block: str) -> str:
@@ -58,8 +65,9 @@ def report_sections(report: str, wanted: Sequence[str] = README_SECTIONS) -> lis
 def _intro(summary: dict[str, Any]) -> str:
     machine = summary.get("machine", {})
     timings = summary.get("stage_timings", [])
-    stage_text = ", ".join(f"{t['name']} {t['seconds']:.0f} s" + (" (reused)" if t.get("reused") else "")
-                           for t in timings)
+    stage_text = ", ".join(
+        f"{t['name']} {t['seconds']:.0f} s" + (" (reused)" if t.get("reused") else "") for t in timings
+    )
     data = summary.get("data", {})
     splits = data.get("splits", {})
     split_text = " / ".join(f"{counts.get('users', 0):,} {name}" for name, counts in splits.items())
@@ -95,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("readme", nargs="?", default="README.md", help="The README to update (default README.md).")
     args = parser.parse_args(argv)
     readme = Path(args.readme)
-    readme.write_text(replace_between_markers(readme.read_text(encoding="utf-8"), results_block(args.run_dir)),
-                      encoding="utf-8")
+    readme.write_text(
+        replace_between_markers(readme.read_text(encoding="utf-8"), results_block(args.run_dir)), encoding="utf-8"
+    )
     print(f"{readme}: results section regenerated from {args.run_dir}")
     return 0
 

@@ -180,8 +180,9 @@ class StageRunner:
         start = time.perf_counter()
         result = work(out_dir)
         seconds = time.perf_counter() - start
-        marker_text = json.dumps({"fingerprint": fingerprint, "config": config, "seconds": seconds, "result": result},
-                                 indent=2, default=str)
+        marker_text = json.dumps(
+            {"fingerprint": fingerprint, "config": config, "seconds": seconds, "result": result}, indent=2, default=str
+        )
         write_text_atomically(marker, marker_text)
         self.timings.append(StageTiming(name, seconds, reused=False))
         logger.info("stage %s: done in %.1f s", name, seconds)

@@ -42,14 +42,24 @@ def measure(arguments: list[str], repeats: int) -> dict:
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", _CHILD, ",".join(HEAVY), *arguments], cwd=ROOT, env=env,
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-c", _CHILD, ",".join(HEAVY), *arguments],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         imported = json.loads(result.stderr.strip().splitlines()[-1])["imported"]
-    return {"best_s": min(walls), "median_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
-            "imported": imported}
+    return {
+        "best_s": min(walls),
+        "median_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "imported": imported,
+    }
 
 
 def main() -> None:
@@ -63,8 +73,10 @@ def main() -> None:
     print(f"{'command':<26} {'best s':>7} {'median s':>9} {'cpu s':>7}  heavy imports")
     for arguments in (["--help"], *([name, "--help"] for name in COMMANDS)):
         figures = measure(list(arguments), args.repeats)
-        print(f"{'hetlm ' + ' '.join(arguments):<26} {figures['best_s']:>7.2f} {figures['median_s']:>9.2f} "
-              f"{figures['cpu_s']:>7.2f}  {', '.join(figures['imported']) or '-'}")
+        print(
+            f"{'hetlm ' + ' '.join(arguments):<26} {figures['best_s']:>7.2f} {figures['median_s']:>9.2f} "
+            f"{figures['cpu_s']:>7.2f}  {', '.join(figures['imported']) or '-'}"
+        )
 
 
 if __name__ == "__main__":

@@ -59,31 +59,58 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
     """Data, single LM, K-means and HeTLM on one scenario; returns the figures printed."""
     runner = StageRunner(Path(args.out) / scenario)
     reader_options = {"num_users": args.users, "seed": args.seed, "scenario": scenario}
-    runner.run("data", reader_options, lambda out: prepare(
-        "simulator", "simulator", out, ExampleOptions(seed=args.seed), reader_options=reader_options))
+    runner.run(
+        "data",
+        reader_options,
+        lambda out: prepare(
+            "simulator", "simulator", out, ExampleOptions(seed=args.seed), reader_options=reader_options
+        ),
+    )
     splits, tokenizer, _ = load_prepared(runner.stage_dir("data"))
-    lm_settings = PretrainingArguments(family="opt", size="small", num_train_epochs=args.pretrain_epochs,
-                                       seed=args.seed, min_ratio=float(args.num_clusters), disable_tqdm=True)
-    runner.run("lm-small", {**reader_options, "epochs": args.pretrain_epochs, "k": args.num_clusters},
-               lambda out: {"loss": pretrain_language_model(splits, tokenizer, out, lm_settings).final_eval_loss})
+    lm_settings = PretrainingArguments(
+        family="opt",
+        size="small",
+        num_train_epochs=args.pretrain_epochs,
+        seed=args.seed,
+        min_ratio=float(args.num_clusters),
+        disable_tqdm=True,
+    )
+    runner.run(
+        "lm-small",
+        {**reader_options, "epochs": args.pretrain_epochs, "k": args.num_clusters},
+        lambda out: {"loss": pretrain_language_model(splits, tokenizer, out, lm_settings).final_eval_loss},
+    )
     lm_dir = runner.stage_dir("lm-small")
     encoder = {}
     if args.encoder == "tiny":
         encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
         encoder = {"encoder_tokenizer": encoder_tokenizer, "encoder_config": encoder_config}
-    common = {"num_clusters": args.num_clusters, "num_train_epochs": args.epochs, "seed": args.seed,
-              "embedding_cache_dir": str(Path(args.out) / scenario / "embedding-cache"), "disable_tqdm": True}
+    common = {
+        "num_clusters": args.num_clusters,
+        "num_train_epochs": args.epochs,
+        "seed": args.seed,
+        "embedding_cache_dir": str(Path(args.out) / scenario / "embedding-cache"),
+        "disable_tqdm": True,
+    }
 
     def kmeans_stage(out: Path) -> dict[str, Any]:
         lm = load_pretrained_lm(lm_dir, tokenizer)
-        history = train_kmeans_baseline(splits, tokenizer, lm, out, ClusterwiseTrainingArguments(**common), **encoder).history
+        history = train_kmeans_baseline(
+            splits, tokenizer, lm, out, ClusterwiseTrainingArguments(**common), **encoder
+        ).history
         return {key: history[key] for key in ("kmeans", "segment_ari", "routed_validation_nll")}
 
     kmeans = runner.run("kmeans", {**reader_options, **common, "encoder": args.encoder}, kmeans_stage)
     started = time.perf_counter()
     lm = load_pretrained_lm(lm_dir, tokenizer)
-    hetlm = train_hetlm(splits, tokenizer, lm, Path(args.out) / scenario / "hetlm",
-                        ClusterwiseTrainingArguments(**common, **hetlm_options), **encoder).history
+    hetlm = train_hetlm(
+        splits,
+        tokenizer,
+        lm,
+        Path(args.out) / scenario / "hetlm",
+        ClusterwiseTrainingArguments(**common, **hetlm_options),
+        **encoder,
+    ).history
     seconds = time.perf_counter() - started
     last = hetlm["dynamics"][-1]
     moved_share = last["share_moved_since_kmeans"]
@@ -97,28 +124,41 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
     if scenario == "behaviour":
         targets[f"ARI >= K-means + {ARI_MARGIN}"] = hetlm["segment_ari"] >= kmeans["segment_ari"] + ARI_MARGIN
     return {
-        "scenario": scenario, "k_before": k_before, "k_after": k_after, "kmeans_sizes": kmeans["kmeans"]["sizes"],
-        "hetlm_sizes": hetlm["cluster_sizes"], "moved": last["users_moved_since_kmeans"], "moved_share": moved_share,
-        "kmeans_nll": kmeans["routed_validation_nll"], "hetlm_nll": hetlm["routed_validation_nll"],
-        "kmeans_ari": kmeans["segment_ari"], "hetlm_ari": hetlm["segment_ari"],
+        "scenario": scenario,
+        "k_before": k_before,
+        "k_after": k_after,
+        "kmeans_sizes": kmeans["kmeans"]["sizes"],
+        "hetlm_sizes": hetlm["cluster_sizes"],
+        "moved": last["users_moved_since_kmeans"],
+        "moved_share": moved_share,
+        "kmeans_nll": kmeans["routed_validation_nll"],
+        "hetlm_nll": hetlm["routed_validation_nll"],
+        "kmeans_ari": kmeans["segment_ari"],
+        "hetlm_ari": hetlm["segment_ari"],
         "selector_pretraining_mean_max_probability": hetlm["selector_pretraining_mean_max_probability"],
-        "dynamics": hetlm["dynamics"], "hetlm_seconds": seconds, "targets": targets,
+        "dynamics": hetlm["dynamics"],
+        "hetlm_seconds": seconds,
+        "targets": targets,
     }
 
 
 def print_result(result: dict[str, Any]) -> None:
     print(f"\n## scenario {result['scenario']}")
     print(f"K-means sizes {result['kmeans_sizes']}; HeTLM sizes {result['hetlm_sizes']}")
-    print(f"{result['moved']} users moved ({result['moved_share']:.1%}); "
-          f"K {result['k_before']} -> {result['k_after']}; "
-          f"selector max-probability after pretraining {result['selector_pretraining_mean_max_probability']:.3f}")
+    print(
+        f"{result['moved']} users moved ({result['moved_share']:.1%}); "
+        f"K {result['k_before']} -> {result['k_after']}; "
+        f"selector max-probability after pretraining {result['selector_pretraining_mean_max_probability']:.3f}"
+    )
     print(f"routed validation NLL: K-means {result['kmeans_nll']:.4f}, HeTLM {result['hetlm_nll']:.4f}")
     print(f"segment ARI: K-means {result['kmeans_ari']:.3f}, HeTLM {result['hetlm_ari']:.3f}")
     for row in result["dynamics"]:
-        print(f"  epoch {row['epoch']:.0f}: K={row['num_clusters']} sizes {row['cluster_sizes']} "
-              f"moved since K-means {row.get('users_moved_since_kmeans')}, "
-              f"since last {row.get('users_moved_since_last')}, "
-              f"validation NLL {row['validation_nll']}")
+        print(
+            f"  epoch {row['epoch']:.0f}: K={row['num_clusters']} sizes {row['cluster_sizes']} "
+            f"moved since K-means {row.get('users_moved_since_kmeans')}, "
+            f"since last {row.get('users_moved_since_last')}, "
+            f"validation NLL {row['validation_nll']}"
+        )
     print(f"HeTLM stage: {result['hetlm_seconds']:.1f} s")
     print("targets: " + ", ".join(f"{name}: {'yes' if met else 'NO'}" for name, met in result["targets"].items()))
 
@@ -133,8 +173,14 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=float, default=10.0)
     parser.add_argument("--encoder", choices=("minilm", "tiny"), default="minilm")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hetlm-option", type=parse_option, action="append", default=[], metavar="KEY=VALUE",
-                        help="a ClusterwiseTrainingArguments field for HeTLM (repeatable), e.g. reassignment=none")
+    parser.add_argument(
+        "--hetlm-option",
+        type=parse_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a ClusterwiseTrainingArguments field for HeTLM (repeatable), e.g. reassignment=none",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = [run_scenario(scenario, args, dict(args.hetlm_option)) for scenario in args.scenarios]

@@ -55,7 +55,14 @@ from typing import Callable
 
 import torch
 from sklearn.cluster import KMeans
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 
 from inference.prompts import build_prompt, pad_sequences
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm, minilm_path
@@ -81,13 +88,23 @@ class LMShape:
 
     def config(self, family: str, vocab_size: int) -> dict:
         """The config dict of this shape in `family` ("opt", "qwen2" or "llama")."""
-        common = {"model_type": family, "vocab_size": vocab_size, "hidden_size": self.hidden,
-                  "num_hidden_layers": self.layers, "num_attention_heads": self.heads}
+        common = {
+            "model_type": family,
+            "vocab_size": vocab_size,
+            "hidden_size": self.hidden,
+            "num_hidden_layers": self.layers,
+            "num_attention_heads": self.heads,
+        }
         if family == "opt":
             return {**common, "ffn_dim": self.ffn, "word_embed_proj_dim": self.hidden, "max_position_embeddings": 2048}
         if family in ("qwen2", "llama"):
-            return {**common, "num_key_value_heads": self.kv_heads, "intermediate_size": self.ffn,
-                    "max_position_embeddings": 4096, "tie_word_embeddings": True}
+            return {
+                **common,
+                "num_key_value_heads": self.kv_heads,
+                "intermediate_size": self.ffn,
+                "max_position_embeddings": 4096,
+                "tie_word_embeddings": True,
+            }
         raise ValueError(f"family must be opt, qwen2 or llama, got {family!r}")
 
 
@@ -95,7 +112,10 @@ class LMShape:
 # parameters, so it is "at least K times" for K=3 and K=6 (checked at run time).
 PRESETS: dict[str, dict[str, tuple[LMShape, LMShape]]] = {
     "cpu": {
-        family: (LMShape(hidden=256, layers=4, heads=4, kv_heads=4, ffn=1024), LMShape(hidden=512, layers=8, heads=8, kv_heads=8, ffn=2048))
+        family: (
+            LMShape(hidden=256, layers=4, heads=4, kv_heads=4, ffn=1024),
+            LMShape(hidden=512, layers=8, heads=8, kv_heads=8, ffn=2048),
+        )
         for family in ("opt", "qwen2", "llama")
     },
     "paper": {
@@ -104,8 +124,14 @@ PRESETS: dict[str, dict[str, tuple[LMShape, LMShape]]] = {
         "llama": (LMShape(960, 32, 15, 5, 2560), LMShape(3072, 28, 24, 8, 8192)),  # SmolLM2-360M, Llama-3.2-3B
     },
 }
-TINY_ENCODER = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                "intermediate_size": 64, "max_position_embeddings": 256}
+TINY_ENCODER = {
+    "model_type": "bert",
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 256,
+}
 
 
 @dataclass
@@ -149,7 +175,9 @@ def simulated_prompts(num_users: int, seed: int, work_dir: Path) -> tuple[list[l
     return prompts, tokenizer
 
 
-def left_padded_batches(prompts: list[list[int]], batch_size: int, pad_id: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def left_padded_batches(
+    prompts: list[list[int]], batch_size: int, pad_id: int, device: torch.device
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """`(input_ids, attention_mask)` batches of `batch_size` prompts, left-padded with `pad_id`.
 
     Example:
@@ -229,9 +257,12 @@ def print_arithmetic(model: HeTLMForBrowsing, prompts: list[list[int]], batches,
     page_tokens = sum(len(prompt) for prompt in prompts) / len(prompts) + max_new_tokens
     encoder = 2 * non_embedding_parameters(model.encoder) * pieces
     predictor = 2 * non_embedding_parameters(model.predictors[0]) * page_tokens
-    print(f"FLOPs per user (2 x non-embedding parameters x tokens): encoder {encoder / 1e9:.2f} G "
-          f"({pieces:.0f} word pieces), one predictor {predictor / 1e9:.2f} G ({page_tokens:.0f} page tokens): "
-          f"the encoder's arithmetic is {100 * encoder / predictor:.1f}% of (a)'s", flush=True)
+    print(
+        f"FLOPs per user (2 x non-embedding parameters x tokens): encoder {encoder / 1e9:.2f} G "
+        f"({pieces:.0f} word pieces), one predictor {predictor / 1e9:.2f} G ({page_tokens:.0f} page tokens): "
+        f"the encoder's arithmetic is {100 * encoder / predictor:.1f}% of (a)'s",
+        flush=True,
+    )
 
 
 def fit_selector_to_kmeans(model: HeTLMForBrowsing, embeddings: torch.Tensor, seed: int, steps: int = 300) -> None:
@@ -252,7 +283,9 @@ def fit_selector_to_kmeans(model: HeTLMForBrowsing, embeddings: torch.Tensor, se
             optimizer.step()
 
 
-def time_lm(name: str, lm: PreTrainedModel, batches, generation_config: GenerationConfig, device: torch.device, repeats: int) -> Timing:
+def time_lm(
+    name: str, lm: PreTrainedModel, batches, generation_config: GenerationConfig, device: torch.device, repeats: int
+) -> Timing:
     """Generate for every batch with one causal LM; the fastest of `repeats` passes.
 
     Example:
@@ -265,7 +298,9 @@ def time_lm(name: str, lm: PreTrainedModel, batches, generation_config: Generati
         for ids, mask in batches:
             sequences = watch(input_ids=ids, attention_mask=mask, generation_config=generation_config)
             new_tokens += (sequences.shape[1] - ids.shape[1]) * ids.shape[0]
-        passes.append(Timing(name, count_parameters(lm), watch.seconds, sum(ids.shape[0] for ids, _ in batches), new_tokens))
+        passes.append(
+            Timing(name, count_parameters(lm), watch.seconds, sum(ids.shape[0] for ids, _ in batches), new_tokens)
+        )
     return min(passes, key=lambda timing: timing.seconds)
 
 
@@ -307,7 +342,15 @@ def serve_route_first(model: HeTLMForBrowsing, prompts, batches, generation_kwar
 SCHEDULES = {"route-first": serve_route_first, "per-batch": serve_per_batch}
 
 
-def time_hetlm(model: HeTLMForBrowsing, prompts, batches, generation_kwargs: dict, device: torch.device, schedule: str, repeats: int) -> Timing:
+def time_hetlm(
+    model: HeTLMForBrowsing,
+    prompts,
+    batches,
+    generation_kwargs: dict,
+    device: torch.device,
+    schedule: str,
+    repeats: int,
+) -> Timing:
     """Serve every user with HeTLM under `schedule`, timing the predictors' and the encoder's share;
     the fastest of `repeats` passes.
 
@@ -330,15 +373,24 @@ def time_hetlm(model: HeTLMForBrowsing, prompts, batches, generation_kwargs: dic
                 del predictor.generate
             del model.embed_users
         predictors_seconds = sum(watch.seconds for watch in predictor_watches)
-        passes.append(Timing(
-            f"HeTLM K={model.config.num_clusters}", count_parameters(model), total.seconds, len(prompts), new_tokens,
-            routing_seconds=total.seconds - predictors_seconds, encoder_seconds=encoder_watch.seconds,
-            cluster_sizes=torch.bincount(clusters.cpu(), minlength=model.config.num_clusters).tolist(),
-        ))
+        passes.append(
+            Timing(
+                f"HeTLM K={model.config.num_clusters}",
+                count_parameters(model),
+                total.seconds,
+                len(prompts),
+                new_tokens,
+                routing_seconds=total.seconds - predictors_seconds,
+                encoder_seconds=encoder_watch.seconds,
+                cluster_sizes=torch.bincount(clusters.cpu(), minlength=model.config.num_clusters).tolist(),
+            )
+        )
     return min(passes, key=lambda timing: timing.seconds)
 
 
-def build_model(tokenizer, family: str, shape: LMShape, num_clusters: int, encoder: str, seed: int) -> HeTLMForBrowsing:
+def build_model(
+    tokenizer, family: str, shape: LMShape, num_clusters: int, encoder: str, seed: int
+) -> HeTLMForBrowsing:
     """A HeTLM with random predictors of `shape` and the encoder `encoder`: "minilm" (all-MiniLM-L6-v2's
     weights and tokenizer), "minilm-shape" (its config and tokenizer, random weights: the same cost,
     for machines without the bundled weights) or "tiny" (2 layers, 32-d, random).
@@ -351,7 +403,9 @@ def build_model(tokenizer, family: str, shape: LMShape, num_clusters: int, encod
     if encoder == "minilm":
         return build_hetlm(tokenizer, **kwargs).eval()
     if encoder == "minilm-shape":
-        return build_hetlm(tokenizer, encoder_tokenizer=AutoTokenizer.from_pretrained(str(minilm_path())), **kwargs).eval()
+        return build_hetlm(
+            tokenizer, encoder_tokenizer=AutoTokenizer.from_pretrained(str(minilm_path())), **kwargs
+        ).eval()
     pages = tokenizer.convert_ids_to_tokens(list(range(4, len(tokenizer))))
     encoder_tokenizer = build_encoder_tokenizer(pages, vocab_size=400)
     kwargs.update(encoder_config={**TINY_ENCODER, "vocab_size": len(encoder_tokenizer)}, encoder_max_length=256)
@@ -371,26 +425,39 @@ def run(args: argparse.Namespace) -> list[Timing]:
         prompts, tokenizer = simulated_prompts(args.users, args.seed, Path(work_dir))
     predictor_shape, large_shape = PRESETS[args.preset][args.family]
     batches = left_padded_batches(prompts, args.batch_size, tokenizer.pad_token_id, device)
-    generation_kwargs = {"do_sample": False, "num_beams": 1, "max_new_tokens": args.max_new_tokens,
-                         "min_new_tokens": args.max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
-                         "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    generation_kwargs = {
+        "do_sample": False,
+        "num_beams": 1,
+        "max_new_tokens": args.max_new_tokens,
+        "min_new_tokens": args.max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
     generation_config = GenerationConfig(**generation_kwargs)
     lengths = [len(prompt) for prompt in prompts]
-    print(f"{len(prompts):,} users, {len(tokenizer):,} page ids, prompt length mean {sum(lengths) / len(lengths):.1f} "
-          f"max {max(lengths)}, {args.max_new_tokens} new tokens each, batches of {args.batch_size} ({args.schedule}), "
-          f"{args.family} preset {args.preset!r}, encoder {args.encoder}, "
-          f"device {device}, {args.dtype}, {torch.get_num_threads()} threads")
+    print(
+        f"{len(prompts):,} users, {len(tokenizer):,} page ids, prompt length mean {sum(lengths) / len(lengths):.1f} "
+        f"max {max(lengths)}, {args.max_new_tokens} new tokens each, batches of {args.batch_size} ({args.schedule}), "
+        f"{args.family} preset {args.preset!r}, encoder {args.encoder}, "
+        f"device {device}, {args.dtype}, {torch.get_num_threads()} threads"
+    )
 
     timings: list[Timing] = []
     with torch.no_grad():
         with device:  # parameters are created (and randomly initialised) on the device
-            models = {k: build_model(tokenizer, args.family, predictor_shape, k, args.encoder, args.seed).to(dtype) for k in args.clusters}
+            models = {
+                k: build_model(tokenizer, args.family, predictor_shape, k, args.encoder, args.seed).to(dtype)
+                for k in args.clusters
+            }
         single = models[args.clusters[0]].predictors[0]
         print_arithmetic(models[args.clusters[0]], prompts, batches, args.max_new_tokens)
         timings.append(time_lm("(a) one predictor", single, batches, generation_config, device, args.repeats))
         print_row(timings[-1])
         first = models[args.clusters[0]]
-        fit_ids, fit_mask = left_padded_batches(prompts[: args.fit_users], args.fit_users, tokenizer.pad_token_id, device)[0]
+        fit_ids, fit_mask = left_padded_batches(
+            prompts[: args.fit_users], args.fit_users, tokenizer.pad_token_id, device
+        )[0]
         embeddings = first.embed_users(fit_ids, fit_mask)
         for model in models.values():
             model.encoder.load_state_dict(first.encoder.state_dict())
@@ -400,11 +467,23 @@ def run(args: argparse.Namespace) -> list[Timing]:
         del models
         torch.manual_seed(args.seed)
         with device:
-            large = AutoModelForCausalLM.from_config(AutoConfig.for_model(**large_shape.config(args.family, len(tokenizer)))).to(dtype).eval()
+            large = (
+                AutoModelForCausalLM.from_config(
+                    AutoConfig.for_model(**large_shape.config(args.family, len(tokenizer)))
+                )
+                .to(dtype)
+                .eval()
+            )
         smallest_ratio = count_parameters(large) / count_parameters(single)
         if smallest_ratio < max(args.clusters):
-            raise ValueError(f"the large LM has only {smallest_ratio:.1f}x the predictor's parameters; it needs >= {max(args.clusters)}x")
-        timings.append(time_lm(f"(b) single LM {smallest_ratio:.1f}x params", large, batches, generation_config, device, args.repeats))
+            raise ValueError(
+                f"the large LM has only {smallest_ratio:.1f}x the predictor's parameters; it needs >= {max(args.clusters)}x"
+            )
+        timings.append(
+            time_lm(
+                f"(b) single LM {smallest_ratio:.1f}x params", large, batches, generation_config, device, args.repeats
+            )
+        )
         print_row(timings[-1])
     print_summary(timings)
     return timings
@@ -417,8 +496,11 @@ def print_row(timing: Timing) -> None:
         >>> print_row(Timing("(a) one predictor", 4_000_000, 2.0, 100, 1600))  # doctest: +NORMALIZE_WHITESPACE
           (a) one predictor                  4.0M params       2.0 s      50.0 users/s        800 tokens/s
     """
-    print(f"  {timing.system:<28} {timing.parameters / 1e6:>9.1f}M params {timing.seconds:>9.1f} s "
-          f"{timing.users_per_second:>9.1f} users/s {timing.new_tokens / timing.seconds:>10.0f} tokens/s", flush=True)
+    print(
+        f"  {timing.system:<28} {timing.parameters / 1e6:>9.1f}M params {timing.seconds:>9.1f} s "
+        f"{timing.users_per_second:>9.1f} users/s {timing.new_tokens / timing.seconds:>10.0f} tokens/s",
+        flush=True,
+    )
 
 
 def print_summary(timings: list[Timing]) -> None:
@@ -430,11 +512,13 @@ def print_summary(timings: list[Timing]) -> None:
     single, large = timings[0], timings[-1]
     print("\nHeTLM vs (a) one predictor and (b) the single large LM:")
     for timing in timings[1:-1]:
-        print(f"  {timing.system}: routing overhead {100 * timing.routing_seconds / single.seconds:.1f}% of (a)"
-              f" (encoder {100 * timing.encoder_seconds / single.seconds:.1f}%; target <= 10%),"
-              f" total time {timing.seconds / single.seconds:.2f}x (a),"
-              f" speed-up over (b) {large.seconds / timing.seconds:.2f}x (target >= 4x),"
-              f" users per cluster {timing.cluster_sizes}")
+        print(
+            f"  {timing.system}: routing overhead {100 * timing.routing_seconds / single.seconds:.1f}% of (a)"
+            f" (encoder {100 * timing.encoder_seconds / single.seconds:.1f}%; target <= 10%),"
+            f" total time {timing.seconds / single.seconds:.2f}x (a),"
+            f" speed-up over (b) {large.seconds / timing.seconds:.2f}x (target >= 4x),"
+            f" users per cluster {timing.cluster_sizes}"
+        )
 
 
 def main() -> None:
@@ -443,18 +527,34 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000, help="simulated users to serve (default 2000)")
     parser.add_argument("--clusters", type=int, nargs="+", default=[3, 6], help="HeTLM cluster counts K (default 3 6)")
     parser.add_argument("--family", choices=("opt", "qwen2", "llama"), default="opt")
-    parser.add_argument("--preset", choices=tuple(PRESETS), default="paper", help="model sizes (see the module docstring)")
-    parser.add_argument("--encoder", choices=("minilm", "minilm-shape", "tiny"), default="minilm",
-                        help="all-MiniLM-L6-v2 (default), its shape with random weights, or a 2-layer 32-d one")
-    parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens generated per user, forced (default 16)")
+    parser.add_argument(
+        "--preset", choices=tuple(PRESETS), default="paper", help="model sizes (see the module docstring)"
+    )
+    parser.add_argument(
+        "--encoder",
+        choices=("minilm", "minilm-shape", "tiny"),
+        default="minilm",
+        help="all-MiniLM-L6-v2 (default), its shape with random weights, or a 2-layer 32-d one",
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=16, help="tokens generated per user, forced (default 16)"
+    )
     parser.add_argument("--batch-size", type=int, default=128, help="users per generate call (default 128)")
-    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default="route-first",
-                        help="HeTLM batching: route all users first, then full per-cluster batches (default), or "
-                             "model.generate on each mixed batch")
+    parser.add_argument(
+        "--schedule",
+        choices=tuple(SCHEDULES),
+        default="route-first",
+        help="HeTLM batching: route all users first, then full per-cluster batches (default), or "
+        "model.generate on each mixed batch",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="bfloat16")
-    parser.add_argument("--repeats", type=int, default=1, help="timed passes per system; the fastest is reported (default 1)")
-    parser.add_argument("--fit-users", type=int, default=512, help="users whose K-means clusters the selectors learn (default 512)")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed passes per system; the fastest is reported (default 1)"
+    )
+    parser.add_argument(
+        "--fit-users", type=int, default=512, help="users whose K-means clusters the selectors learn (default 512)"
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a CPU shared with other jobs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -464,7 +564,9 @@ def main() -> None:
     timings = run(args)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([{**asdict(t), "users_per_second": t.users_per_second} for t in timings], indent=2))
+        args.json.write_text(
+            json.dumps([{**asdict(t), "users_per_second": t.users_per_second} for t in timings], indent=2)
+        )
 
 
 if __name__ == "__main__":

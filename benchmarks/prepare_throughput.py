@@ -55,7 +55,9 @@ def run_child(stage: str, csv_path: Path, out_dir: Path, granularity: str) -> di
     """Run one stage in a fresh Python process and return what it measured."""
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, stage, str(csv_path), str(out_dir), granularity],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{stage} failed:\n{result.stderr[-4000:]}")
@@ -64,13 +66,17 @@ def run_child(stage: str, csv_path: Path, out_dir: Path, granularity: str) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("millions", nargs="*", type=float, default=[1.0, 10.0], help="Sizes in millions of events (default: 1 10).")
+    parser.add_argument(
+        "millions", nargs="*", type=float, default=[1.0, 10.0], help="Sizes in millions of events (default: 1 10)."
+    )
     parser.add_argument("--granularity", default="product", choices=("product", "category", "both"))
     parser.add_argument("--tmp-dir", default=None, help="Where to write the CSVs (default: the system temp folder).")
     parser.add_argument("--skip-read", action="store_true", help="Only time prepare, not the reader alone.")
     args = parser.parse_args()
 
-    print(f"{'events':>12} {'csv MB':>8} {'stage':>8} {'seconds':>8} {'events/s':>12} {'CPU s':>7} {'events/CPU-s':>13} {'peak RSS MiB':>13}")
+    print(
+        f"{'events':>12} {'csv MB':>8} {'stage':>8} {'seconds':>8} {'events/s':>12} {'CPU s':>7} {'events/CPU-s':>13} {'peak RSS MiB':>13}"
+    )
     for millions in args.millions:
         num_events = int(millions * 1_000_000)
         with tempfile.TemporaryDirectory(dir=args.tmp_dir) as folder:
@@ -82,11 +88,16 @@ def main() -> None:
                 measured = run_child(stage, csv_path, Path(folder) / "prepared", args.granularity)
                 rate = num_events / measured["seconds"]
                 cpu_rate = num_events / max(measured["cpu_seconds"], 1e-9)
-                print(f"{num_events:>12,} {size_mb:>8.0f} {stage:>8} {measured['seconds']:>8.2f} {rate:>12,.0f} "
-                      f"{measured['cpu_seconds']:>7.2f} {cpu_rate:>13,.0f} {measured['peak_rss_mib']:>13,.0f}"
-                      f"   (child wall incl. start-up {time.perf_counter() - clock:.1f}s)", flush=True)
+                print(
+                    f"{num_events:>12,} {size_mb:>8.0f} {stage:>8} {measured['seconds']:>8.2f} {rate:>12,.0f} "
+                    f"{measured['cpu_seconds']:>7.2f} {cpu_rate:>13,.0f} {measured['peak_rss_mib']:>13,.0f}"
+                    f"   (child wall incl. start-up {time.perf_counter() - clock:.1f}s)",
+                    flush=True,
+                )
                 if stage == "prepare" and measured.get("timings_s"):
-                    timings = ", ".join(f"{k} {v:.2f}s" for k, v in measured["timings_s"].items() if isinstance(v, (int, float)))
+                    timings = ", ".join(
+                        f"{k} {v:.2f}s" for k, v in measured["timings_s"].items() if isinstance(v, (int, float))
+                    )
                     print(f"{'':>12} prepare stages: {timings}", flush=True)
 
 

@@ -19,7 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-HEADER = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price", "user_id", "user_session")
+HEADER = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+)
 EVENT_TYPES = np.array(["view", "cart", "remove_from_cart", "purchase"])
 EVENT_TYPE_SHARES = (0.92, 0.05, 0.015, 0.015)
 EVENTS_PER_SESSION = 6.0
@@ -76,9 +86,7 @@ def _chunk(rng, size, first_event, window, num_users, category_codes, product_ca
     seconds, products, categories, event_types = seconds[order], products[order], categories[order], event_types[order]
     session_numbers, users = session_numbers[order], session_user[session_of_event][order]
     empty_code = (categories % 10) < 3
-    times = pc.binary_join_element_wise(
-        pa.array(seconds, pa.timestamp("s")).cast(pa.string()), pa.scalar("UTC"), " "
-    )
+    times = pc.binary_join_element_wise(pa.array(seconds, pa.timestamp("s")).cast(pa.string()), pa.scalar("UTC"), " ")
     session_ids = pc.binary_join_element_wise(
         "5f1b2c3d-7a1e-4c2b-9d0e", pc.utf8_lpad(pa.array(session_numbers).cast(pa.string()), 12, "0"), "-"
     )
@@ -99,7 +107,17 @@ def _chunk(rng, size, first_event, window, num_users, category_codes, product_ca
 
 
 def _schema() -> pa.Schema:
-    types = (pa.string(), pa.string(), pa.int64(), pa.int64(), pa.string(), pa.string(), pa.float64(), pa.int64(), pa.string())
+    types = (
+        pa.string(),
+        pa.string(),
+        pa.int64(),
+        pa.int64(),
+        pa.string(),
+        pa.string(),
+        pa.float64(),
+        pa.int64(),
+        pa.string(),
+    )
     return pa.schema(list(zip(HEADER, types)))
 
 

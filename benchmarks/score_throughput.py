@@ -73,19 +73,27 @@ def main() -> None:
     start = time.perf_counter()
     data = synthetic_sessions(args.users, args.seed)
     mean_length = np.mean([len(pages) for pages in data["actual"]])
-    print(f"{args.users:,} synthetic users, {NUM_PAGES:,} pages, mean session length {mean_length:.1f}, "
-          f"data built in {time.perf_counter() - start:.1f} s")
+    print(
+        f"{args.users:,} synthetic users, {NUM_PAGES:,} pages, mean session length {mean_length:.1f}, "
+        f"data built in {time.perf_counter() - start:.1f} s"
+    )
     generated, actual = data["generated"], data["actual"]
     special_ids = list(range(len(SPECIAL_TOKENS)))
     paper_table = [
-        timed("page generation (10 figures)", args.users,
-              lambda: page_generation_scores(generated, actual, data["inputs"], data["vocabulary"])),
+        timed(
+            "page generation (10 figures)",
+            args.users,
+            lambda: page_generation_scores(generated, actual, data["inputs"], data["vocabulary"]),
+        ),
         timed("outcomes (10 figures)", args.users, lambda: outcome_scores(generated, actual)),
         timed("BLEU, sentence mean (paper)", args.users, lambda: bleu_score(generated, actual)),
     ]
     timed("BLEU, corpus", args.users, lambda: bleu_score(generated, actual, level="corpus"))
-    timed("ranking @5/10/20 (scores [N, V])", args.users,
-          lambda: ranking_scores(data["scores"], data["targets"], exclude_ids=special_ids))
+    timed(
+        "ranking @5/10/20 (scores [N, V])",
+        args.users,
+        lambda: ranking_scores(data["scores"], data["targets"], exclude_ids=special_ids),
+    )
     total = sum(paper_table)
     print(f"{'paper table (page + outcomes + BLEU)':<34} {total:7.2f} s  {args.users / total:12,.0f} users/s")
 

@@ -36,7 +36,9 @@ def main() -> None:
     print(f"{'users':>10} {'events':>11} {'seconds':>8} {'users/s':>10} {'events/s':>11}")
     for num_users in args.users:
         seconds, events = min(time_simulation(num_users, args.seed) for _ in range(args.repeats))
-        print(f"{num_users:>10,} {events:>11,} {seconds:>8.2f} {num_users / seconds:>10,.0f} {events / seconds:>11,.0f}")
+        print(
+            f"{num_users:>10,} {events:>11,} {seconds:>8.2f} {num_users / seconds:>10,.0f} {events / seconds:>11,.0f}"
+        )
 
 
 if __name__ == "__main__":

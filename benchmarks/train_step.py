@@ -41,7 +41,9 @@ TINY_ENCODER = {
 }
 
 
-def interleaved_seconds(functions: dict[str, Callable[[], object]], iterations: int, warmup: int = 2) -> dict[str, list[float]]:
+def interleaved_seconds(
+    functions: dict[str, Callable[[], object]], iterations: int, warmup: int = 2
+) -> dict[str, list[float]]:
     """Time each function once per round, round after round, so that load from other processes hits all alike."""
     for _ in range(warmup):
         for function in functions.values():
@@ -67,26 +69,43 @@ def main() -> None:
     parser.add_argument("--family", choices=FAMILIES, default="opt")
     parser.add_argument("--size", choices=SIZES, default="small")
     parser.add_argument("--clusters", type=int, default=6, help="K (default 6, the paper's initial K)")
-    parser.add_argument("--vocab-size", type=int, default=1100, help="page vocabulary (default ~ the simulator's store)")
+    parser.add_argument(
+        "--vocab-size", type=int, default=1100, help="page vocabulary (default ~ the simulator's store)"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--bf16", action="store_true", help=f"bf16 autocast (native on this CPU: {cpu_supports_bf16()})")
+    parser.add_argument(
+        "--bf16", action="store_true", help=f"bf16 autocast (native on this CPU: {cpu_supports_bf16()})"
+    )
     parser.add_argument("--matmul-size", type=int, default=2048)
     args = parser.parse_args()
     torch.manual_seed(0)
 
     lm_config = build_causal_lm_config(
-        args.family, args.size, vocab_size=args.vocab_size, pad_token_id=0, bos_token_id=2, eos_token_id=3,
+        args.family,
+        args.size,
+        vocab_size=args.vocab_size,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
         max_position_embeddings=max(512, args.seq_len),
     )
     lm = AutoModelForCausalLM.from_config(lm_config)
     # HeTLMConfig adopts the predictor config object it is given (resetting its attention
     # implementation), so it gets a copy: the single LM must keep the predictors' attention kernel.
-    config = HeTLMConfig(predictor_config=copy.deepcopy(lm_config), num_clusters=args.clusters,
-                         encoder_config=TINY_ENCODER, encoder_max_length=256, selector_hidden_sizes=[256])
+    config = HeTLMConfig(
+        predictor_config=copy.deepcopy(lm_config),
+        num_clusters=args.clusters,
+        encoder_config=TINY_ENCODER,
+        encoder_max_length=256,
+        selector_hidden_sizes=[256],
+    )
     model = HeTLMForBrowsing.from_single_lm(config, lm)
-    kernels = {lm.config._attn_implementation, *(predictor.config._attn_implementation for predictor in model.predictors)}
+    kernels = {
+        lm.config._attn_implementation,
+        *(predictor.config._attn_implementation for predictor in model.predictors),
+    }
     if len(kernels) != 1:
         raise RuntimeError(f"the single LM and the predictors use different attention implementations: {kernels}")
     model.train()
@@ -100,7 +119,11 @@ def main() -> None:
         model.selector[-1].weight.zero_()
         model.selector[-1].bias.copy_(torch.zeros(args.clusters))
     spread = torch.arange(args.batch_size) % args.clusters
-    model.selector.register_forward_hook(lambda module, inputs, logits: logits + 10.0 * torch.nn.functional.one_hot(spread[: logits.shape[0]], args.clusters))
+    model.selector.register_forward_hook(
+        lambda module, inputs, logits: (
+            logits + 10.0 * torch.nn.functional.one_hot(spread[: logits.shape[0]], args.clusters)
+        )
+    )
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
 
     def single_forward_backward():
@@ -131,14 +154,20 @@ def main() -> None:
 
     tokens = args.batch_size * args.seq_len
     matmul_parameters = lm.num_parameters(exclude_embeddings=True) + lm_config.vocab_size * lm_config.hidden_size
-    forward_flops_per_token = 2 * matmul_parameters + 2 * lm_config.num_hidden_layers * args.seq_len * lm_config.hidden_size
+    forward_flops_per_token = (
+        2 * matmul_parameters + 2 * lm_config.num_hidden_layers * args.seq_len * lm_config.hidden_size
+    )
     hetlm_flops = tokens * forward_flops_per_token * (3 + (args.clusters - 1))
     achieved = hetlm_flops / t_h / 1e9
 
-    print(f"device: CPU ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads, "
-          f"{'bf16 autocast' if args.bf16 else 'fp32'}")
-    print(f"predictor: {args.family}/{args.size}, {lm.num_parameters():,} parameters, {lm.config._attn_implementation} "
-          f"attention; K={args.clusters}; batch {args.batch_size} x {args.seq_len} tokens")
+    print(
+        f"device: CPU ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads, "
+        f"{'bf16 autocast' if args.bf16 else 'fp32'}"
+    )
+    print(
+        f"predictor: {args.family}/{args.size}, {lm.num_parameters():,} parameters, {lm.config._attn_implementation} "
+        f"attention; K={args.clusters}; batch {args.batch_size} x {args.seq_len} tokens"
+    )
     print(f"(best of {args.iterations} interleaved rounds)")
     print(f"single LM forward+backward      {t_fb * 1e3:9.1f} ms")
     print(f"single LM forward only          {t_f * 1e3:9.1f} ms")

@@ -222,11 +222,16 @@ class MostPopularPagesBaseline:
 
     name: ClassVar[str] = "most-popular"
 
-    def __init__(self, pages: Sequence[str], counts: Mapping[str, int] | None = None,
-                 outcome_rates: Mapping[str, float] | None = None):
+    def __init__(
+        self,
+        pages: Sequence[str],
+        counts: Mapping[str, int] | None = None,
+        outcome_rates: Mapping[str, float] | None = None,
+    ):
         self.pages = list(pages)
-        self.counts = (dict(counts) if counts is not None
-                       else {page: len(pages) - rank for rank, page in enumerate(pages)})
+        self.counts = (
+            dict(counts) if counts is not None else {page: len(pages) - rank for rank, page in enumerate(pages)}
+        )
         self.outcome_rates = dict(outcome_rates) if outcome_rates is not None else None
 
     @classmethod
@@ -249,8 +254,11 @@ class MostPopularPagesBaseline:
         outcomes = None
         if self.outcome_rates is not None:
             outcomes = {outcome: np.full(users, self.outcome_rates[outcome]) for outcome in OUTCOMES}
-        return BaselinePredictions([list(self.pages) for _ in range(users)],
-                                   [{page: float(count) for page, count in self.counts.items()}] * users, outcomes)
+        return BaselinePredictions(
+            [list(self.pages) for _ in range(users)],
+            [{page: float(count) for page, count in self.counts.items()}] * users,
+            outcomes,
+        )
 
     def __call__(self, input_sessions: Sequence[Sessions]) -> GeneratorOutput:
         return self.predict(input_sessions).sessions, None
@@ -289,8 +297,14 @@ class MarkovChainBaseline:
 
     name: ClassVar[str] = "markov"
 
-    def __init__(self, transitions: Mapping[str, Mapping[str, int]], popularity: PagePopularity,
-                 do_sample: bool = False, seed: int = 0, num_scored: int = 100):
+    def __init__(
+        self,
+        transitions: Mapping[str, Mapping[str, int]],
+        popularity: PagePopularity,
+        do_sample: bool = False,
+        seed: int = 0,
+        num_scored: int = 100,
+    ):
         if num_scored < 1:
             raise ValueError(f"num_scored must be at least 1, got {num_scored}")
         self.transitions = {page: dict(counts) for page, counts in transitions.items()}
@@ -315,8 +329,9 @@ class MarkovChainBaseline:
         self._tie_breaks = 1e-6 * np.array([popularity.share.get(page, 0.0) for page in self.pages])
 
     @classmethod
-    def fit(cls, train_dataset: Dataset, do_sample: bool = False, seed: int = 0,
-            num_scored: int = 100) -> MarkovChainBaseline:
+    def fit(
+        cls, train_dataset: Dataset, do_sample: bool = False, seed: int = 0, num_scored: int = 100
+    ) -> MarkovChainBaseline:
         """Count page transitions over every train user's page stream."""
         transitions: dict[str, Counter[str]] = defaultdict(Counter)
         histories = list(_train_sessions(train_dataset))
@@ -355,8 +370,16 @@ class MarkovChainBaseline:
             ranked = {self.pages[column]: float(scores[column]) for column in best}
             if self.do_sample:
                 reachable = np.flatnonzero(visits > 0)
-                picks = self._rng.choice(reachable, size=min(length, len(reachable)), replace=False,
-                                         p=visits[reachable] / visits[reachable].sum()) if len(reachable) else []
+                picks = (
+                    self._rng.choice(
+                        reachable,
+                        size=min(length, len(reachable)),
+                        replace=False,
+                        p=visits[reachable] / visits[reachable].sum(),
+                    )
+                    if len(reachable)
+                    else []
+                )
                 drawn = [self.pages[column] for column in picks]
                 sessions.append(drawn + [page for page in ranked if page not in drawn][: length - len(drawn)])
             else:
@@ -460,8 +483,16 @@ class SessionKNNBaseline:
 
     name: ClassVar[str] = "sknn"
 
-    def __init__(self, histories: sparse.csr_matrix, next_sessions: sparse.csr_matrix, row_users: np.ndarray,
-                 pages: Sequence[str], popularity: PagePopularity, k: int = 50, num_scored: int = 100):
+    def __init__(
+        self,
+        histories: sparse.csr_matrix,
+        next_sessions: sparse.csr_matrix,
+        row_users: np.ndarray,
+        pages: Sequence[str],
+        popularity: PagePopularity,
+        k: int = 50,
+        num_scored: int = 100,
+    ):
         if k < 1 or num_scored < 1:
             raise ValueError(f"k and num_scored must be at least 1, got k={k}, num_scored={num_scored}")
         self.histories = sparse.csr_matrix(histories, dtype=np.float64)
@@ -495,8 +526,15 @@ class SessionKNNBaseline:
                 row_users.append(user_index.setdefault(key, len(user_index)))
         shape = (len(row_users), len(page_index))
         pages = sorted(page_index, key=page_index.get)
-        return cls(_binary_matrix(history_columns, shape), _binary_matrix(next_columns, shape), np.array(row_users),
-                   pages, PagePopularity.fit(_train_sessions(train_dataset)), k=k, num_scored=num_scored)
+        return cls(
+            _binary_matrix(history_columns, shape),
+            _binary_matrix(next_columns, shape),
+            np.array(row_users),
+            pages,
+            PagePopularity.fit(_train_sessions(train_dataset)),
+            k=k,
+            num_scored=num_scored,
+        )
 
     def _query(self, user_sessions: Sessions) -> np.ndarray:
         """The user's V-SKNN recency weight of every indexed page (0 for pages it did not visit)."""
@@ -550,12 +588,22 @@ def _binary_matrix(columns_per_row: list[list[int]], shape: tuple[int, int]) -> 
     return sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=shape)
 
 
-Baseline = (RepeatLastSessionBaseline | MostPopularPagesBaseline | MarkovChainBaseline | PersonalPopularityBaseline
-            | SessionKNNBaseline)
+Baseline = (
+    RepeatLastSessionBaseline
+    | MostPopularPagesBaseline
+    | MarkovChainBaseline
+    | PersonalPopularityBaseline
+    | SessionKNNBaseline
+)
 BASELINES: dict[str, type[Baseline]] = {
     baseline.name: baseline
-    for baseline in (RepeatLastSessionBaseline, MostPopularPagesBaseline, MarkovChainBaseline,
-                     PersonalPopularityBaseline, SessionKNNBaseline)
+    for baseline in (
+        RepeatLastSessionBaseline,
+        MostPopularPagesBaseline,
+        MarkovChainBaseline,
+        PersonalPopularityBaseline,
+        SessionKNNBaseline,
+    )
 }
 
 

@@ -48,8 +48,13 @@ from .report import EvaluationReport, evaluate_forecaster, save_comparison
 logger = logging.getLogger(__name__)
 
 # `training_history.json` is what `hetlm train` writes (its `log_history` holds HeTLM's per-step logs).
-TRAINING_LOG_NAMES = ("training_history.json", "trainer_state.json", "training_log.jsonl", "training_log.json",
-                      "log_history.json")
+TRAINING_LOG_NAMES = (
+    "training_history.json",
+    "trainer_state.json",
+    "training_log.jsonl",
+    "training_log.json",
+    "log_history.json",
+)
 
 
 @dataclass
@@ -105,24 +110,38 @@ class EvaluationOptions:
         self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model_generator(model_dir: Path, data_tokenizer: PreTrainedTokenizerBase,
-                         options: EvaluationOptions) -> ModelSessionGenerator:
+def load_model_generator(
+    model_dir: Path, data_tokenizer: PreTrainedTokenizerBase, options: EvaluationOptions
+) -> ModelSessionGenerator:
     """Load a saved HeTLM model or causal LM (and its page tokenizer, else the data's) as a session generator."""
     model, tokenizer = load_model_folder(model_dir, options.device, tokenizer=data_tokenizer)
     if tokenizer is not data_tokenizer and tokenizer.get_vocab() != data_tokenizer.get_vocab():
-        logger.warning("%s: the model's page tokenizer differs from the data's; pages are encoded with the "
-                       "model's and Val-P counts the data's pages as valid", model_dir)
+        logger.warning(
+            "%s: the model's page tokenizer differs from the data's; pages are encoded with the "
+            "model's and Val-P counts the data's pages as valid",
+            model_dir,
+        )
     model_rules, data_rules = PageRules.from_dict(model.config.to_dict()), PageRules.of_tokenizer(data_tokenizer)
     if model_rules != data_rules:
-        logger.warning("%s: the model was trained on pages mapped by other rules (%s; URL normalisation %s) than "
-                       "this data's (%s; URL normalisation %s): its outcomes may mean other pages", model_dir,
-                       describe_outcome_pages(model_rules), model_rules.to_dict()[URL_NORMALIZATION_KEY],
-                       describe_outcome_pages(data_rules), data_rules.to_dict()[URL_NORMALIZATION_KEY])
+        logger.warning(
+            "%s: the model was trained on pages mapped by other rules (%s; URL normalisation %s) than "
+            "this data's (%s; URL normalisation %s): its outcomes may mean other pages",
+            model_dir,
+            describe_outcome_pages(model_rules),
+            model_rules.to_dict()[URL_NORMALIZATION_KEY],
+            describe_outcome_pages(data_rules),
+            data_rules.to_dict()[URL_NORMALIZATION_KEY],
+        )
     return ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
 
 
-def build_forecaster(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBase, options: EvaluationOptions,
-                     longest_session: int | None = None) -> Forecaster:
+def build_forecaster(
+    spec: str,
+    train: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    options: EvaluationOptions,
+    longest_session: int | None = None,
+) -> Forecaster:
     """A baseline fitted on ``train`` when ``spec`` names one, else the model saved in folder ``spec``
     (its sampled sessions capped at ``longest_session`` pages, the data's session-length cut-off)."""
     if spec in BASELINES:
@@ -130,11 +149,19 @@ def build_forecaster(spec: str, train: Dataset, tokenizer: PreTrainedTokenizerBa
         return BaselineForecaster(fit_baseline(spec, train, **baseline_options))
     model_dir = Path(spec)
     if not (model_dir / "config.json").is_file():
-        raise ValueError(f"{spec!r} is neither a baseline ({', '.join(BASELINES)}) nor a model folder with a config.json")
+        raise ValueError(
+            f"{spec!r} is neither a baseline ({', '.join(BASELINES)}) nor a model folder with a config.json"
+        )
     torch.manual_seed(options.seed)
     sample_tokens = None if longest_session is None else min(options.max_new_tokens, longest_session + 1)
-    return ModelForecaster(load_model_generator(model_dir, tokenizer, options), options.decoding,
-                           options.num_samples, options.temperature, options.top_k, max_new_tokens=sample_tokens)
+    return ModelForecaster(
+        load_model_generator(model_dir, tokenizer, options),
+        options.decoding,
+        options.num_samples,
+        options.temperature,
+        options.top_k,
+        max_new_tokens=sample_tokens,
+    )
 
 
 def _plot_outcome_reliability(report: EvaluationReport, path: Path) -> None:
@@ -145,8 +172,9 @@ def _plot_outcome_reliability(report: EvaluationReport, path: Path) -> None:
         logger.warning("%s: no user with an actual session, no reliability plot", report.name)
         return
     labels = np.stack([outcomes["actual_cart"], outcomes["actual_purchase"]], axis=1)[evaluated]
-    plot_reliability(report.scores.outcome_probabilities[evaluated], labels, path,
-                     title=f"Outcome probabilities of {report.name}")
+    plot_reliability(
+        report.scores.outcome_probabilities[evaluated], labels, path, title=f"Outcome probabilities of {report.name}"
+    )
 
 
 def _find_training_log(spec: str, options: EvaluationOptions) -> Path | None:
@@ -171,8 +199,13 @@ def _unique_name(spec: str, taken: set[str], options: EvaluationOptions) -> str:
     return name
 
 
-def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path, baseline: str | None = None,
-                    options: EvaluationOptions | None = None) -> dict[str, EvaluationReport]:
+def evaluate_models(
+    specs: list[str],
+    data_dir: str | Path,
+    out_dir: str | Path,
+    baseline: str | None = None,
+    options: EvaluationOptions | None = None,
+) -> dict[str, EvaluationReport]:
     """Score every spec (and ``baseline``) on ``data_dir``'s split; write reports, plots and the comparison.
 
     Returns the reports by spec, in order. Raises ``ValueError`` for an unknown split or spec.
@@ -187,8 +220,10 @@ def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path,
     validation = None
     if options.decoding == "sampled":
         if options.validation_split not in dataset:
-            raise ValueError(f"{data_dir} has no split {options.validation_split!r} to tune the sampled decoding's "
-                             f"thresholds on (has {sorted(dataset)}); use decoding='greedy'")
+            raise ValueError(
+                f"{data_dir} has no split {options.validation_split!r} to tune the sampled decoding's "
+                f"thresholds on (has {sorted(dataset)}); use decoding='greedy'"
+            )
         validation = dataset[options.validation_split]
         if options.max_validation_users is not None:
             validation = validation.select(range(min(options.max_validation_users, len(validation))))
@@ -204,16 +239,35 @@ def evaluate_models(specs: list[str], data_dir: str | Path, out_dir: str | Path,
         name = _unique_name(spec, {report.name for report in reports.values()}, options)
         forecaster = build_forecaster(spec, dataset["train"], tokenizer, options, summary.get("session_length_cutoff"))
         is_model = isinstance(forecaster, ModelForecaster)
-        report = evaluate_forecaster(forecaster, test, validation if forecaster.probabilistic else None,
-                                     batch_size=options.batch_size, vocabulary=vocabulary, name=name,
-                                     progress=options.progress, decoding=options.decoding if is_model else None)
-        report.metadata.update({"model": spec, "data": str(data_dir), "split": options.split,
-                                "synthetic": bool(summary.get("synthetic", False)),
-                                "outcome_pages": describe_outcome_pages(PageRules.from_dict(summary))})
+        report = evaluate_forecaster(
+            forecaster,
+            test,
+            validation if forecaster.probabilistic else None,
+            batch_size=options.batch_size,
+            vocabulary=vocabulary,
+            name=name,
+            progress=options.progress,
+            decoding=options.decoding if is_model else None,
+        )
+        report.metadata.update(
+            {
+                "model": spec,
+                "data": str(data_dir),
+                "split": options.split,
+                "synthetic": bool(summary.get("synthetic", False)),
+                "outcome_pages": describe_outcome_pages(PageRules.from_dict(summary)),
+            }
+        )
         if forecaster.probabilistic:
-            report.metadata.update({"num_samples": options.num_samples, "temperature": options.temperature,
-                                    "top_k": options.top_k, "validation_split": options.validation_split,
-                                    "validation_users": len(validation)})
+            report.metadata.update(
+                {
+                    "num_samples": options.num_samples,
+                    "temperature": options.temperature,
+                    "top_k": options.top_k,
+                    "validation_split": options.validation_split,
+                    "validation_users": len(validation),
+                }
+            )
         model_out = out_dir / name
         report.save(model_out)
         plot_report(report.rows, model_out, PAGE_MEAN_METRICS, OUTCOME_METRICS, name)

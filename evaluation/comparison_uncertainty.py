@@ -64,37 +64,49 @@ def combined_intervals(scores: "UserScores", n_resamples: int = DEFAULT_RESAMPLE
     intervals = {}
     for metric in INTERVAL_METRICS:
         if metric == "CoP F1":
-            interval = bootstrap_statistic_interval(_f1, *_cop_flags(scores), confidence=CONFIDENCE,
-                                                    n_resamples=n_resamples, seed=seed)
+            interval = bootstrap_statistic_interval(
+                _f1, *_cop_flags(scores), confidence=CONFIDENCE, n_resamples=n_resamples, seed=seed
+            )
         else:
             interval = bootstrap_mean_interval(scores.per_user(metric), CONFIDENCE, n_resamples, seed)
         intervals[metric] = asdict(interval)
     return intervals
 
 
-def paired_tests(scores: "UserScores", reference: "UserScores", n_resamples: int = DEFAULT_RESAMPLES,
-                 seed: int = 0) -> dict[str, Any]:
+def paired_tests(
+    scores: "UserScores", reference: "UserScores", n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> dict[str, Any]:
     """Model minus reference on the same users for each metric of :data:`INTERVAL_METRICS`."""
     tests = {}
     for metric in INTERVAL_METRICS:
         if metric == "CoP F1":
             (model_predicted, actual), (reference_predicted, _) = _cop_flags(scores), _cop_flags(reference)
-            test = paired_statistic_test(_f1, (model_predicted, actual), (reference_predicted, actual),
-                                         CONFIDENCE, n_resamples, seed)
+            test = paired_statistic_test(
+                _f1, (model_predicted, actual), (reference_predicted, actual), CONFIDENCE, n_resamples, seed
+            )
         else:
             test = paired_mean_test(scores.per_user(metric), reference.per_user(metric), CONFIDENCE, n_resamples, seed)
         tests[metric] = asdict(test)
     return tests
 
 
-def uncertainty_summary(reports: Sequence["EvaluationReport"], reference: "EvaluationReport | None",
-                        n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, Any]:
+def uncertainty_summary(
+    reports: Sequence["EvaluationReport"],
+    reference: "EvaluationReport | None",
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Intervals of every report and, with a reference, each other report's paired tests against it.
 
     Raises ``ValueError`` when a report was scored on other users than the reference.
     """
-    summary: dict[str, Any] = {"confidence": CONFIDENCE, "n_resamples": n_resamples, "metrics": list(INTERVAL_METRICS),
-                               "intervals": {}, "paired": None}
+    summary: dict[str, Any] = {
+        "confidence": CONFIDENCE,
+        "n_resamples": n_resamples,
+        "metrics": list(INTERVAL_METRICS),
+        "intervals": {},
+        "paired": None,
+    }
     for report in reports:
         summary["intervals"][report.name] = combined_intervals(report.scores, n_resamples, seed)
     if reference is not None:
@@ -106,7 +118,8 @@ def uncertainty_summary(reports: Sequence["EvaluationReport"], reference: "Evalu
                 raise ValueError(f"{report.name} and {reference.name} were scored on different users: no paired test")
             tests[report.name] = paired_tests(report.scores, reference.scores, n_resamples, seed)
         summary["paired"] = {
-            "reference": reference.name, "tests": tests,
+            "reference": reference.name,
+            "tests": tests,
             "method": "paired bootstrap interval of the difference; two-sided paired permutation test",
         }
     return summary
@@ -130,15 +143,32 @@ def uncertainty_markdown(summary: dict[str, Any]) -> str:
     """The intervals table and, when present, the paired-tests table, as Markdown."""
     metrics = summary["metrics"]
     percent = f"{summary['confidence']:.0%}"
-    rows = [{"Model": name, **{metric: _cell(i[metric]["estimate"], i[metric]["low"], i[metric]["high"])
-                               for metric in metrics}} for name, i in summary["intervals"].items()]
-    text = (f"## {percent} bootstrap intervals (Combined, {summary['n_resamples']} resamples of the users)\n\n"
-            + markdown_table(rows, ["Model", *metrics]))
+    rows = [
+        {
+            "Model": name,
+            **{metric: _cell(i[metric]["estimate"], i[metric]["low"], i[metric]["high"]) for metric in metrics},
+        }
+        for name, i in summary["intervals"].items()
+    ]
+    text = (
+        f"## {percent} bootstrap intervals (Combined, {summary['n_resamples']} resamples of the users)\n\n"
+        + markdown_table(rows, ["Model", *metrics])
+    )
     if summary["paired"]:
         paired = summary["paired"]
-        rows = [{"Model": name, **{metric: f"{_cell(t[metric]['difference'], t[metric]['low'], t[metric]['high'])} "
-                                           f"{_p_value(t[metric]['p_value'])}" for metric in metrics}}
-                for name, t in paired["tests"].items()]
-        text += (f"\n\n## Paired tests against {paired['reference']}: difference [{percent} interval], p-value\n\n"
-                 + markdown_table(rows, ["Model", *metrics]))
+        rows = [
+            {
+                "Model": name,
+                **{
+                    metric: f"{_cell(t[metric]['difference'], t[metric]['low'], t[metric]['high'])} "
+                    f"{_p_value(t[metric]['p_value'])}"
+                    for metric in metrics
+                },
+            }
+            for name, t in paired["tests"].items()
+        ]
+        text += (
+            f"\n\n## Paired tests against {paired['reference']}: difference [{percent} interval], p-value\n\n"
+            + markdown_table(rows, ["Model", *metrics])
+        )
     return text

@@ -65,14 +65,16 @@ class DecisionRule:
             labels = [page in actual[user] for user in scored]
             outcome_thresholds[outcome] = f1_optimal_threshold(probabilities, labels)
         fixed = cls(ThresholdChoice(1.0, float("nan"), "mean IoU", 0), outcome_thresholds)
-        page_probabilities = [fixed._set_probabilities(forecast, outcome_pages_as_certain=True)
-                              for forecast in forecasts]
+        page_probabilities = [
+            fixed._set_probabilities(forecast, outcome_pages_as_certain=True) for forecast in forecasts
+        ]
         return cls(iou_optimal_page_threshold(page_probabilities, actual), outcome_thresholds)
 
     def _set_probabilities(self, forecast: Forecast, outcome_pages_as_certain: bool = False) -> dict[str, float]:
         """The forecast's non-outcome pages with their P and the outcome pages that pass their theta."""
-        probabilities = {page: p for page, p in forecast.page_probabilities.items()
-                         if page not in OUTCOME_PAGES.values()}
+        probabilities = {
+            page: p for page, p in forecast.page_probabilities.items() if page not in OUTCOME_PAGES.values()
+        }
         for column, (outcome, page) in enumerate(OUTCOME_PAGES.items()):
             probability = forecast.outcome_probabilities[column]
             if probability > 0 and probability >= self.outcome_thresholds[outcome].threshold:
@@ -93,10 +95,12 @@ class DecisionRule:
 
     def to_dict(self) -> dict[str, Any]:
         """The thresholds with their validation objectives, JSON-ready."""
-        return {"tau": asdict(self.page_threshold),
-                "theta": {outcome: asdict(choice) for outcome, choice in self.outcome_thresholds.items()},
-                "rule": "G = {non-outcome pages with P >= tau} + {outcome page with P >= its theta}; "
-                        "theta maximises F1 per outcome, then tau the mean IoU of G, on the validation split"}
+        return {
+            "tau": asdict(self.page_threshold),
+            "theta": {outcome: asdict(choice) for outcome, choice in self.outcome_thresholds.items()},
+            "rule": "G = {non-outcome pages with P >= tau} + {outcome page with P >= its theta}; "
+            "theta maximises F1 per outcome, then tau the mean IoU of G, on the validation split",
+        }
 
 
 def outcome_probability_matrix(forecasts: Sequence[Forecast]) -> np.ndarray:

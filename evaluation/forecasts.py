@@ -80,8 +80,9 @@ def session_forecast(session: Sequence[str], popular_first_pages: Sequence[str] 
     return Forecast(list(session), probabilities, _outcome_probabilities(probabilities, either), ranked)
 
 
-def sampled_forecast(samples: Sequence[Sequence[str]], ranked_pages: list[str],
-                     session: Sequence[str] = ()) -> Forecast:
+def sampled_forecast(
+    samples: Sequence[Sequence[str]], ranked_pages: list[str], session: Sequence[str] = ()
+) -> Forecast:
     """The forecast from S sampled sessions: P(page) and P(outcome) are shares of the samples containing them.
 
     Example:

@@ -36,4 +36,3 @@ def metric_path(name: str) -> str:
     if name not in METRIC_MODULES:
         raise ValueError(f"unknown metric module {name!r}; available: {', '.join(METRIC_MODULES)}")
     return str(METRICS_DIR / name)
-

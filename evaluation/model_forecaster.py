@@ -62,9 +62,16 @@ class ModelForecaster:
             longest session + 1, since a sampled session, unlike a greedy one, rarely ends early.
     """
 
-    def __init__(self, generator: ModelSessionGenerator, decoding: str = "sampled", num_samples: int = 16,
-                 temperature: float = 1.0, top_k: int = 0, max_sequences_per_call: int | None = SEQUENCES_PER_CALL,
-                 max_new_tokens: int | None = None):
+    def __init__(
+        self,
+        generator: ModelSessionGenerator,
+        decoding: str = "sampled",
+        num_samples: int = 16,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        max_sequences_per_call: int | None = SEQUENCES_PER_CALL,
+        max_new_tokens: int | None = None,
+    ):
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
         if num_samples < 1:
@@ -98,7 +105,12 @@ class ModelForecaster:
             for forecast, pages in zip(forecasts, ranked):
                 forecast.ranked_pages = pages
             return forecasts, clusters
-        samples, clusters = self.generator.sample(batch, self.num_samples, temperature=self.temperature,
-                                                  top_k=self.top_k, max_sequences_per_call=self.max_sequences_per_call,
-                                                  max_new_tokens=self.max_new_tokens)
+        samples, clusters = self.generator.sample(
+            batch,
+            self.num_samples,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            max_sequences_per_call=self.max_sequences_per_call,
+            max_new_tokens=self.max_new_tokens,
+        )
         return [sampled_forecast(user_samples, pages) for user_samples, pages in zip(samples, ranked)], clusters

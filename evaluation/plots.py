@@ -67,9 +67,16 @@ def plot_cluster_metrics(
     for index, row in enumerate(rows):
         values = [row[metric] if _is_number(row.get(metric)) else 0.0 for metric in metrics]
         color = "0.35" if row["Cluster"] == "Combined" else None
-        axes.bar(positions + (index - (len(rows) - 1) / 2) * width, values, width, color=color,
-                 label=f"{row['Cluster']} (N={row['N']})")
-    axes.set_xticks(positions, list(metrics), rotation=30 if len(metrics) > 6 else 0, ha="right" if len(metrics) > 6 else "center")
+        axes.bar(
+            positions + (index - (len(rows) - 1) / 2) * width,
+            values,
+            width,
+            color=color,
+            label=f"{row['Cluster']} (N={row['N']})",
+        )
+    axes.set_xticks(
+        positions, list(metrics), rotation=30 if len(metrics) > 6 else 0, ha="right" if len(metrics) > 6 else "center"
+    )
     axes.set_title(title)
     axes.legend(fontsize="small")
     axes.grid(axis="y", alpha=0.3)
@@ -195,8 +202,13 @@ def plot_training_log(log_history: Sequence[dict[str, Any]], path: str | Path) -
     return _save(figure, path)
 
 
-def plot_report(rows: Sequence[dict[str, Any]], out_dir: str | Path, page_metrics: Sequence[str],
-                outcome_metrics: Sequence[str], name: str) -> list[Path]:
+def plot_report(
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    page_metrics: Sequence[str],
+    outcome_metrics: Sequence[str],
+    name: str,
+) -> list[Path]:
     """The report's standard plots in ``out_dir``: page metrics and outcomes per cluster, cluster sizes.
 
     The cluster-size plot is drawn only when the rows have clusters besides Combined.
@@ -204,7 +216,9 @@ def plot_report(rows: Sequence[dict[str, Any]], out_dir: str | Path, page_metric
     out_dir = Path(out_dir)
     paths = [
         plot_cluster_metrics(rows, out_dir / "page_metrics_per_cluster.png", page_metrics, f"{name}: page generation"),
-        plot_cluster_metrics(rows, out_dir / "outcomes_per_cluster.png", outcome_metrics, f"{name}: outcome prediction"),
+        plot_cluster_metrics(
+            rows, out_dir / "outcomes_per_cluster.png", outcome_metrics, f"{name}: outcome prediction"
+        ),
     ]
     if len(rows) > 1:
         paths.append(plot_cluster_sizes(rows, out_dir / "cluster_sizes.png", f"{name}: users per cluster"))

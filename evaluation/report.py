@@ -52,8 +52,8 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from tqdm.auto import tqdm
 
 from evaluation.bleu import sentence_bleu_scores
-from evaluation.composite import COMPOSITE_GROUPS, OVERALL, composite_scores
 from evaluation.comparison_uncertainty import uncertainty_markdown, uncertainty_summary
+from evaluation.composite import COMPOSITE_GROUPS, OVERALL, composite_scores
 from evaluation.decisions import DecisionRule, outcome_probability_matrix
 from evaluation.forecasts import Forecast, Forecaster, SessionForecaster
 from evaluation.outcome_metrics import OUTCOME_METRICS, aggregate_outcome_scores, outcome_labels
@@ -75,8 +75,17 @@ BLEU_COLUMN = "BLEU"
 PROBABILITY_COLUMNS: list[str] = [f"{outcome} {metric}" for outcome in OUTCOMES for metric in PROBABILITY_METRICS]
 RANKING_KS: tuple[int, ...] = (10, 20)
 RANKING_METRICS: list[str] = ["Recall@10", "Recall@20", "NDCG@10", "NDCG@20", "MRR@10"]
-METRIC_COLUMNS: list[str] = ["Cluster", "N", "Excluded", *PAGE_MEAN_METRICS, *PAGE_VARIANCE_METRICS, *OUTCOME_METRICS,
-                             BLEU_COLUMN, *PROBABILITY_COLUMNS, *RANKING_METRICS]
+METRIC_COLUMNS: list[str] = [
+    "Cluster",
+    "N",
+    "Excluded",
+    *PAGE_MEAN_METRICS,
+    *PAGE_VARIANCE_METRICS,
+    *OUTCOME_METRICS,
+    BLEU_COLUMN,
+    *PROBABILITY_COLUMNS,
+    *RANKING_METRICS,
+]
 
 
 def report_sections() -> list[tuple[str, list[str]]]:
@@ -86,10 +95,14 @@ def report_sections() -> list[tuple[str, list[str]]]:
         ("Variance in page generation across users (lower is better)", ["Cluster", "N", *PAGE_VARIANCE_METRICS]),
         ("Outcome prediction (higher is better)", ["Cluster", "N", *OUTCOME_METRICS]),
         ("BLEU (higher is better)", ["Cluster", "N", BLEU_COLUMN]),
-        ("Outcome probabilities (ROC-AUC, PR-AUC higher; Brier, log-loss lower)",
-         ["Cluster", "N", *PROBABILITY_COLUMNS]),
-        ("Next-page ranking: the actual next session's first page (higher is better)",
-         ["Cluster", "N", *RANKING_METRICS]),
+        (
+            "Outcome probabilities (ROC-AUC, PR-AUC higher; Brier, log-loss lower)",
+            ["Cluster", "N", *PROBABILITY_COLUMNS],
+        ),
+        (
+            "Next-page ranking: the actual next session's first page (higher is better)",
+            ["Cluster", "N", *RANKING_METRICS],
+        ),
     ]
 
 
@@ -118,18 +131,28 @@ class UserScores:
     first_page_ranks: np.ndarray | None = None
 
     @classmethod
-    def compute(cls, generated: Sequence[list[str]], actual: Sequence[list[str]], inputs: Sequence[list[str]],
-                vocabulary: set[str] | None, outcome_probabilities: np.ndarray | None = None,
-                ranked_pages: Sequence[Sequence[str]] | None = None) -> "UserScores":
+    def compute(
+        cls,
+        generated: Sequence[list[str]],
+        actual: Sequence[list[str]],
+        inputs: Sequence[list[str]],
+        vocabulary: set[str] | None,
+        outcome_probabilities: np.ndarray | None = None,
+        ranked_pages: Sequence[Sequence[str]] | None = None,
+    ) -> "UserScores":
         """Score every user (``inputs``: the pages of each user's input sessions, flattened;
         ``ranked_pages``: each user's ranked candidates for the first page of the next session)."""
         generated, actual = list(generated), list(actual)
         ranks = None
         if ranked_pages is not None:
             ranks = ranks_in_lists(ranked_pages, [session[0] if session else "" for session in actual])
-        return cls(per_user_page_scores(generated, actual, list(inputs), vocabulary),
-                   outcome_labels(generated, actual), sentence_bleu_scores(generated, actual),
-                   outcome_probabilities, ranks)
+        return cls(
+            per_user_page_scores(generated, actual, list(inputs), vocabulary),
+            outcome_labels(generated, actual),
+            sentence_bleu_scores(generated, actual),
+            outcome_probabilities,
+            ranks,
+        )
 
     def per_user(self, metric: str) -> np.ndarray:
         """One metric's per-user values (``"HR"``, ``"IoU"``, ``"NDCG@10"``, ...), NaN for excluded users.
@@ -153,13 +176,18 @@ class UserScores:
         Users whose actual session is empty are left out of the metrics and counted in
         ``Excluded``; N counts every user of the row.
         """
+
         def take(values: np.ndarray) -> np.ndarray:
             return values if members is None else values[members]
 
         page_scores = aggregate_page_scores({key: take(values) for key, values in self.pages.items()})
         outcomes = aggregate_outcome_scores({key: take(values) for key, values in self.outcomes.items()})
         bleu = take(self.bleu)
-        row: dict[str, Any] = {"Cluster": label, "N": len(bleu), "Excluded": int(page_scores["n_excluded_empty_actual"])}
+        row: dict[str, Any] = {
+            "Cluster": label,
+            "N": len(bleu),
+            "Excluded": int(page_scores["n_excluded_empty_actual"]),
+        }
         row.update({key: float(page_scores[key]) for key in (*PAGE_MEAN_METRICS, *PAGE_VARIANCE_METRICS)})
         row.update({key: float(outcomes[key]) for key in OUTCOME_METRICS})
         scored = bleu[~np.isnan(bleu)]
@@ -268,8 +296,10 @@ class EvaluationReport:
             parts += ["", f"## {title}", "", markdown_table(self.rows, columns)]
         if self.recovery is not None:
             parts += ["", "## Cluster recovery (true segments vs clusters)", ""]
-            parts.append(f"Adjusted Rand index {self.recovery['ARI']:.3f}, NMI {self.recovery['NMI']:.3f} "
-                         f"({self.recovery['n_segments']} segments, {self.recovery['n_clusters']} clusters).")
+            parts.append(
+                f"Adjusted Rand index {self.recovery['ARI']:.3f}, NMI {self.recovery['NMI']:.3f} "
+                f"({self.recovery['n_segments']} segments, {self.recovery['n_clusters']} clusters)."
+            )
             cluster_ids = sorted({c for counts in self.recovery["contingency"].values() for c in counts}, key=int)
             contingency_rows = [
                 {"Segment": segment, **{f"Cluster {c}": counts.get(c, 0) for c in cluster_ids}}
@@ -320,17 +350,22 @@ def describe_decoding(report: EvaluationReport) -> str:
     if report.decisions is not None:
         tau, theta = report.decisions["tau"], report.decisions["theta"]
         samples = report.metadata.get("num_samples")
-        return (f"{report.decoding or 'probabilistic'}{f' ({samples} sessions per user)' if samples else ''}; "
-                f"G = pages with P >= tau={tau['threshold']:.3f} (validation mean IoU {tau['score']:.3f}) plus "
-                + ", ".join(f"{outcome.lower()} if P >= {choice['threshold']:.3f} "
-                            f"(validation F1 {choice['score']:.3f})" for outcome, choice in theta.items()))
+        return (
+            f"{report.decoding or 'probabilistic'}{f' ({samples} sessions per user)' if samples else ''}; "
+            f"G = pages with P >= tau={tau['threshold']:.3f} (validation mean IoU {tau['score']:.3f}) plus "
+            + ", ".join(
+                f"{outcome.lower()} if P >= {choice['threshold']:.3f} (validation F1 {choice['score']:.3f})"
+                for outcome, choice in theta.items()
+            )
+        )
     if report.decoding is not None:
         return f"{report.decoding} (one session per user; P = 1 for its pages)"
     return "the predictor's own session (P = 1 for its pages)"
 
 
-def _forecast_users(forecaster: Forecaster, dataset: Dataset, batch_size: int, desc: str,
-                    progress: bool) -> tuple[list[Forecast], list[int] | None, float]:
+def _forecast_users(
+    forecaster: Forecaster, dataset: Dataset, batch_size: int, desc: str, progress: bool
+) -> tuple[list[Forecast], list[int] | None, float]:
     """Every user's forecast, the clusters (None when the forecaster has none) and the forecasting time."""
     forecasts: list[Forecast] = []
     clusters: list[int] | None = []
@@ -341,8 +376,10 @@ def _forecast_users(forecaster: Forecaster, dataset: Dataset, batch_size: int, d
             batch_forecasts, batch_clusters = forecaster.forecast(batch["input_sessions"])
             seconds += time.perf_counter() - start
             if len(batch_forecasts) != len(batch["input_sessions"]):
-                raise ValueError(f"the forecaster returned {len(batch_forecasts)} forecasts for "
-                                 f"{len(batch['input_sessions'])} users")
+                raise ValueError(
+                    f"the forecaster returned {len(batch_forecasts)} forecasts for "
+                    f"{len(batch['input_sessions'])} users"
+                )
             forecasts += batch_forecasts
             if batch_clusters is None:
                 clusters = None
@@ -410,31 +447,55 @@ def evaluate_forecaster(
             raise ValueError(f"{name}: a probabilistic forecaster needs validation users to tune its thresholds on")
         _check_split(validation_dataset, "validation")
         validation_forecasts, _, validation_seconds = _forecast_users(
-            forecaster, validation_dataset, batch_size, f"validating {name}", progress)
+            forecaster, validation_dataset, batch_size, f"validating {name}", progress
+        )
         rule = DecisionRule.tune(validation_forecasts, list(validation_dataset["target_session"]))
-    forecasts, forecast_clusters, seconds = _forecast_users(forecaster, test_dataset, batch_size,
-                                                           f"evaluating {name}", progress)
+    forecasts, forecast_clusters, seconds = _forecast_users(
+        forecaster, test_dataset, batch_size, f"evaluating {name}", progress
+    )
     generated = rule.predicted_sets(forecasts) if rule is not None else [list(f.session) for f in forecasts]
     actual = list(test_dataset["target_session"])
     inputs = [[page for session in sessions for page in session] for sessions in test_dataset["input_sessions"]]
-    user_ids = list(test_dataset["user_id"]) if "user_id" in test_dataset.column_names else [
-        str(row) for row in range(len(test_dataset))]
+    user_ids = (
+        list(test_dataset["user_id"])
+        if "user_id" in test_dataset.column_names
+        else [str(row) for row in range(len(test_dataset))]
+    )
     segments = list(test_dataset["segment"]) if "segment" in test_dataset.column_names else []
 
     assigned = [int(cluster) for cluster in clusters] if clusters is not None else forecast_clusters
-    scores = UserScores.compute(generated, actual, inputs, vocabulary, outcome_probability_matrix(forecasts),
-                                [forecast.ranked_pages for forecast in forecasts])
+    scores = UserScores.compute(
+        generated,
+        actual,
+        inputs,
+        vocabulary,
+        outcome_probability_matrix(forecasts),
+        [forecast.ranked_pages for forecast in forecasts],
+    )
     rows = []
     if assigned is not None:
         assigned_array = np.asarray(assigned)
-        rows = [scores.row(f"Cluster {cluster}", np.flatnonzero(assigned_array == cluster))
-                for cluster in sorted(set(assigned))]
+        rows = [
+            scores.row(f"Cluster {cluster}", np.flatnonzero(assigned_array == cluster))
+            for cluster in sorted(set(assigned))
+        ]
     rows.append(scores.row(COMBINED))
-    recovery = cluster_recovery(segments, assigned) if assigned is not None and len(segments) == len(assigned) else None
+    recovery = (
+        cluster_recovery(segments, assigned) if assigned is not None and len(segments) == len(assigned) else None
+    )
     return EvaluationReport(
-        name=name, rows=rows, user_ids=list(user_ids), generated=generated, actual=actual, clusters=assigned,
-        recovery=recovery, seconds=seconds, metadata={"validation_seconds": validation_seconds}, scores=scores,
-        decoding=decoding, decisions=rule.to_dict() if rule is not None else None,
+        name=name,
+        rows=rows,
+        user_ids=list(user_ids),
+        generated=generated,
+        actual=actual,
+        clusters=assigned,
+        recovery=recovery,
+        seconds=seconds,
+        metadata={"validation_seconds": validation_seconds},
+        scores=scores,
+        decoding=decoding,
+        decisions=rule.to_dict() if rule is not None else None,
     )
 
 
@@ -460,8 +521,15 @@ def evaluate_generator(
         >>> report.recovery["ARI"]
         1.0
     """
-    return evaluate_forecaster(SessionForecaster(generator), test_dataset, batch_size=batch_size,
-                               vocabulary=vocabulary, clusters=clusters, name=name, progress=progress)
+    return evaluate_forecaster(
+        SessionForecaster(generator),
+        test_dataset,
+        batch_size=batch_size,
+        vocabulary=vocabulary,
+        clusters=clusters,
+        name=name,
+        progress=progress,
+    )
 
 
 def comparison_rows(
@@ -509,15 +577,29 @@ def save_comparison(
     ]
     if baseline is not None:
         groups = [*COMPOSITE_GROUPS, OVERALL]
-        composite_rows = [{"Model": row["Model"], **{group: _composite_cell(row, group) for group in groups}} for row in rows]
-        sections.append(f"## Composite scores against {baseline.name}: score (wins/ties/losses)\n\n"
-                        + markdown_table(composite_rows, ["Model", *groups]))
+        composite_rows = [
+            {"Model": row["Model"], **{group: _composite_cell(row, group) for group in groups}} for row in rows
+        ]
+        sections.append(
+            f"## Composite scores against {baseline.name}: score (wins/ties/losses)\n\n"
+            + markdown_table(composite_rows, ["Model", *groups])
+        )
     sections.append(uncertainty_markdown(uncertainty))
     text = "\n\n".join(sections)
     write_text_atomically(out_dir / "comparison.md", f"# Combined results\n\n{text}\n")
-    composite_columns = list(dict.fromkeys(key for row in rows for key in row if key not in METRIC_COLUMNS + ["Model"]))
+    composite_columns = list(
+        dict.fromkeys(key for row in rows for key in row if key not in METRIC_COLUMNS + ["Model"])
+    )
     write_csv(rows, out_dir / "comparison.csv", ["Model", *METRIC_COLUMNS[1:], *composite_columns])
-    write_json({"baseline": baseline.name if baseline else None, "rows": rows, "uncertainty": uncertainty,
-                "decoding": {report.name: {"decoding": report.decoding, "decisions": report.decisions}
-                             for report in reports}}, out_dir / "comparison.json")
+    write_json(
+        {
+            "baseline": baseline.name if baseline else None,
+            "rows": rows,
+            "uncertainty": uncertainty,
+            "decoding": {
+                report.name: {"decoding": report.decoding, "decisions": report.decisions} for report in reports
+            },
+        },
+        out_dir / "comparison.json",
+    )
     return text

@@ -198,7 +198,7 @@ def paired_statistic_test(
     arrays, n_skipped = _without_nan(arrays)
     n_users = _common_length(arrays)
     _check_settings(n_users, confidence, n_resamples)
-    model, reference = arrays[: len(model_per_user)], arrays[len(model_per_user):]
+    model, reference = arrays[: len(model_per_user)], arrays[len(model_per_user) :]
 
     def difference(model_arrays: Sequence[np.ndarray], reference_arrays: Sequence[np.ndarray]) -> float:
         return float(statistic(*model_arrays) - statistic(*reference_arrays))

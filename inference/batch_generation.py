@@ -162,7 +162,9 @@ def prediction_format(path: str | os.PathLike, requested: str | None = None) -> 
     """
     if requested is not None:
         if requested not in PREDICTION_FORMATS:
-            raise BatchGenerationError(f"output format must be one of {', '.join(PREDICTION_FORMATS)}, got {requested!r}")
+            raise BatchGenerationError(
+                f"output format must be one of {', '.join(PREDICTION_FORMATS)}, got {requested!r}"
+            )
         return requested
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMAT_OF_SUFFIX:
@@ -240,8 +242,13 @@ class SessionizedLog:
         ['category/books', 'category/books/fiction', 'product/books/fiction/novel-0003']
     """
 
-    def __init__(self, events: Iterable[pa.RecordBatch | pa.Table], options: BatchGenerationOptions,
-                 work_dir: str | os.PathLike, page_rules: PageRules | None = None):
+    def __init__(
+        self,
+        events: Iterable[pa.RecordBatch | pa.Table],
+        options: BatchGenerationOptions,
+        work_dir: str | os.PathLike,
+        page_rules: PageRules | None = None,
+    ):
         self.options = options
         self._partitioner = EventPartitioner(work_dir=Path(work_dir) / "partitions", page_rules=page_rules)
         seen = DistinctCounter()
@@ -275,7 +282,9 @@ class SessionizedLog:
         pages = self._partitioner.pages
         users_with_events = 0
         for partition in self._partitioner.partitions():
-            users, counts = sessionize(partition, self.options.session_gap_minutes, self.options.drop_consecutive_duplicates)
+            users, counts = sessionize(
+                partition, self.options.session_gap_minutes, self.options.drop_consecutive_duplicates
+            )
             del partition
             self.consecutive_duplicates += counts["consecutive_duplicates"]
             users_with_events += len(users)
@@ -289,7 +298,9 @@ class SessionizedLog:
     def _usable(self, users: pa.Table, pages: Sequence[str], last_sessions: int | None) -> list[UserHistory]:
         segments = users.column("segment").to_pylist() if "segment" in users.column_names else [None] * len(users)
         histories = []
-        for user_id, sessions, segment in zip(users.column("user_id").to_pylist(), users.column("sessions").to_pylist(), segments):
+        for user_id, sessions, segment in zip(
+            users.column("user_id").to_pylist(), users.column("sessions").to_pylist(), segments
+        ):
             kept = [session for session in sessions if len(session) >= self.options.min_session_length]
             self.short_sessions += len(sessions) - len(kept)
             if not kept:
@@ -327,7 +338,9 @@ class NextSessionPredictor:
         self.tokenizer = tokenizer
         self.options = options
         self.max_input_sessions = (
-            options.max_input_sessions or getattr(model.config, "max_input_sessions", None) or DEFAULT_MAX_INPUT_SESSIONS
+            options.max_input_sessions
+            or getattr(model.config, "max_input_sessions", None)
+            or DEFAULT_MAX_INPUT_SESSIONS
         )
         try:
             self.generator = ModelSessionGenerator(model, tokenizer, max_new_tokens=options.max_new_tokens)
@@ -364,7 +377,10 @@ class NextSessionPredictor:
             rows.append(row)
         if self.options.num_samples:
             samples, _ = self.generator.sample(
-                batch, self.options.num_samples, temperature=self.options.temperature, top_k=self.options.top_k,
+                batch,
+                self.options.num_samples,
+                temperature=self.options.temperature,
+                top_k=self.options.top_k,
                 max_sequences_per_call=self.options.batch_size,
             )
             for row, user_samples in zip(rows, samples):
@@ -486,8 +502,13 @@ def generate_predictions(
     where = f"source {source} (format {source_format})"
     try:
         # Opening checks the files and columns, so a bad source fails before the model loads.
-        stream = read_events(source, source_format, session_gap_minutes=options.session_gap_minutes,
-                             on_bad_rows=options.on_bad_rows, **(format_options or {}))
+        stream = read_events(
+            source,
+            source_format,
+            session_gap_minutes=options.session_gap_minutes,
+            on_bad_rows=options.on_bad_rows,
+            **(format_options or {}),
+        )
     except (DataFormatError, ValueError, OSError) as error:
         raise BatchGenerationError(f"{where}: {first_line(error)}") from None
     try:
@@ -504,16 +525,19 @@ def generate_predictions(
         except (DataFormatError, ValueError, OSError) as error:
             raise BatchGenerationError(f"{where}: {first_line(error)}") from None
         columns = prediction_columns(options.num_samples, log.has_segment)
-        with PredictionWriter(out, output_format, columns) as writer, tqdm(
-            total=log.users_seen, desc="predicting", unit=" users", disable=not options.progress
-        ) as bar:
+        with (
+            PredictionWriter(out, output_format, columns) as writer,
+            tqdm(total=log.users_seen, desc="predicting", unit=" users", disable=not options.progress) as bar,
+        ):
             for histories in log.histories(options.batch_size, predictor.max_input_sessions):
                 writer.write(predictor.predict(histories))
                 bar.update(writer.rows + sum(log.skipped_users.values()) - bar.n)
             bar.update(writer.rows + sum(log.skipped_users.values()) - bar.n)
     seconds = time.perf_counter() - started
     if log.skipped_users.total():
-        logger.warning("%d users without a usable session were skipped: %s", log.skipped_users.total(), dict(log.skipped_users))
+        logger.warning(
+            "%d users without a usable session were skipped: %s", log.skipped_users.total(), dict(log.skipped_users)
+        )
     summary = {
         "model_dir": str(model_dir),
         "source": str(source),
@@ -559,7 +583,8 @@ def summary_line(summary: dict[str, Any]) -> str:
     skipped = summary["users_skipped"]
     skipped_text = (
         f"skipped {sum(skipped.values())} ({', '.join(f'{reason}: {count}' for reason, count in skipped.items())})"
-        if skipped else "skipped 0"
+        if skipped
+        else "skipped 0"
     )
     share = summary["unknown_input_pages"] / summary["input_pages"] if summary["input_pages"] else 0.0
     parts = [
@@ -578,4 +603,3 @@ def summary_line(summary: dict[str, Any]) -> str:
         parts.append("SYNTHETIC data (simulator)")
     parts.append(f"summary: {summary_path(summary['output']).as_posix()}")
     return "; ".join(parts)
-

@@ -61,8 +61,9 @@ class NextSessionPredictionPipeline(Pipeline):
         return {"sessions": [list(session) for session in sessions]}
 
     def _forward(self, model_inputs: dict[str, Any], max_new_tokens: int = 64, **generation_kwargs: Any):
-        generator = ModelSessionGenerator(self.model, self.tokenizer, max_new_tokens=max_new_tokens,
-                                          **generation_kwargs)
+        generator = ModelSessionGenerator(
+            self.model, self.tokenizer, max_new_tokens=max_new_tokens, **generation_kwargs
+        )
         pages, clusters = generator([model_inputs["sessions"]])
         return {"pages": pages[0], "cluster": None if clusters is None else clusters[0]}
 
@@ -73,7 +74,9 @@ class NextSessionPredictionPipeline(Pipeline):
 def _is_user(value: Any) -> bool:
     """A user: a non-empty list of sessions, each a list of page-name strings."""
     return (
-        isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) > 0
         and all(isinstance(session, Sequence) and not isinstance(session, str) for session in value)
         and all(isinstance(page, str) for session in value for page in session)
     )

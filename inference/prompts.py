@@ -31,7 +31,12 @@ from modeling_hetlm.sessions_hetlm import PADDING_SIDES, pad_sequences, truncate
 from tokenization.page_tokenizer import encode_sessions
 
 __all__ = [
-    "PADDING_SIDES", "build_prompt", "encode_each_session", "full_prompt_length", "pad_sequences", "truncate_sessions"
+    "PADDING_SIDES",
+    "build_prompt",
+    "encode_each_session",
+    "full_prompt_length",
+    "pad_sequences",
+    "truncate_sessions",
 ]
 
 

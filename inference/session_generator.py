@@ -157,8 +157,9 @@ class ModelSessionGenerator:
             logger.info("%d prompt(s) cut to the last %d tokens", sum(truncated), self.max_prompt_length)
         return self._batch(prompts, truncated)
 
-    def _batch(self, prompts: list[list[int]], truncated: list[bool],
-               user_embeddings: torch.Tensor | None = None) -> PromptBatch:
+    def _batch(
+        self, prompts: list[list[int]], truncated: list[bool], user_embeddings: torch.Tensor | None = None
+    ) -> PromptBatch:
         input_ids, attention_mask = (
             tensor.to(self.model.device) for tensor in pad_sequences(prompts, self.tokenizer.pad_token_id, side="left")
         )
@@ -181,13 +182,17 @@ class ModelSessionGenerator:
         """Decoded new sessions (``[B * n]`` with ``num_return_sequences=n``, a user's n together) and clusters."""
         if is_hetlm(self.model):
             new_tokens, assigned = self.model.generate(
-                batch.input_ids, batch.attention_mask, user_embeddings=batch.user_embeddings, return_clusters=True,
+                batch.input_ids,
+                batch.attention_mask,
+                user_embeddings=batch.user_embeddings,
+                return_clusters=True,
                 **generation_kwargs,
             )
             clusters = [int(cluster) for cluster in assigned]
         else:
-            output = self.model.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                         **generation_kwargs)
+            output = self.model.generate(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, **generation_kwargs
+            )
             new_tokens, clusters = output[:, batch.input_ids.shape[1] :], None
         return [decode_session(self.tokenizer, row) for row in new_tokens.tolist()], clusters
 
@@ -234,8 +239,13 @@ class ModelSessionGenerator:
         users_per_call = len(batch)
         if max_sequences_per_call is not None:
             users_per_call = max(1, max_sequences_per_call // num_samples)
-        generation_kwargs = {**self.generation_kwargs, "do_sample": True, "temperature": temperature, "top_k": top_k,
-                             "num_return_sequences": num_samples}
+        generation_kwargs = {
+            **self.generation_kwargs,
+            "do_sample": True,
+            "temperature": temperature,
+            "top_k": top_k,
+            "num_return_sequences": num_samples,
+        }
         if max_new_tokens is not None:
             generation_kwargs["max_new_tokens"] = max_new_tokens
         samples: list[list[list[str]]] = []
@@ -252,11 +262,21 @@ class ModelSessionGenerator:
         """``[B, V]`` log-probabilities of each user's next first page (the specials get ``-inf``), on the CPU."""
         batch = self._as_batch(users)
         if is_hetlm(self.model):
-            return self.model.first_page_log_probs(batch.input_ids, batch.attention_mask,
-                                                   user_embeddings=batch.user_embeddings).cpu()
+            return self.model.first_page_log_probs(
+                batch.input_ids, batch.attention_mask, user_embeddings=batch.user_embeddings
+            ).cpu()
         positions = (batch.attention_mask.cumsum(dim=1) * batch.attention_mask - 1).clamp(min=0)
-        logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=positions,
-                            use_cache=False, logits_to_keep=1).logits[:, -1].float()
+        logits = (
+            self.model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=positions,
+                use_cache=False,
+                logits_to_keep=1,
+            )
+            .logits[:, -1]
+            .float()
+        )
         logits = logits[:, : len(self.tokenizer)]
         logits[:, self.tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))] = float("-inf")
         return logits.log_softmax(dim=-1).cpu()

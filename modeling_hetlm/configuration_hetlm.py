@@ -217,9 +217,7 @@ class HeTLMConfig(PreTrainedConfig):
         if not isinstance(self.centroid_momentum, (int, float)) or not 0 <= self.centroid_momentum < 1:
             raise ValueError(f"centroid_momentum must be in [0, 1), got {self.centroid_momentum!r}")
         if self.centroid_distance not in CENTROID_DISTANCES:
-            raise ValueError(
-                f"centroid_distance must be one of {CENTROID_DISTANCES}, got {self.centroid_distance!r}"
-            )
+            raise ValueError(f"centroid_distance must be one of {CENTROID_DISTANCES}, got {self.centroid_distance!r}")
         if self.l1_reduction not in L1_REDUCTIONS:
             raise ValueError(f"l1_reduction must be one of {L1_REDUCTIONS}, got {self.l1_reduction!r}")
         if self.routing not in ROUTINGS:
@@ -245,9 +243,11 @@ class HeTLMConfig(PreTrainedConfig):
             raise ValueError("page_vocabulary_hash is set but num_pages is not: set both (set_page_vocabulary does)")
         pages = self.outcome_pages
         if pages is not None and (
-            not isinstance(pages, dict) or set(pages) != {"cart", "purchase"}
-            or not all(isinstance(patterns, list) and all(isinstance(p, str) for p in patterns)
-                       for patterns in pages.values())
+            not isinstance(pages, dict)
+            or set(pages) != {"cart", "purchase"}
+            or not all(
+                isinstance(patterns, list) and all(isinstance(p, str) for p in patterns) for patterns in pages.values()
+            )
         ):
             raise ValueError(f"outcome_pages must map 'cart' and 'purchase' to lists of page patterns, got {pages!r}")
         if self.url_normalization is not None and not isinstance(self.url_normalization, dict):

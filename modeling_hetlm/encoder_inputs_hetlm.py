@@ -206,8 +206,12 @@ class HeTLMEncoderInputsMixin:
         separator_at, page_at = separated.nonzero(as_tuple=True), page.nonzero(as_tuple=True)
         page_ids = ids[page_at]
         for (rows, _), values, offsets, wanted in (
-            (separator_at, separator.expand(len(separator_at[0]), -1), starts[separator_at],
-             torch.full_like(separator_at[0], separator.numel())),
+            (
+                separator_at,
+                separator.expand(len(separator_at[0]), -1),
+                starts[separator_at],
+                torch.full_like(separator_at[0], separator.numel()),
+            ),
             (page_at, table[page_ids], starts[page_at] + separated[page_at] * separator.numel(), page_counts[page_at]),
         ):
             piece_index = torch.arange(values.shape[1], device=device)

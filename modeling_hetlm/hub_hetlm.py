@@ -15,8 +15,8 @@ from typing import Sequence
 
 from huggingface_hub import CommitInfo, EvalResult, HfApi, ModelCard, ModelCardData
 from safetensors import SafetensorError
-from transformers.utils import cached_file
 from transformers import PreTrainedTokenizerFast
+from transformers.utils import cached_file
 
 from .weights_integrity_hetlm import (
     check_finite_weights,
@@ -215,8 +215,9 @@ def update_model_card(
     facts = read_card_facts(model_directory)
     if facts is None:
         raise OSError(f"{model_directory} has no {CARD_FACTS_FILE}: it is not a saved HeTLM folder")
-    facts = merge_card_facts(facts, data=data_facts(data_summary) if data_summary is not None else None,
-                             metrics=metrics, tags=tags)
+    facts = merge_card_facts(
+        facts, data=data_facts(data_summary) if data_summary is not None else None, metrics=metrics, tags=tags
+    )
     return write_card_files(model_directory, facts)
 
 
@@ -311,15 +312,23 @@ def build_model_card(facts: dict) -> ModelCard:
     card_data = ModelCardData(
         library_name="transformers",
         license=facts.get("license", DEFAULT_LICENSE),
-        tags=list(dict.fromkeys([*MODEL_CARD_TAGS, *(["synthetic-data"] if synthetic else []),
-                                 *facts.get("tags", [])])),
+        tags=list(
+            dict.fromkeys([*MODEL_CARD_TAGS, *(["synthetic-data"] if synthetic else []), *facts.get("tags", [])])
+        ),
         model_name=MODEL_NAME,
         eval_results=[
-            EvalResult(task_type="text-generation", task_name="next-session prediction",
-                       dataset_type="browsing-sessions", dataset_name=dataset_name, metric_type=name,
-                       metric_name=name, metric_value=value)
+            EvalResult(
+                task_type="text-generation",
+                task_name="next-session prediction",
+                dataset_type="browsing-sessions",
+                dataset_name=dataset_name,
+                metric_type=name,
+                metric_name=name,
+                metric_value=value,
+            )
             for name, value in metrics.items()
-        ] or None,
+        ]
+        or None,
     )
     count = model.get("num_clusters", 0)
     sizes = training.pop(CLUSTER_SIZES_KEY, None)
@@ -346,8 +355,11 @@ def build_model_card(facts: dict) -> ModelCard:
         "- Predictions reflect past behaviour in the log, biases included; they are not meant for decisions about "
         "individual people.",
         "- Prompts longer than the predictors' positions keep only their latest sessions.",
-        *(["- **Trained on synthetic data** (the HeTLM simulator): its numbers say nothing about real visitors."]
-          if synthetic else []),
+        *(
+            ["- **Trained on synthetic data** (the HeTLM simulator): its numbers say nothing about real visitors."]
+            if synthetic
+            else []
+        ),
         "",
         "## Clusters",
         "",
@@ -400,9 +412,13 @@ def build_model_card(facts: dict) -> ModelCard:
 def _load_card_facts(pretrained_model_name_or_path, kwargs: dict) -> dict | None:
     """The card facts of a local folder or Hub repo being loaded (None when it has none)."""
     hub_kwargs = {key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs}
-    path = cached_file(str(pretrained_model_name_or_path), CARD_FACTS_FILE,
-                       _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False,
-                       **hub_kwargs)
+    path = cached_file(
+        str(pretrained_model_name_or_path),
+        CARD_FACTS_FILE,
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+        **hub_kwargs,
+    )
     return None if path is None else read_card_facts(Path(path).parent)
 
 

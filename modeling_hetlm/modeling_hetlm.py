@@ -216,7 +216,9 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         active = None if active_clusters is None else self._checked_active_clusters(active_clusters, z.device)
         probs = self.cluster_probabilities(z, active)
         assignments = self.assign_clusters(z, cluster_probs=probs.detach(), active_clusters=active)
-        per_cluster_nll = self._per_cluster_nll(input_ids, attention_mask, labels, assignments, active, compute_selector_loss)
+        per_cluster_nll = self._per_cluster_nll(
+            input_ids, attention_mask, labels, assignments, active, compute_selector_loss
+        )
         critic_loss = per_cluster_nll.gather(1, assignments.unsqueeze(1)).mean()
         # A sharp selector can underflow all of a cluster's probabilities in the batch to 0 (or to a
         # subnormal sum): that cluster's weights are then its probabilities themselves, so its centroid
@@ -262,8 +264,11 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         for cluster in assignments.unique().tolist():
             index = (assignments == cluster).nonzero().squeeze(1)
             logits = self.predictors[cluster](
-                input_ids=input_ids[index], attention_mask=attention_mask[index], position_ids=positions[index],
-                use_cache=False, logits_to_keep=logits_to_keep,
+                input_ids=input_ids[index],
+                attention_mask=attention_mask[index],
+                position_ids=positions[index],
+                use_cache=False,
+                logits_to_keep=logits_to_keep,
             ).logits
             pieces.append((index, logits))
         result = pieces[0][1].new_empty((input_ids.shape[0], *pieces[0][1].shape[1:]))
@@ -645,8 +650,10 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         for rows, sequences, prompt_width, _ in pieces:
             result[rows, : sequences.shape[1] - prompt_width] = sequences[:, prompt_width:]
         if as_dict:
-            steps = {name: _merge_steps([(rows, getattr(out, name)) for rows, _, _, out in pieces], total)
-                     for name in ("scores", "logits")}
+            steps = {
+                name: _merge_steps([(rows, getattr(out, name)) for rows, _, _, out in pieces], total)
+                for name in ("scores", "logits")
+            }
             return HeTLMGenerateOutput(sequences=result, clusters=clusters, **steps)
         return (result, clusters) if return_clusters else result
 
@@ -668,7 +675,12 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             )
         logger.warning(
             "%d of %d prompts are longer than %d tokens (%d positions - max_new_tokens=%d): they keep their latest "
-            "sessions", len(too_long), input_ids.shape[0], room, positions, max_new_tokens,
+            "sessions",
+            len(too_long),
+            input_ids.shape[0],
+            room,
+            positions,
+            max_new_tokens,
         )
         prompts = [row[mask.bool()].tolist() for row, mask in zip(input_ids, attention_mask)]
         bos = self.config.bos_token_id

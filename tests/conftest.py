@@ -18,6 +18,20 @@ def smoke_run(tmp_path_factory):
     from application.cli import main as cli_main
 
     run_dir = tmp_path_factory.mktemp("experiment") / "run"
-    assert cli_main(["--log-level", "WARNING", "experiment", "--preset", "smoke", "--simulator-users", "160",
-                     "--out", str(run_dir)]) == 0
+    assert (
+        cli_main(
+            [
+                "--log-level",
+                "WARNING",
+                "experiment",
+                "--preset",
+                "smoke",
+                "--simulator-users",
+                "160",
+                "--out",
+                str(run_dir),
+            ]
+        )
+        == 0
+    )
     return run_dir

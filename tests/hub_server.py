@@ -222,7 +222,12 @@ def _require_namespace(user: str, repo_id: str) -> None:
 
 
 def _path_info(path: str, stored: StoredFile, commit: Commit, expand: bool) -> dict[str, Any]:
-    info: dict[str, Any] = {"type": "file", "path": path, "size": stored.size, "oid": git_blob_sha1(stored.content or b"")}
+    info: dict[str, Any] = {
+        "type": "file",
+        "path": path,
+        "size": stored.size,
+        "oid": git_blob_sha1(stored.content or b""),
+    }
     if stored.lfs_oid is not None:
         pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{stored.lfs_oid}\nsize {stored.size}\n"
         info["oid"] = git_blob_sha1(pointer.encode())
@@ -253,11 +258,27 @@ class HubRoutes:
             ("POST", re.compile(typed + r"/commit/(?P<rev>[^/]+)"), self.commit),
             ("GET", re.compile(typed + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?"), self.tree),
             ("GET", re.compile(typed + r"(?:/revision/(?P<rev>[^/]+))?"), self.repo_info),
-            ("POST", re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"\.git/info/lfs/objects/batch"), self.lfs_batch),
-            ("POST", re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"\.git/info/lfs/objects/verify"), self.lfs_verify),
+            (
+                "POST",
+                re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"\.git/info/lfs/objects/batch"),
+                self.lfs_batch,
+            ),
+            (
+                "POST",
+                re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"\.git/info/lfs/objects/verify"),
+                self.lfs_verify,
+            ),
             ("PUT", re.compile(r"/lfs-upload/(?P<oid>[0-9a-f]{64})/(?P<ticket>[\w-]+)"), self.lfs_upload),
-            ("GET", re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)"), self.resolve),
-            ("HEAD", re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)"), self.resolve),
+            (
+                "GET",
+                re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
+                self.resolve,
+            ),
+            (
+                "HEAD",
+                re.compile(r"/(?:(?P<type>datasets|spaces)/)?" + repo + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
+                self.resolve,
+            ),
         ]
 
     def find(self, method: str, path: str) -> tuple[Callable[..., Answer], re.Match[str]] | None:
@@ -292,7 +313,9 @@ class HubRoutes:
         content = json.loads(body or b"{}").get("content", "")
         front_matter = re.match(r"\A\s*---\n(.*?)\n---", content, flags=re.S)
         if front_matter is None:
-            return Answer(200, {"errors": [], "warnings": [{"message": "empty or missing yaml metadata in repo card"}]})
+            return Answer(
+                200, {"errors": [], "warnings": [{"message": "empty or missing yaml metadata in repo card"}]}
+            )
         try:
             metadata = yaml.safe_load(front_matter.group(1))
         except yaml.YAMLError as error:
@@ -303,7 +326,9 @@ class HubRoutes:
 
     def whoami(self, state: HubState, endpoint: str, user: str | None, match, query, body: bytes) -> Answer:
         user = _require_user(user)
-        return Answer(200, {"type": "user", "name": user, "fullname": user, "orgs": [], "auth": {"type": "access_token"}})
+        return Answer(
+            200, {"type": "user", "name": user, "fullname": user, "orgs": [], "auth": {"type": "access_token"}}
+        )
 
     def agent_harnesses(self, state: HubState, endpoint: str, user: str | None, match, query, body: bytes) -> Answer:
         return Answer(200, {"standardEnvVars": [], "harnesses": {}})
@@ -347,7 +372,10 @@ class HubRoutes:
                 if depth > 1 and not recursive:
                     break
                 sub_folder = prefix + "/".join(parts[:depth])
-                entries.setdefault(sub_folder, {"type": "directory", "path": sub_folder, "oid": git_blob_sha1(sub_folder.encode()), "size": 0})
+                entries.setdefault(
+                    sub_folder,
+                    {"type": "directory", "path": sub_folder, "oid": git_blob_sha1(sub_folder.encode()), "size": 0},
+                )
             if len(parts) == 1 or recursive:
                 entries[path] = _path_info(path, stored, commit, expand)
         if folder and not entries:
@@ -370,9 +398,18 @@ class HubRoutes:
             path, size = entry.get("path"), entry.get("size")
             if not isinstance(path, str) or not isinstance(size, int):
                 raise HubError(400, f"Each file needs a string 'path' and an integer 'size', got {entry!r}")
-            lfs = size >= LFS_MIN_SIZE or any(fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern) for pattern in LFS_PATTERNS)
+            lfs = size >= LFS_MIN_SIZE or any(
+                fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern) for pattern in LFS_PATTERNS
+            )
             remote = commit.files.get(path)
-            answers.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": remote.oid if remote else None})
+            answers.append(
+                {
+                    "path": path,
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                    "oid": remote.oid if remote else None,
+                }
+            )
         return Answer(200, {"files": answers, "commitOid": commit.oid})
 
     def lfs_batch(self, state: HubState, endpoint: str, user: str | None, match, query, body: bytes) -> Answer:
@@ -389,22 +426,33 @@ class HubRoutes:
             for requested in payload.get("objects", []):
                 oid, size = requested.get("oid"), requested.get("size")
                 if not isinstance(oid, str) or not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int):
-                    objects.append({"oid": str(oid), "size": size if isinstance(size, int) else 0, "error": {"code": 422, "message": "oid must be a sha256 hex digest and size an integer"}})
+                    objects.append(
+                        {
+                            "oid": str(oid),
+                            "size": size if isinstance(size, int) else 0,
+                            "error": {"code": 422, "message": "oid must be a sha256 hex digest and size an integer"},
+                        }
+                    )
                     continue
                 if oid in state.lfs_objects:
                     objects.append({"oid": oid, "size": size})
                     continue
                 ticket = secrets.token_hex(16)
                 state.upload_tickets[ticket] = (oid, size)
-                objects.append({
-                    "oid": oid,
-                    "size": size,
-                    "authenticated": True,
-                    "actions": {
-                        "upload": {"href": f"{endpoint}/lfs-upload/{oid}/{ticket}", "header": {}},
-                        "verify": {"href": f"{endpoint}/{prefix}{match['repo']}.git/info/lfs/objects/verify", "header": {}},
-                    },
-                })
+                objects.append(
+                    {
+                        "oid": oid,
+                        "size": size,
+                        "authenticated": True,
+                        "actions": {
+                            "upload": {"href": f"{endpoint}/lfs-upload/{oid}/{ticket}", "header": {}},
+                            "verify": {
+                                "href": f"{endpoint}/{prefix}{match['repo']}.git/info/lfs/objects/verify",
+                                "header": {},
+                            },
+                        },
+                    }
+                )
         return Answer(200, {"transfer": "basic", "objects": objects}, {"Content-Type": "application/vnd.git-lfs+json"})
 
     def lfs_upload(self, state: HubState, endpoint: str, user: str | None, match, query, body: bytes) -> Answer:
@@ -446,12 +494,15 @@ class HubRoutes:
                 files = _apply_operation(state, files, line, line_number)
             commit = state.add_commit(repo, header.get("summary") or "Upload", files)
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
-        return Answer(200, {
-            "success": True,
-            "commitOid": commit.oid,
-            "commitUrl": f"{endpoint}/{prefix}{match['repo']}/commit/{commit.oid}",
-            "pullRequestUrl": None,
-        })
+        return Answer(
+            200,
+            {
+                "success": True,
+                "commitOid": commit.oid,
+                "commitUrl": f"{endpoint}/{prefix}{match['repo']}/commit/{commit.oid}",
+                "pullRequestUrl": None,
+            },
+        )
 
     # -- downloads ----------------------------------------------------------------------------
     def resolve(self, state: HubState, endpoint: str, user: str | None, match, query, body: bytes) -> Answer:
@@ -463,7 +514,11 @@ class HubRoutes:
             if stored is None:
                 raise HubError(404, f"Entry not found: {path}", error_code="EntryNotFound")
             content = state.lfs_objects[stored.lfs_oid] if stored.lfs_oid is not None else stored.content or b""
-        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{git_blob_sha1(content) if stored.lfs_oid is None else stored.lfs_oid}"', "Accept-Ranges": "bytes"}
+        headers = {
+            "X-Repo-Commit": commit.oid,
+            "ETag": f'"{git_blob_sha1(content) if stored.lfs_oid is None else stored.lfs_oid}"',
+            "Accept-Ranges": "bytes",
+        }
         if stored.lfs_oid is not None:
             headers.update({"X-Linked-Etag": f'"{stored.lfs_oid}"', "X-Linked-Size": str(stored.size)})
         return Answer(200, content, headers)
@@ -474,7 +529,9 @@ def _refuse_pull_requests(query: dict[str, list[str]]) -> None:
         raise HubError(400, "This local Hub has no pull requests; push to 'main' instead")
 
 
-def _apply_operation(state: HubState, files: dict[str, StoredFile], line: dict[str, Any], line_number: int) -> dict[str, StoredFile]:
+def _apply_operation(
+    state: HubState, files: dict[str, StoredFile], line: dict[str, Any], line_number: int
+) -> dict[str, StoredFile]:
     key, value = line.get("key"), line.get("value") or {}
     path = value.get("path")
     if not isinstance(path, str) or not path:
@@ -490,11 +547,18 @@ def _apply_operation(state: HubState, files: dict[str, StoredFile], line: dict[s
         if stored is None:
             raise HubError(422, f"Commit line {line_number}: LFS object {oid} for {path} was never uploaded")
         if value.get("size") not in (None, len(stored)):
-            raise HubError(422, f"Commit line {line_number}: size {value.get('size')} of {path} does not match the uploaded {len(stored)} bytes")
+            raise HubError(
+                422,
+                f"Commit line {line_number}: size {value.get('size')} of {path} does not match the uploaded {len(stored)} bytes",
+            )
         files[path] = StoredFile(size=len(stored), lfs_oid=oid)
     elif key == "deletedFile":
         if path not in files:
-            raise HubError(404, f"Commit line {line_number}: A file with this name doesn't exist: {path}", error_code="EntryNotFound")
+            raise HubError(
+                404,
+                f"Commit line {line_number}: A file with this name doesn't exist: {path}",
+                error_code="EntryNotFound",
+            )
         del files[path]
     elif key == "deletedFolder":
         folder = path.rstrip("/") + "/"

@@ -37,9 +37,17 @@ TARGETS = [["/home", "purchase"], ["/google+redesign/drinkware", "cart"], ["/hom
 
 def predictor_config(family: str, vocab_size: int) -> dict:
     """A 2-layer, 16-d causal LM config of `family` with tied input/output embeddings."""
-    common = {"vocab_size": vocab_size, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
-              "max_position_embeddings": 64, "tie_word_embeddings": True, "pad_token_id": 0, "bos_token_id": 2,
-              "eos_token_id": 3}
+    common = {
+        "vocab_size": vocab_size,
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 64,
+        "tie_word_embeddings": True,
+        "pad_token_id": 0,
+        "bos_token_id": 2,
+        "eos_token_id": 3,
+    }
     if family == "opt":
         return {"model_type": "opt", "ffn_dim": 32, "word_embed_proj_dim": 16, "dropout": 0.0, **common}
     return {"model_type": family, "intermediate_size": 32, "num_key_value_heads": 1, **common}
@@ -55,9 +63,15 @@ def tiny_model(family: str = "opt", num_clusters: int = 3, seed: int = 0, **conf
         "selector_hidden_sizes": [8],
         "encoder_max_length": 64,
         "predictor_config": predictor_config(family, len(page_tokenizer)),
-        "encoder_config": {"model_type": "bert", "vocab_size": len(encoder_tokenizer), "hidden_size": 16,
-                           "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                           "max_position_embeddings": 64},
+        "encoder_config": {
+            "model_type": "bert",
+            "vocab_size": len(encoder_tokenizer),
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+        },
         **config_kwargs,
     }
     return build_hetlm(page_tokenizer, encoder_tokenizer=encoder_tokenizer, **settings).eval()

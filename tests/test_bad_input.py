@@ -47,7 +47,9 @@ def test_missing_column_in_every_source(tmp_path):
     csv = write(tmp_path, "log.csv", "user_id,timestamp\n1,2024-01-01\n")
     error = raises(csv, "events", field="page", match="missing column 'page'")
     assert "found user_id, timestamp" in str(error)
-    rees = write(tmp_path, "rees.csv", REES46_HEADER.replace(",user_session", "") + REES46_ROW.rsplit(",", 1)[0] + "\n")
+    rees = write(
+        tmp_path, "rees.csv", REES46_HEADER.replace(",user_session", "") + REES46_ROW.rsplit(",", 1)[0] + "\n"
+    )
     raises(rees, "rees46", field="user_session", match="missing column")
     jsonl = write(tmp_path, "log.jsonl", '{"user_id": "1", "page": "home"}\n')
     raises(jsonl, "events", field="timestamp", match="missing column")
@@ -70,15 +72,21 @@ def test_missing_column_is_an_error_even_when_skipping(tmp_path):
 
 def test_wrong_column_type_in_parquet(tmp_path):
     path = tmp_path / "log.parquet"
-    pq.write_table(pa.table({"user_id": [1.5, 2.5], "timestamp": ["2024-01-01", "2024-01-02"], "page": ["a", "b"]}), path)
+    pq.write_table(
+        pa.table({"user_id": [1.5, 2.5], "timestamp": ["2024-01-01", "2024-01-02"], "page": ["a", "b"]}), path
+    )
     raises(path, "events", field="user_id", match="wrong type double")
     pq.write_table(pa.table({"user_id": ["1"], "timestamp": [[1, 2]], "page": ["a"]}), path)
     raises(path, "events", field="timestamp", match="wrong type list")
 
 
 def test_wrong_value_type_in_json_lines(tmp_path):
-    path = write(tmp_path, "log.jsonl", '{"user_id": "1", "timestamp": 1700000000, "page": "a"}\n'
-                                        '{"user_id": "1", "timestamp": 1700000060, "page": ["b", "c"]}\n')
+    path = write(
+        tmp_path,
+        "log.jsonl",
+        '{"user_id": "1", "timestamp": 1700000000, "page": "a"}\n'
+        '{"user_id": "1", "timestamp": 1700000060, "page": ["b", "c"]}\n',
+    )
     raises(path, "events", row=2, field="page", match="wrong type list")
     table, report = read_all(path, "events", on_bad_rows="skip")
     assert table.num_rows == 1 and report == {"wrong type list": 1}
@@ -103,13 +111,19 @@ def test_ga360_number_fields_that_are_not_numbers(tmp_path):
 
 
 def test_unparsable_timestamp_names_the_line(tmp_path):
-    path = write(tmp_path, "log.csv", "user_id,timestamp,page\n1,2024-01-01T10:00:00Z,a\n1,2024-13-45 10:00,b\n1,not a time,c\n")
+    path = write(
+        tmp_path, "log.csv", "user_id,timestamp,page\n1,2024-01-01T10:00:00Z,a\n1,2024-13-45 10:00,b\n1,not a time,c\n"
+    )
     error = raises(path, "events", row=3, field="timestamp", match="unparsable timestamp: '2024-13-45 10:00'")
     assert "on_bad_rows='skip'" in str(error)
 
 
 def test_skipped_rows_are_counted_and_logged(tmp_path, caplog):
-    path = write(tmp_path, "log.csv", "user_id,timestamp,page\n1,2024-01-01T10:00:00Z,a\n1,2024-13-45 10:00,b\n1,not a time,c\n,2024-01-01,d\n2,2024-01-01,\n")
+    path = write(
+        tmp_path,
+        "log.csv",
+        "user_id,timestamp,page\n1,2024-01-01T10:00:00Z,a\n1,2024-13-45 10:00,b\n1,not a time,c\n,2024-01-01,d\n2,2024-01-01,\n",
+    )
     with caplog.at_level(logging.WARNING):
         table, report = read_all(path, "events", on_bad_rows="skip")
     assert table.column("page").to_pylist() == ["a"]
@@ -135,8 +149,16 @@ def test_rees46_bad_rows(tmp_path):
 # --- empty file ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, format", [("log.csv", "events"), ("log.jsonl", "events"), ("log.parquet", "events"),
-                                          ("rees.csv", "rees46"), ("ga_sessions_20170801.json", "ga360")])
+@pytest.mark.parametrize(
+    "name, format",
+    [
+        ("log.csv", "events"),
+        ("log.jsonl", "events"),
+        ("log.parquet", "events"),
+        ("rees.csv", "rees46"),
+        ("ga_sessions_20170801.json", "ga360"),
+    ],
+)
 def test_empty_file_is_always_an_error(tmp_path, name, format):
     path = write(tmp_path, name, b"")
     raises(path, format, match="empty file", on_bad_rows="skip")
@@ -146,7 +168,16 @@ def test_header_only_and_blank_files(tmp_path):
     raises(write(tmp_path, "rees.csv", REES46_HEADER), "rees46", match="no data rows")
     raises(write(tmp_path, "log.jsonl", "\n\n"), "events", match="no line is a JSON object")
     path = tmp_path / "log.parquet"
-    pq.write_table(pa.table({"user_id": pa.array([], pa.string()), "timestamp": pa.array([], pa.string()), "page": pa.array([], pa.string())}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": pa.array([], pa.string()),
+                "timestamp": pa.array([], pa.string()),
+                "page": pa.array([], pa.string()),
+            }
+        ),
+        path,
+    )
     raises(path, "events", match="no data rows")
 
 
@@ -163,8 +194,12 @@ def test_non_utf8_byte_in_csv(tmp_path):
 
 
 def test_non_utf8_byte_in_json_lines(tmp_path):
-    path = write(tmp_path, "log.jsonl", b'{"user_id": "1", "timestamp": 1700000000, "page": "a"}\n'
-                                        b'{"user_id": "1", "timestamp": 1700000060, "page": "caf\xe9"}\n')
+    path = write(
+        tmp_path,
+        "log.jsonl",
+        b'{"user_id": "1", "timestamp": 1700000000, "page": "a"}\n'
+        b'{"user_id": "1", "timestamp": 1700000060, "page": "caf\xe9"}\n',
+    )
     raises(path, "events", row=2, match="invalid UTF-8")
     table, report = read_all(path, "events", on_bad_rows="skip")
     assert table.num_rows == 1 and report == {"invalid UTF-8": 1}
@@ -182,7 +217,9 @@ def test_wrong_number_of_fields_in_csv(tmp_path):
 
 def test_malformed_json_line(tmp_path):
     good = (FIXTURES / "ga_sessions_sample.json").read_text().splitlines()
-    path = write(tmp_path, "ga_sessions_20170801.json", "\n".join([good[0], '{"fullVisitorId": "1", "hits": [', good[1]]) + "\n")
+    path = write(
+        tmp_path, "ga_sessions_20170801.json", "\n".join([good[0], '{"fullVisitorId": "1", "hits": [', good[1]]) + "\n"
+    )
     raises(path, "ga360", row=2, match="malformed JSON")
     table, report = read_all(path, "ga360", on_bad_rows="skip")
     assert report["malformed JSON"] == 1 and table.num_rows == 10

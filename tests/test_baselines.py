@@ -76,8 +76,9 @@ def test_markov_starts_from_the_last_page_of_each_user(train):
     assert chain.popularity.share == pytest.approx({"a": 0.6, "c": 0.5, "b": 0.4, "d": 0.1, "e": 0.1})
     predictions = chain.predict([[["x", "c"]], [["q"]]])
     # L = 2 steps from c: step 1 c 1/2, a 1/4, e 1/4; step 2 c 1/4 + 1/24, a 1/8 + 1/24, e 1/8, b 1/8, d 1/24.
-    assert_ranking(predictions.page_scores[0],
-                   [("c", 19 / 24), ("a", 5 / 12), ("e", 3 / 8), ("b", 1 / 8), ("d", 1 / 24)])
+    assert_ranking(
+        predictions.page_scores[0], [("c", 19 / 24), ("a", 5 / 12), ("e", 3 / 8), ("b", 1 / 8), ("d", 1 / 24)]
+    )
     # L = the user's mean distinct pages per session: 2 and 1; an unknown last page gets the popular pages.
     assert predictions.sessions == [["c", "a"], ["a"]]
     assert predictions.outcome_probabilities is None
@@ -85,8 +86,13 @@ def test_markov_starts_from_the_last_page_of_each_user(train):
 
 def test_markov_counts_each_session_once_however_many_windows_repeat_it():
     one_row = make_train(inputs=[[["a", "b"], ["b", "a"]]], targets=[["a", "b"]])
-    windows = Dataset.from_dict({"user_id": ["u", "u"], "input_sessions": [[["a", "b"]], [["a", "b"], ["b", "a"]]],
-                                 "target_session": [["b", "a"], ["a", "b"]]})
+    windows = Dataset.from_dict(
+        {
+            "user_id": ["u", "u"],
+            "input_sessions": [[["a", "b"]], [["a", "b"], ["b", "a"]]],
+            "target_session": [["b", "a"], ["a", "b"]],
+        }
+    )
     assert MarkovChainBaseline.fit(windows).transitions == MarkovChainBaseline.fit(one_row).transitions
     assert MarkovChainBaseline.fit(windows).popularity == MarkovChainBaseline.fit(one_row).popularity
 
@@ -99,8 +105,9 @@ def test_markov_sampling_is_seeded_and_draws_distinct_successors(train):
     assert sessions == second(users)[0]
     assert len({tuple(session) for session in sessions}) > 1
     # From a in 2 steps the chain reaches a, b, c, d and e.
-    assert all(len(session) == len(set(session)) == 2 and set(session) <= {"a", "b", "c", "d", "e"}
-               for session in sessions)
+    assert all(
+        len(session) == len(set(session)) == 2 and set(session) <= {"a", "b", "c", "d", "e"} for session in sessions
+    )
 
 
 def test_personal_popularity_ranks_the_users_own_pages_then_popular_ones(train):
@@ -116,11 +123,13 @@ def test_personal_popularity_ranks_the_users_own_pages_then_popular_ones(train):
 
 @pytest.fixture()
 def knn_train() -> Dataset:
-    return Dataset.from_dict({
-        "user_id": ["u", "u", "v", "w"],
-        "input_sessions": [[["a", "b"]], [["a", "b"], ["c"]], [["b"]], [["e"]]],
-        "target_session": [["c"], ["a"], ["d", "cart"], ["f"]],
-    })
+    return Dataset.from_dict(
+        {
+            "user_id": ["u", "u", "v", "w"],
+            "input_sessions": [[["a", "b"]], [["a", "b"], ["c"]], [["b"]], [["e"]]],
+            "target_session": [["c"], ["a"], ["d", "cart"], ["f"]],
+        }
+    )
 
 
 def test_sknn_neighbours_are_users_by_recency_weighted_cosine(knn_train):
@@ -133,7 +142,8 @@ def test_sknn_neighbours_are_users_by_recency_weighted_cosine(knn_train):
     assert similarity.tolist() == pytest.approx([0.75, 0.5 / 2**0.5])
     predictions = knn.predict([[["b", "a"]]])
     assert dict(list(predictions.page_scores[0].items())[:3]) == pytest.approx(
-        {"c": 0.75, "cart": 0.5 / 2**0.5, "d": 0.5 / 2**0.5})
+        {"c": 0.75, "cart": 0.5 / 2**0.5, "d": 0.5 / 2**0.5}
+    )
     assert predictions.sessions == [["c", "cart"]]
     assert predictions.outcome_probabilities["cart"].tolist() == pytest.approx([0.3536 / (0.75 + 0.3536)], abs=1e-4)
     nearest = fit_baseline("sknn", knn_train, k=1).predict([[["b", "a"]]])

@@ -11,7 +11,12 @@ import pytest
 import torch
 
 from application.cli import (
-    COMMANDS, MAX_DEFAULT_THREADS, apply_threads, build_parser, default_threads, requested_command
+    COMMANDS,
+    MAX_DEFAULT_THREADS,
+    apply_threads,
+    build_parser,
+    default_threads,
+    requested_command,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +35,14 @@ print(json.dumps({"code": code, "imported": sorted(heavy)}))
 
 
 def run_cli(*arguments: str) -> tuple[dict, str]:
-    result = subprocess.run([sys.executable, "-c", CHILD, *arguments], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin"},
+    )
     *help_lines, report = result.stdout.strip().splitlines()
     return json.loads(report), "\n".join(help_lines)
 
@@ -46,14 +57,18 @@ def test_a_sub_command_help_imports_only_its_own_module():
     report, text = run_cli("evaluate", "--help")
     assert report["code"] == 0 and "--baseline" in text
     assert [name for name in report["imported"] if name.startswith("application.commands.")] == [
-        "application.commands.device_option", "application.commands.evaluate"]
+        "application.commands.device_option",
+        "application.commands.evaluate",
+    ]
 
 
 def test_requested_command_skips_global_options():
     assert requested_command(["--threads", "2", "--log-level", "DEBUG", "generate", "model", "log.csv"]) == "generate"
     assert requested_command(["--log-level=INFO", "prepare", "simulator"]) == "prepare"
     assert requested_command(["--help"]) is None and requested_command(["nonsense"]) is None
-    assert set(build_parser(commands=["prepare"]).parse_args(["prepare", "simulator", "--out", "x"]).__dict__) > {"_run"}
+    assert set(build_parser(commands=["prepare"]).parse_args(["prepare", "simulator", "--out", "x"]).__dict__) > {
+        "_run"
+    }
 
 
 def test_threads_are_applied_and_the_default_never_raises_torchs_count():

@@ -17,10 +17,10 @@ from transformers import LlamaConfig, LlamaForCausalLM, TrainingArguments
 
 from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing
 from trainers.clustering import pretrain_selector
+from trainers.data import BrowsingCollator
 from trainers.hetlm_trainer import HeTLMTrainer
 from trainers.hetlm_training import cluster_dynamics
 from trainers.reassignment import hard_em_labels, score_users
-from trainers.data import BrowsingCollator
 
 VOCAB, DIM, USERS, LENGTH = 48, 32, 48, 16
 
@@ -39,32 +39,70 @@ def planted_users(seed: int = 0) -> tuple[Dataset, np.ndarray]:
     noise = rng.normal(size=(USERS, DIM))
     embeddings = noise + 0.3 * np.where(groups[:, None] == 0, 1.0, -1.0) * direction
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    users = Dataset.from_dict({"input_ids": rows, "labels": rows,
-                               "user_embeddings": embeddings.astype(np.float32).tolist()})
+    users = Dataset.from_dict(
+        {"input_ids": rows, "labels": rows, "user_embeddings": embeddings.astype(np.float32).tolist()}
+    )
     return users, groups
 
 
 def planted_model(num_clusters: int, **config) -> HeTLMForBrowsing:
     torch.manual_seed(0)
-    predictor = LlamaConfig(vocab_size=VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
-    encoder = {"model_type": "bert", "vocab_size": 30, "hidden_size": DIM, "num_hidden_layers": 1,
-               "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64}
-    hetlm_config = HeTLMConfig(predictor_config=predictor.to_dict(), encoder_config=encoder, num_clusters=num_clusters,
-                               selector_hidden_sizes=[64], encoder_max_length=64, **config)
+    predictor = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    encoder = {
+        "model_type": "bert",
+        "vocab_size": 30,
+        "hidden_size": DIM,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 64,
+    }
+    hetlm_config = HeTLMConfig(
+        predictor_config=predictor.to_dict(),
+        encoder_config=encoder,
+        num_clusters=num_clusters,
+        selector_hidden_sizes=[64],
+        encoder_max_length=64,
+        **config,
+    )
     return HeTLMForBrowsing.from_single_lm(hetlm_config, LlamaForCausalLM(predictor))
 
 
 def planted_trainer(model, users, labels, tmp_path, epochs: int = 3, **options) -> HeTLMTrainer:
     embeddings = np.asarray(users["user_embeddings"], dtype=np.float32)
     pretrain_selector(model, embeddings, labels, epochs=150, learning_rate=1e-2, label_smoothing=0.3)
-    arguments = TrainingArguments(str(tmp_path), per_device_train_batch_size=8, num_train_epochs=epochs,
-                                  learning_rate=5e-3, logging_steps=2, report_to=[], disable_tqdm=True,
-                                  save_strategy="no", seed=0, use_cpu=True)
+    arguments = TrainingArguments(
+        str(tmp_path),
+        per_device_train_batch_size=8,
+        num_train_epochs=epochs,
+        learning_rate=5e-3,
+        logging_steps=2,
+        report_to=[],
+        disable_tqdm=True,
+        save_strategy="no",
+        seed=0,
+        use_cpu=True,
+    )
     options.setdefault("reassign_selector_epochs", 60)  # 48 users: one selector step per epoch
-    return HeTLMTrainer(model=model, args=arguments, train_dataset=users, selector_learning_rate=1e-3,
-                        selector_weight_decay=0.0, reference_labels=labels, label_smoothing=0.3,
-                        min_cluster_size=3, **options)
+    return HeTLMTrainer(
+        model=model,
+        args=arguments,
+        train_dataset=users,
+        selector_learning_rate=1e-3,
+        selector_weight_decay=0.0,
+        reference_labels=labels,
+        label_smoothing=0.3,
+        min_cluster_size=3,
+        **options,
+    )
 
 
 def wrong_start(groups: np.ndarray) -> np.ndarray:
@@ -98,8 +136,9 @@ def test_selector_keeps_an_l1_gradient_after_pretraining():
         with torch.no_grad():  # a second predictor that predicts worse, so L1 has something to say
             torch.manual_seed(1)
             model.predictors[1].lm_head.weight.normal_(0, 0.3)
-        result = pretrain_selector(model, embeddings, groups, epochs=150, learning_rate=1e-2,
-                                   label_smoothing=smoothing)
+        result = pretrain_selector(
+            model, embeddings, groups, epochs=150, learning_rate=1e-2, label_smoothing=smoothing
+        )
         norms[reduction] = selector_gradient_norms(model, users)
         if smoothing:
             assert result.accuracy == 1.0 and 0.8 < result.mean_max_probability < 0.9
@@ -113,8 +152,9 @@ def test_selector_keeps_an_l1_gradient_after_pretraining():
 def test_hard_em_moves_wrongly_started_users_to_the_predictor_that_fits_them(tmp_path):
     users, groups = planted_users()
     labels = wrong_start(groups)
-    trainer = planted_trainer(planted_model(2), users, labels, tmp_path, reassignment="hard_em",
-                              reassign_size_prior=0.0)
+    trainer = planted_trainer(
+        planted_model(2), users, labels, tmp_path, reassignment="hard_em", reassign_size_prior=0.0
+    )
     start = trainer.assignments.numpy()
     assert (start == labels).mean() >= 0.95  # the selector begins by mimicking the wrong start
     trainer.train()
@@ -147,8 +187,9 @@ def test_k_shrinks_when_hard_em_empties_a_cluster(tmp_path):
     users, groups = planted_users()
     labels = np.where(groups == 1, 2, 0)
     labels[np.flatnonzero(groups == 0)[::3]] = 1
-    trainer = planted_trainer(planted_model(3), users, labels, tmp_path, reassignment="hard_em",
-                              reassign_size_prior=3.0)
+    trainer = planted_trainer(
+        planted_model(3), users, labels, tmp_path, reassignment="hard_em", reassign_size_prior=3.0
+    )
     trainer.train()
     assert trainer.cluster_history[-1]["num_clusters"] == 2
     assert 1 in [cluster for entry in trainer.cluster_history for cluster in entry["retired"]]

@@ -6,7 +6,6 @@ from evaluation.composite import COMPOSITE_GROUPS, OVERALL, compare_metric, comp
 from evaluation.outcome_metrics import OUTCOME_METRICS
 from evaluation.page_metrics import PAGE_MEAN_METRICS, PAGE_VARIANCE_METRICS
 
-
 # Combined rows of the paper's Tables 2 (page means), 3 (variances) and 4 (outcomes); their column
 # orders are ours.
 PAPER_ROWS = {

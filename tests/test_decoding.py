@@ -29,9 +29,18 @@ PAGES = ["home", "shoes", "bags", "cart", "purchase"]
 def tiny_lm():
     torch.manual_seed(0)
     tokenizer = build_page_tokenizer(PAGES)
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
-                                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                      max_position_embeddings=64, tie_word_embeddings=False))
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+            tie_word_embeddings=False,
+        )
+    )
     return lm.eval(), tokenizer
 
 
@@ -46,8 +55,9 @@ def test_forward_logits_are_the_assigned_predictors_and_recommend_ranks_them(fam
     assert plain.logits is None and torch.equal(plain.loss, output.loss)  # the losses are untouched
     positions = (mask.cumsum(dim=1) * mask - 1).clamp(min=0)
     for row, cluster in enumerate(output.assignments.tolist()):
-        expected = model.predictors[cluster](input_ids=ids[row : row + 1], attention_mask=mask[row : row + 1],
-                                             position_ids=positions[row : row + 1]).logits[0]
+        expected = model.predictors[cluster](
+            input_ids=ids[row : row + 1], attention_mask=mask[row : row + 1], position_ids=positions[row : row + 1]
+        ).logits[0]
         torch.testing.assert_close(output.logits[row], expected)
     top = model.recommend(ids, mask, k=3, page_tokenizer=tokenizer)
     page_logits = output.logits[:, -1].clone()
@@ -110,17 +120,21 @@ class PlantedForecaster:
 
 
 def test_thresholds_are_tuned_on_validation_then_applied_to_test():
-    forecaster = PlantedForecaster({
-        "a": Forecast([], {"home": 0.9, "shoes": 0.6, "bags": 0.2, "cart": 0.7}, (0.7, 0.0, 0.7), ["home"]),
-        "b": Forecast([], {"home": 0.5, "bags": 0.4, "cart": 0.3, "purchase": 0.3}, (0.3, 0.3, 0.5), ["bags"]),
-    })
-    validation = Dataset.from_dict({"input_sessions": [[["a"]], [["b"]]],
-                                    "target_session": [["home", "shoes", "cart"], ["home", "purchase"]]})
+    forecaster = PlantedForecaster(
+        {
+            "a": Forecast([], {"home": 0.9, "shoes": 0.6, "bags": 0.2, "cart": 0.7}, (0.7, 0.0, 0.7), ["home"]),
+            "b": Forecast([], {"home": 0.5, "bags": 0.4, "cart": 0.3, "purchase": 0.3}, (0.3, 0.3, 0.5), ["bags"]),
+        }
+    )
+    validation = Dataset.from_dict(
+        {"input_sessions": [[["a"]], [["b"]]], "target_session": [["home", "shoes", "cart"], ["home", "purchase"]]}
+    )
     # theta_cart: P(cart) = 0.7 (positive) and 0.3 (negative) -> 0.7 (F1 1); theta_purchase: 0.3 (F1 1).
     # With cart / purchase fixed, tau = 0.5 keeps {home, shoes, cart} and {home, purchase}: mean IoU 1 (the largest
     # such tau; tau = 0.4 adds bags to user b).
-    test = Dataset.from_dict({"input_sessions": [[["b"]], [["a"]]],
-                              "target_session": [["bags", "home"], ["home", "cart"]]})
+    test = Dataset.from_dict(
+        {"input_sessions": [[["b"]], [["a"]]], "target_session": [["bags", "home"], ["home", "cart"]]}
+    )
     report = evaluate_forecaster(forecaster, test, validation, progress=False, decoding="sampled")
     assert report.decisions["tau"]["threshold"] == 0.5 and report.decisions["tau"]["score"] == 1.0
     assert report.decisions["theta"]["Cart"]["threshold"] == 0.7
@@ -130,18 +144,24 @@ def test_thresholds_are_tuned_on_validation_then_applied_to_test():
     assert report.combined["IoU"] == pytest.approx(0.5)
     assert report.combined["CoP F1"] == pytest.approx(2 / 3)  # both predicted CoP, one actual
     assert report.combined["MRR@10"] == pytest.approx(1.0)  # bags first for b, home first for a
-    assert report.combined["Cart Brier"] == pytest.approx((0.3 ** 2 + 0.3 ** 2) / 2)
+    assert report.combined["Cart Brier"] == pytest.approx((0.3**2 + 0.3**2) / 2)
     with pytest.raises(ValueError, match="needs validation users"):
         evaluate_forecaster(forecaster, test, progress=False)
 
 
 def test_the_comparison_has_intervals_and_paired_tests(tmp_path):
-    test = Dataset.from_dict({"input_sessions": [[["home", "cart"]], [["bags"]], [["shoes"]], [["home"]]] * 5,
-                              "target_session": [["home", "cart"], ["bags"], ["home"], ["home", "purchase"]] * 5})
-    repeat = evaluate_forecaster(SessionForecaster(RepeatLastSessionBaseline(), ["home"]), test, name="repeat",
-                                 progress=False)
-    popular = evaluate_forecaster(SessionForecaster(lambda users: ([["home"]] * len(users), None)), test,
-                                  name="home", progress=False)
+    test = Dataset.from_dict(
+        {
+            "input_sessions": [[["home", "cart"]], [["bags"]], [["shoes"]], [["home"]]] * 5,
+            "target_session": [["home", "cart"], ["bags"], ["home"], ["home", "purchase"]] * 5,
+        }
+    )
+    repeat = evaluate_forecaster(
+        SessionForecaster(RepeatLastSessionBaseline(), ["home"]), test, name="repeat", progress=False
+    )
+    popular = evaluate_forecaster(
+        SessionForecaster(lambda users: ([["home"]] * len(users), None)), test, name="home", progress=False
+    )
     save_comparison([popular, repeat], tmp_path, baseline=popular)
     comparison = json.loads((tmp_path / "comparison.json").read_text())
     for report in (repeat, popular):
@@ -167,9 +187,29 @@ def test_sampled_decoding_is_never_tuned_on_the_scored_split():
 def test_hetlm_evaluate_decodes_greedily_when_asked(smoke_run, tmp_path):
     from application.cli import main as cli_main
 
-    assert cli_main(["--log-level", "WARNING", "evaluate", str(smoke_run / "lm-small"), "repeat-last",
-                     "--data", str(smoke_run / "data"), "--baseline", "repeat-last", "--decoding", "greedy",
-                     "--max-users", "20", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "--log-level",
+                "WARNING",
+                "evaluate",
+                str(smoke_run / "lm-small"),
+                "repeat-last",
+                "--data",
+                str(smoke_run / "data"),
+                "--baseline",
+                "repeat-last",
+                "--decoding",
+                "greedy",
+                "--max-users",
+                "20",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "lm-small" / "report.json").read_text())
     assert report["decoding"] == "greedy" and report["decisions"] is None
     assert 0 <= report["rows"][-1]["NDCG@10"] <= 1 and report["rows"][-1]["Cart Brier"] is not None

@@ -180,8 +180,9 @@ def test_modules_load_where_the_package_is_not_installed(tmp_path, sessions):
     assert results["page_ranking"][1] == pytest.approx(expected_ranking)
     assert results["page_bleu"][1]["bleu"] == pytest.approx(bleu_score(generated, actual))
     probability_request = requests["outcome_probabilities"]
-    expected_probabilities = outcome_probability_scores(np.array(probability_request["predictions"]),
-                                                        np.array(probability_request["references"]))
+    expected_probabilities = outcome_probability_scores(
+        np.array(probability_request["predictions"]), np.array(probability_request["references"])
+    )
     assert results["outcome_probabilities"][1]["Cart Brier"] == pytest.approx(expected_probabilities["Cart Brier"])
     assert (tmp_path / "modules").is_dir()
 

@@ -40,8 +40,13 @@ def rows_by_user(built):
 
 def test_sessions_split_strictly_after_the_gap(tmp_path):
     gap = 30.0
-    exactly = [("u", None, 0.0, "a"), ("u", None, gap, "b"), ("u", None, 2 * gap + 1e-4, "c"),
-               ("u", None, 2 * gap + 1e-4 + gap, "d"), ("u", None, 500.0, "e")]
+    exactly = [
+        ("u", None, 0.0, "a"),
+        ("u", None, gap, "b"),
+        ("u", None, 2 * gap + 1e-4, "c"),
+        ("u", None, 2 * gap + 1e-4 + gap, "d"),
+        ("u", None, 500.0, "e"),
+    ]
     # Out of time order on input: sorting is the stage's job.
     built = build([events(exactly[::-1])], tmp_path, session_gap_minutes=gap)
     row = rows_by_user(built)["u"]
@@ -52,9 +57,13 @@ def test_sessions_split_strictly_after_the_gap(tmp_path):
 
 def test_given_session_ids_are_kept_and_ordered_by_start(tmp_path):
     rows = [
-        ("u", "late", 100.0, "x"), ("u", "early", 0.0, "a"), ("u", "early", 90.0, "b"),  # 90-minute gap inside
-        ("u", "late", 101.0, "y"), ("u", "mid", 50.0, "m"),  # "mid" starts inside "early": ordered by start
-        ("v", "s1", 0.0, "p"), ("v", "s1", 0.0, "q"),  # equal timestamps keep input order
+        ("u", "late", 100.0, "x"),
+        ("u", "early", 0.0, "a"),
+        ("u", "early", 90.0, "b"),  # 90-minute gap inside
+        ("u", "late", 101.0, "y"),
+        ("u", "mid", 50.0, "m"),  # "mid" starts inside "early": ordered by start
+        ("v", "s1", 0.0, "p"),
+        ("v", "s1", 0.0, "q"),  # equal timestamps keep input order
         ("v", "s2", 1.0, "r"),
     ]
     built = build([events(rows)], tmp_path)
@@ -65,17 +74,29 @@ def test_given_session_ids_are_kept_and_ordered_by_start(tmp_path):
 
 
 def test_mixed_given_and_missing_session_ids(tmp_path):
-    rows = [("u", "s", 0.0, "a"), ("u", "s", 1.0, "b"), ("u", None, 2.0, "c"), ("u", None, 3.0, "d"),
-            ("u", None, 100.0, "e")]
+    rows = [
+        ("u", "s", 0.0, "a"),
+        ("u", "s", 1.0, "b"),
+        ("u", None, 2.0, "c"),
+        ("u", None, 3.0, "d"),
+        ("u", None, 100.0, "e"),
+    ]
     built = build([events(rows)], tmp_path)
     row = rows_by_user(built)["u"]
     assert row["input_sessions"] == [["a", "b"], ["c", "d"]] and row["target_session"] == ["e"]
 
 
 def test_pages_are_normalised_and_missing_fields_dropped_and_counted(tmp_path):
-    rows = [("u", None, 0.0, " Home Page "), ("u", None, 1.0, "Cart"), ("u", None, 100.0, "PURCHASE"),
-            (None, None, 2.0, "x"), ("", None, 2.0, "x"), ("u", None, None, "x"), ("u", None, 3.0, "  "),
-            ("u", None, 4.0, None)]
+    rows = [
+        ("u", None, 0.0, " Home Page "),
+        ("u", None, 1.0, "Cart"),
+        ("u", None, 100.0, "PURCHASE"),
+        (None, None, 2.0, "x"),
+        ("", None, 2.0, "x"),
+        ("u", None, None, "x"),
+        ("u", None, 3.0, "  "),
+        ("u", None, 4.0, None),
+    ]
     built = build([events(rows)], tmp_path)
     row = rows_by_user(built)["u"]
     assert row["input_sessions"] == [["home%20page", "cart"]] and row["target_session"] == ["purchase"]
@@ -97,14 +118,23 @@ def test_example_content_window_and_every_filter_count(tmp_path):
     # many two-session users with 2-page sessions make the 80th percentile 2 pages.
     for user in range(10):
         rows += [(f"w{user}", None, 100.0 * s + step, "w") for s in range(2) for step in range(2)]
-    built = build([events(rows)], tmp_path, min_session_length=2, max_session_length_percentile=80,
-                  max_input_sessions=2, drop_consecutive_duplicates=False)
+    built = build(
+        [events(rows)],
+        tmp_path,
+        min_session_length=2,
+        max_session_length_percentile=80,
+        max_input_sessions=2,
+        drop_consecutive_duplicates=False,
+    )
     totals = built.stats["totals"]
     assert built.stats["session_length_cutoff"] == 2
     assert (totals["short_sessions"], totals["short_session_events"]) == (2, 2)  # long's first, lonely's second
     assert (totals["long_sessions"], totals["long_session_events"]) == (2, 12)  # long's 9 and 3 pages
-    assert (totals["single_session_users"], totals["single_session_user_sessions"],
-            totals["single_session_user_events"]) == (2, 2, 4)  # lonely and single
+    assert (
+        totals["single_session_users"],
+        totals["single_session_user_sessions"],
+        totals["single_session_user_events"],
+    ) == (2, 2, 4)  # lonely and single
     assert (totals["older_sessions"], totals["older_session_events"]) == (0, 0)
     users = rows_by_user(built)
     assert set(users) == {"long"} | {f"w{user}" for user in range(10)}
@@ -124,8 +154,9 @@ def test_example_content_window_and_every_filter_count(tmp_path):
 
 def sessions_log(sessions_by_user):
     """One-page sessions an hour apart: {user: [hour, ...]} -> events with page f"{user}{hour}"."""
-    return events([(user, None, 60.0 * hour, f"{user}{hour}") for user, hours in sessions_by_user.items()
-                   for hour in hours])
+    return events(
+        [(user, None, 60.0 * hour, f"{user}{hour}") for user, hours in sessions_by_user.items() for hour in hours]
+    )
 
 
 def windows(dataset):
@@ -161,8 +192,9 @@ def test_validation_and_test_users_keep_one_example_their_last_session(tmp_path)
     assert [len(split_users[split]) for split in ("train", "validation", "test")] == [12, 4, 4]
     assert not (split_users["train"] & (split_users["validation"] | split_users["test"]))
     for split in ("validation", "test"):
-        assert windows(built.splits[split]) == [(user, [[f"{user}0"], [f"{user}1"]], [f"{user}2"])
-                                                for user, _, _ in windows(built.splits[split])]
+        assert windows(built.splits[split]) == [
+            (user, [[f"{user}0"], [f"{user}1"]], [f"{user}2"]) for user, _, _ in windows(built.splits[split])
+        ]
         assert built.stats["splits"][split]["examples"] == built.stats["splits"][split]["users"] == 4
     assert built.stats["splits"]["train"]["examples"] == 24  # 12 users x 2 targets
 
@@ -172,7 +204,10 @@ def test_time_split_trains_on_history_and_forecasts_the_first_session_after_the_
     built = build([log], tmp_path, max_input_sessions=2, split="time", time_cutoff="2024-03-01T05:00:00Z")
     assert built.stats["time_cutoff"] == "2024-03-01T05:00:00+00:00"
     assert windows(built.splits["train"]) == [
-        ("h", [["h0"]], ["h1"]), ("h", [["h0"], ["h1"]], ["h2"]), ("old", [["old0"]], ["old1"])]
+        ("h", [["h0"]], ["h1"]),
+        ("h", [["h0"], ["h1"]], ["h2"]),
+        ("old", [["old0"]], ["old1"]),
+    ]
     assert windows(built.splits["validation"]) == []
     assert windows(built.splits["test"]) == [("h", [["h1"], ["h2"]], ["h6"]), ("one", [["one1"]], ["one6"])]
     totals = built.stats["totals"]
@@ -181,31 +216,50 @@ def test_time_split_trains_on_history_and_forecasts_the_first_session_after_the_
     assert (totals["single_session_users"], totals["users_with_examples"]) == (1, 3)
     assert built.stats["splits"]["test"]["users"] == 2 and built.stats["splits"]["train"]["users"] == 2
     # last_session: each user's last session before the cut-off is its only train target.
-    built = build([log], tmp_path / "last", max_input_sessions=2, split="time", time_cutoff="2024-03-01T05:00",
-                  train_examples="last_session")
+    built = build(
+        [log],
+        tmp_path / "last",
+        max_input_sessions=2,
+        split="time",
+        time_cutoff="2024-03-01T05:00",
+        train_examples="last_session",
+    )
     assert windows(built.splits["train"]) == [("h", [["h0"], ["h1"]], ["h2"]), ("old", [["old0"]], ["old1"])]
 
 
 def test_time_split_cutoff_defaults_to_a_quantile_of_session_starts(tmp_path):
     # Ten sessions at hours 0..9: the 0.75 quantile of their starts is hour 6.75.
-    built = build([sessions_log({"u": list(range(10))})], tmp_path, split="time", time_cutoff_quantile=0.75,
-                  max_input_sessions=1)
+    built = build(
+        [sessions_log({"u": list(range(10))})], tmp_path, split="time", time_cutoff_quantile=0.75, max_input_sessions=1
+    )
     assert built.stats["time_cutoff"] == "2024-03-01T06:45:00+00:00"
     assert [target for _, _, target in windows(built.splits["train"])] == [[f"u{hour}"] for hour in range(1, 7)]
     assert windows(built.splits["test"]) == [("u", [["u6"]], ["u7"])]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"train_examples": "all"}, "train_examples"), ({"split": "random"}, "split"),
-    ({"time_cutoff": "yesterday"}, "ISO 8601"), ({"time_cutoff_quantile": 1.0}, "time_cutoff_quantile")])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"train_examples": "all"}, "train_examples"),
+        ({"split": "random"}, "split"),
+        ({"time_cutoff": "yesterday"}, "ISO 8601"),
+        ({"time_cutoff_quantile": 1.0}, "time_cutoff_quantile"),
+    ],
+)
 def test_bad_example_options_name_the_field(options, message):
     with pytest.raises(ValueError, match=message):
         ExampleOptions(**options)
 
 
 def test_consecutive_duplicates_kept_by_default_and_dropped_on_request(tmp_path):
-    rows = [("u", None, 0.0, "a"), ("u", None, 1.0, "a"), ("u", None, 2.0, "b"), ("u", None, 3.0, "a"),
-            ("u", None, 100.0, "a"), ("u", None, 101.0, "A ")]
+    rows = [
+        ("u", None, 0.0, "a"),
+        ("u", None, 1.0, "a"),
+        ("u", None, 2.0, "b"),
+        ("u", None, 3.0, "a"),
+        ("u", None, 100.0, "a"),
+        ("u", None, 101.0, "A "),
+    ]
     kept = rows_by_user(build([events(rows)], tmp_path))["u"]
     assert kept["input_sessions"] == [["a", "a", "b", "a"]] and kept["target_session"] == ["a", "a"]
     built = build([events(rows)], tmp_path, drop_consecutive_duplicates=True)
@@ -261,8 +315,13 @@ def test_matches_reference_in_memory_and_through_disk_partitions(tmp_path, with_
     expected = reference_sessions(rows, gap=30.0)
     table = events(rows)
     in_memory = build(table.to_batches(max_chunksize=500), tmp_path / "memory", max_input_sessions=10)
-    on_disk = build(table.to_batches(max_chunksize=500), tmp_path / "disk", max_input_sessions=10,
-                    rows_in_memory=700, max_partition_rows=60)
+    on_disk = build(
+        table.to_batches(max_chunksize=500),
+        tmp_path / "disk",
+        max_input_sessions=10,
+        rows_in_memory=700,
+        max_partition_rows=60,
+    )
     for built in (in_memory, on_disk):
         users = rows_by_user(built)
         assert set(users) == {user for user, sessions in expected.items() if len(sessions) >= 2}
@@ -282,8 +341,9 @@ def test_user_split_is_disjoint_exact_seeded_and_deterministic(tmp_path):
     table = events(rows, segment=[user_segment[row[0]] for row in rows])
 
     def split_users(seed, work):
-        built = build_examples([table], ExampleOptions(seed=seed, test_fraction=0.1, validation_fraction=0.05),
-                               work_dir=tmp_path / work)
+        built = build_examples(
+            [table], ExampleOptions(seed=seed, test_fraction=0.1, validation_fraction=0.05), work_dir=tmp_path / work
+        )
         return built, {split: list(dict.fromkeys(dataset["user_id"])) for split, dataset in built.splits.items()}
 
     built, splits = split_users(0, "a")

@@ -17,8 +17,17 @@ from application.experiment_settings import ExperimentSettings, hetlm_stage_name
 from application.source_fingerprint import prepared_data_fingerprint
 from modeling_hetlm import HeTLMForBrowsing
 
-MODELS = ["lm-large", "lm-small", "kmeans-k3", "hetlm-a5-b9", "repeat-last", "most-popular", "markov",
-          "personal-popular", "sknn"]
+MODELS = [
+    "lm-large",
+    "lm-small",
+    "kmeans-k3",
+    "hetlm-a5-b9",
+    "repeat-last",
+    "most-popular",
+    "markov",
+    "personal-popular",
+    "sknn",
+]
 
 
 def test_the_report_folder_holds_every_model_side_by_side(smoke_run):
@@ -34,7 +43,13 @@ def test_the_report_folder_holds_every_model_side_by_side(smoke_run):
     assert (smoke_run / "evaluation" / "comparison.md").is_file()
     assert "Overall Composite" in (smoke_run / "evaluation" / "comparison.md").read_text()
     assert [t["name"] for t in summary["stage_timings"]] == [
-        "data", "lm-small", "lm-large", "kmeans-k3", "hetlm-a5-b9", "evaluation"]
+        "data",
+        "lm-small",
+        "lm-large",
+        "kmeans-k3",
+        "hetlm-a5-b9",
+        "evaluation",
+    ]
     assert summary["models"]["hetlm-a5-b9"]["cluster_recovery"] is not None
     assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "training.png").stat().st_size > 0
     assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "page_metrics_per_cluster.png").stat().st_size > 0
@@ -74,11 +89,21 @@ def test_a_rerun_reuses_every_finished_stage(smoke_run, capsys):
 def test_an_interrupted_stage_is_redone(smoke_run):
     marker = smoke_run / "evaluation" / "stage_done.json"
     marker.unlink()
-    assert cli_main(["--log-level", "WARNING", "experiment", "--config", str(smoke_run / CONFIG_FILE),
-                     "--out", str(smoke_run)]) == 0
+    assert (
+        cli_main(
+            ["--log-level", "WARNING", "experiment", "--config", str(smoke_run / CONFIG_FILE), "--out", str(smoke_run)]
+        )
+        == 0
+    )
     timings = {t["name"]: t["reused"] for t in json.loads((smoke_run / "summary.json").read_text())["stage_timings"]}
-    assert timings == {"data": True, "lm-small": True, "lm-large": True, "kmeans-k3": True, "hetlm-a5-b9": True,
-                       "evaluation": False}
+    assert timings == {
+        "data": True,
+        "lm-small": True,
+        "lm-large": True,
+        "kmeans-k3": True,
+        "hetlm-a5-b9": True,
+        "evaluation": False,
+    }
 
 
 def test_bad_settings_are_refused(tmp_path, capsys):
@@ -113,8 +138,22 @@ def _settings_from_flags(argv: list[str]) -> ExperimentSettings:
 
 
 def test_the_training_settings_are_the_argument_dataclasses_and_the_seed_is_the_experiments():
-    settings = _settings_from_flags(["--preset", "smoke", "--num-clusters", "4", "--family", "qwen2",
-                                     "--clusterwise-epochs", "2", "--centroid-distance", "normalized", "--seed", "7"])
+    settings = _settings_from_flags(
+        [
+            "--preset",
+            "smoke",
+            "--num-clusters",
+            "4",
+            "--family",
+            "qwen2",
+            "--clusterwise-epochs",
+            "2",
+            "--centroid-distance",
+            "normalized",
+            "--seed",
+            "7",
+        ]
+    )
     assert settings.clusterwise == {"num_clusters": 4, "num_train_epochs": 2.0, "centroid_distance": "normalized"}
     assert settings.pretraining == {"family": "qwen2"}
     hetlm = settings.clusterwise_arguments(alpha=0.5, beta=1.0)
@@ -142,19 +181,47 @@ def test_data_flags_and_config_keys_reach_the_data_stage(tmp_path, monkeypatch):
     log = tmp_path / "visits.csv"
     log.write_text("visitor,timestamp,page\nu1,2024-03-01T10:00:00Z,home\n")
     config = tmp_path / "settings.yaml"
-    config.write_text("reader_options: {user_column: visitor}\nsplit: time\non_bad_rows: skip\n"
-                      "data_options: {min_session_length: 2}\nnum_clusters: 2\n")
-    argv = ["--log-level", "WARNING", "experiment", "--preset", "smoke", "--config", str(config), "--source", str(log),
-            "--session-gap-minutes", "10", "--reader-option", "timestamp_unit=s", "--time-cutoff", "2024-03-02",
-            "--train-examples", "last_session", "--out", str(tmp_path / "run")]
+    config.write_text(
+        "reader_options: {user_column: visitor}\nsplit: time\non_bad_rows: skip\n"
+        "data_options: {min_session_length: 2}\nnum_clusters: 2\n"
+    )
+    argv = [
+        "--log-level",
+        "WARNING",
+        "experiment",
+        "--preset",
+        "smoke",
+        "--config",
+        str(config),
+        "--source",
+        str(log),
+        "--session-gap-minutes",
+        "10",
+        "--reader-option",
+        "timestamp_unit=s",
+        "--time-cutoff",
+        "2024-03-02",
+        "--train-examples",
+        "last_session",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     with pytest.raises(StopAfterStage):
         cli_main(argv)
     options = seen["options"]
     assert (seen["source"], seen["format"]) == (str(log), "events")
-    assert (options.session_gap_minutes, options.split, options.time_cutoff, options.min_session_length,
-            options.train_examples, options.seed) == (10.0, "time", "2024-03-02", 2, "last_session", 0)
-    assert seen["keywords"] == {"on_bad_rows": "skip", "reader_options": {"user_column": "visitor",
-                                                                          "timestamp_unit": "s"}}
+    assert (
+        options.session_gap_minutes,
+        options.split,
+        options.time_cutoff,
+        options.min_session_length,
+        options.train_examples,
+        options.seed,
+    ) == (10.0, "time", "2024-03-02", 2, "last_session", 0)
+    assert seen["keywords"] == {
+        "on_bad_rows": "skip",
+        "reader_options": {"user_column": "visitor", "timestamp_unit": "s"},
+    }
     written = tmp_path / "run" / CONFIG_FILE
     settings = _settings_from_flags(["--config", str(written)])
     assert settings == ExperimentSettings(**json.loads(written.read_text()))
@@ -188,8 +255,19 @@ def test_a_prepared_folder_is_used_as_it_is(smoke_run, tmp_path, monkeypatch):
     prepared = tmp_path / "prepared"
     shutil.copytree(smoke_run / "data", prepared)
     with pytest.raises(StopAfterStage):
-        cli_main(["--log-level", "WARNING", "experiment", "--config", str(smoke_run / CONFIG_FILE),
-                  "--data", str(prepared), "--out", str(tmp_path / "run")])
+        cli_main(
+            [
+                "--log-level",
+                "WARNING",
+                "experiment",
+                "--config",
+                str(smoke_run / CONFIG_FILE),
+                "--data",
+                str(prepared),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
     summary = json.loads((prepared / "summary.json").read_text())
     assert seen == {"train_users": summary["splits"]["train"]["users"], "vocabulary": summary["vocabulary_size"]}
     assert not (tmp_path / "run" / "data").exists()

@@ -120,8 +120,9 @@ def write_log(tmp_path: Path, fmt: str, rows: list[tuple], name: str = "log") ->
         lines = [json.dumps({k: v for k, v in zip(COLUMNS, row) if v is not None}) for row in rows]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     else:
-        pq.write_table(pa.table({name: pa.array([row[i] for row in rows], pa.string())
-                                 for i, name in enumerate(COLUMNS)}), path)
+        pq.write_table(
+            pa.table({name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(COLUMNS)}), path
+        )
     return path
 
 
@@ -308,10 +309,13 @@ def test_damaged_parquet_is_a_clear_error(tmp_path, damage):
     assert path.name in str(caught.value)
 
 
-@pytest.mark.parametrize("values, reason", [
-    (pa.array([True, False]), "wrong type bool"),
-    (pa.array([[1], [2]]), "wrong type"),
-])
+@pytest.mark.parametrize(
+    "values, reason",
+    [
+        (pa.array([True, False]), "wrong type bool"),
+        (pa.array([[1], [2]]), "wrong type"),
+    ],
+)
 def test_parquet_timestamp_of_a_wrong_type(tmp_path, values, reason):
     path = tmp_path / "log.parquet"
     pq.write_table(pa.table({"user_id": ["u1", "u2"], "timestamp": values, "page": ["a", "b"]}), path)
@@ -325,8 +329,16 @@ def test_parquet_timestamp_of_a_wrong_type(tmp_path, values, reason):
 def test_parquet_epoch_integers(tmp_path, unit, scale):
     path = tmp_path / "log.parquet"
     seconds = [1704067200, 1704067260]
-    pq.write_table(pa.table({"user_id": ["u1", "u1"], "timestamp": pa.array([s * scale for s in seconds], pa.int64()),
-                             "page": ["a", "b"]}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": ["u1", "u1"],
+                "timestamp": pa.array([s * scale for s in seconds], pa.int64()),
+                "page": ["a", "b"],
+            }
+        ),
+        path,
+    )
     stream = read_events(path, "events")
     table = pa.Table.from_batches(list(stream), schema=stream.schema)
     assert [value.timestamp() for value in table.column("timestamp").to_pylist()] == seconds
@@ -361,8 +373,16 @@ def ga_damage(visit: dict, case: str) -> dict | str:
     return visit
 
 
-GA_CASES = ("no hits", "hits missing", "hits not a list", "visit start words", "no visitor", "null page paths",
-            "null-like page paths", "truncated line")
+GA_CASES = (
+    "no hits",
+    "hits missing",
+    "hits not a list",
+    "visit start words",
+    "no visitor",
+    "null page paths",
+    "null-like page paths",
+    "truncated line",
+)
 
 
 @pytest.mark.parametrize("case", GA_CASES)
@@ -411,8 +431,12 @@ def test_rees46_damaged_row_is_counted(tmp_path, case):
 # ---------------------------------------------------------------- prepare: users the examples cannot use
 @pytest.mark.parametrize("case", ["one-session users", "empty users"])
 def test_prepare_counts_users_it_cannot_use(tmp_path, case):
-    rows = [(f"u{user}", f"2024-01-0{session + 1}T00:0{page}:00Z", f"p{page}")
-            for user in range(12) for session in range(3) for page in range(3)]
+    rows = [
+        (f"u{user}", f"2024-01-0{session + 1}T00:0{page}:00Z", f"p{page}")
+        for user in range(12)
+        for session in range(3)
+        for page in range(3)
+    ]
     if case == "one-session users":
         rows += [("solo", "2024-01-01T00:00:00Z", "p1"), ("solo", "2024-01-01T00:01:00Z", "p2")]
     else:
@@ -461,6 +485,7 @@ def first_float_tensor(tensors: dict) -> str:
 def set_first_value(value: float):
     def change(tensors):
         tensors[first_float_tensor(tensors)].view(-1)[0] = value
+
     return change
 
 
@@ -482,6 +507,7 @@ def flip_bytes(seed: int):
             position = rng.randrange(len(data))
             data[position] ^= 1 << rng.randrange(8)
         path.write_bytes(bytes(data))
+
     return damage
 
 
@@ -490,6 +516,7 @@ def truncate(fraction: float):
         path = folder / "model.safetensors"
         data = path.read_bytes()
         path.write_bytes(data[: int(len(data) * fraction)])
+
     return damage
 
 
@@ -514,6 +541,7 @@ def edit_config(**changes):
         config = json.loads((folder / "config.json").read_text())
         config.update(changes)
         (folder / "config.json").write_text(json.dumps(config))
+
     return damage
 
 
@@ -532,8 +560,10 @@ def write_text(name: str, text: str):
 # name: (damage, expected error type, a regular expression the message must match)
 FOLDER_CASES = {
     **{f"flipped bits {seed}": (flip_bytes(seed), OSError, "sha256 differs") for seed in range(6)},
-    **{f"truncated to {fraction:.0%}": (truncate(fraction), OSError, "sha256 differs")
-       for fraction in (0.0, 0.01, 0.5, 0.99)},
+    **{
+        f"truncated to {fraction:.0%}": (truncate(fraction), OSError, "sha256 differs")
+        for fraction in (0.0, 0.01, 0.5, 0.99)
+    },
     "NaN weight": (rewrite(set_first_value(float("nan"))), OSError, "non-finite"),
     "inf weight": (rewrite(set_first_value(float("inf"))), OSError, "non-finite"),
     "shape-mismatched weight": (rewrite(widen_first_tensor), OSError, "do not match|size|shape"),
@@ -541,26 +571,44 @@ FOLDER_CASES = {
     "pickle .bin instead of safetensors": (pickle_instead, OSError, "pickled weights are refused"),
     "weights file missing": (unlink("model.safetensors"), OSError, "missing"),
     "checksums not JSON": (write_text(WEIGHTS_CHECKSUMS_FILE, '{"model.safe'), OSError, "not valid JSON"),
-    "checksums of another file": (write_text(WEIGHTS_CHECKSUMS_FILE, '{"other.safetensors": "00"}'), OSError,
-                                  "not recorded"),
+    "checksums of another file": (
+        write_text(WEIGHTS_CHECKSUMS_FILE, '{"other.safetensors": "00"}'),
+        OSError,
+        "not recorded",
+    ),
     "tokenizer missing": (unlink("tokenizer.json"), FileNotFoundError, "no page tokenizer"),
     "tokenizer pages in another order": (permuted_tokenizer, OSError, "does not match"),
     "tokenizer of another data set": (other_tokenizer, OSError, "does not match"),
     "config not JSON": (write_text("config.json", "{"), ValueError, "not valid JSON"),
-    "config outcome pages differ": (edit_config(outcome_pages={"cart": ["/basket"], "purchase": ["/order"]}),
-                                    ValueError, "outcome pages"),
+    "config outcome pages differ": (
+        edit_config(outcome_pages={"cart": ["/basket"], "purchase": ["/order"]}),
+        ValueError,
+        "outcome pages",
+    ),
 }
 # The plain causal LM loader: the same integrity checks (its tokenizer check is load_model_folder's).
 LM_FOLDER_CASES = {
-    **{name: FOLDER_CASES[name] for name in (
-        "flipped bits 0", "flipped bits 1", "truncated to 50%", "pickle .bin instead of safetensors",
-        "weights file missing", "shape-mismatched weight", "missing weight", "tokenizer missing",
-    )},
+    **{
+        name: FOLDER_CASES[name]
+        for name in (
+            "flipped bits 0",
+            "flipped bits 1",
+            "truncated to 50%",
+            "pickle .bin instead of safetensors",
+            "weights file missing",
+            "shape-mismatched weight",
+            "missing weight",
+            "tokenizer missing",
+        )
+    },
     "NaN weight": (rewrite(set_first_value(float("nan"))), OSError, "non-finite"),
     "tokenizer pages in another order": (permuted_tokenizer, ValueError, "does not match"),
     "tokenizer of another data set": (other_tokenizer, ValueError, "does not match"),
-    "config outcome pages differ": (edit_config(outcome_pages={"cart": ["/basket"], "purchase": []}), ValueError,
-                                    "outcome pages"),
+    "config outcome pages differ": (
+        edit_config(outcome_pages={"cart": ["/basket"], "purchase": []}),
+        ValueError,
+        "outcome pages",
+    ),
 }
 
 
@@ -595,16 +643,34 @@ def test_corrupted_folder_through_remote_code_class(hetlm_folder, tmp_path, case
     assert_clear(caught.value)
 
 
-@pytest.mark.parametrize("case", ["flipped bits 3", "truncated to 50%", "shape-mismatched weight",
-                                  "pickle .bin instead of safetensors", "tokenizer pages in another order",
-                                  "NaN weight"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "flipped bits 3",
+        "truncated to 50%",
+        "shape-mismatched weight",
+        "pickle .bin instead of safetensors",
+        "tokenizer pages in another order",
+        "NaN weight",
+    ],
+)
 def test_corrupted_folder_in_hetlm_generate_is_one_line_and_exit_2(hetlm_folder, tmp_path, capsys, case):
     damage, _, pattern = FOLDER_CASES[case]
     folder = copy_folder(hetlm_folder, tmp_path / "model")
     damage(folder)
     out = tmp_path / "predictions.jsonl"
-    code = main(["generate", str(folder), str(FIXTURES / "events_sample.csv"), "--out", str(out),
-                 "--no-progress", "--device", "cpu"])
+    code = main(
+        [
+            "generate",
+            str(folder),
+            str(FIXTURES / "events_sample.csv"),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and error[0].startswith("hetlm generate: error: "), error
     assert not out.exists()
@@ -613,20 +679,36 @@ def test_corrupted_folder_in_hetlm_generate_is_one_line_and_exit_2(hetlm_folder,
 @pytest.fixture(scope="module")
 def prepared_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fuzz_data")
-    prepare("simulator", "simulator", out, reader_options={"num_users": 40, "seed": 0}, progress=False,
-            show_summary=False)
+    prepare(
+        "simulator", "simulator", out, reader_options={"num_users": 40, "seed": 0}, progress=False, show_summary=False
+    )
     return out
 
 
-@pytest.mark.parametrize("case", ["flipped bits 4", "NaN weight", "tokenizer of another data set",
-                                  "pickle .bin instead of safetensors"])
-def test_corrupted_folder_in_hetlm_evaluate_is_one_line_and_exit_2(hetlm_folder, prepared_data, tmp_path, capsys,
-                                                                  case):
+@pytest.mark.parametrize(
+    "case", ["flipped bits 4", "NaN weight", "tokenizer of another data set", "pickle .bin instead of safetensors"]
+)
+def test_corrupted_folder_in_hetlm_evaluate_is_one_line_and_exit_2(
+    hetlm_folder, prepared_data, tmp_path, capsys, case
+):
     damage, _, pattern = FOLDER_CASES[case]
     folder = copy_folder(hetlm_folder, tmp_path / "model")
     damage(folder)
-    code = main(["evaluate", str(folder), "--data", str(prepared_data), "--out", str(tmp_path / "evaluation"),
-                 "--max-users", "4", "--no-progress", "--device", "cpu"])
+    code = main(
+        [
+            "evaluate",
+            str(folder),
+            "--data",
+            str(prepared_data),
+            "--out",
+            str(tmp_path / "evaluation"),
+            "--max-users",
+            "4",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     # transformers' own "Loading weights" progress bar (stderr) is not part of the error.
     error = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("Loading weights")]
     assert code == 2 and len(error) == 1 and error[0].startswith("hetlm evaluate: error: "), error
@@ -715,9 +797,22 @@ def case_no_history(ids, mask):
     return bos, torch.ones_like(bos)
 
 
-GENERATE_CASES = [case_ids_1d, case_ids_3d, case_float_ids, case_bool_ids, case_negative_id, case_id_too_large,
-                  case_mask_shape, case_mask_not_tensor, case_empty_batch, case_empty_length, case_all_padding_row,
-                  case_right_padded, case_ids_not_tensor, case_no_history]
+GENERATE_CASES = [
+    case_ids_1d,
+    case_ids_3d,
+    case_float_ids,
+    case_bool_ids,
+    case_negative_id,
+    case_id_too_large,
+    case_mask_shape,
+    case_mask_not_tensor,
+    case_empty_batch,
+    case_empty_length,
+    case_all_padding_row,
+    case_right_padded,
+    case_ids_not_tensor,
+    case_no_history,
+]
 
 
 @pytest.mark.parametrize("case", GENERATE_CASES, ids=lambda case: case.__name__)

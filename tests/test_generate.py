@@ -30,7 +30,9 @@ def test_routed_generation_equals_each_predictor_alone(family):
     assert len(set(mask.sum(dim=1).tolist())) > 1  # rows of different lengths: left padding matters
     for row in range(ids.shape[0]):
         prompt = ids[row : row + 1, mask[row].bool()]
-        alone = model.predictors[int(clusters[row])].generate(prompt, eos_token_id=3, pad_token_id=0, **GREEDY)[0, prompt.shape[1] :]
+        alone = model.predictors[int(clusters[row])].generate(prompt, eos_token_id=3, pad_token_id=0, **GREEDY)[
+            0, prompt.shape[1] :
+        ]
         assert new_tokens[row, : alone.shape[0]].tolist() == alone.tolist()
         assert (new_tokens[row, alone.shape[0] :] == 0).all()
 

@@ -17,19 +17,26 @@ import pyarrow.csv as pa_csv
 import pytest
 import torch
 
+from application.cli import main
+from inference.batch_generation import BatchGenerationOptions, NextSessionPredictor, SessionizedLog
 from modeling_fixtures import predictor_config
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm
 from tokenization.constants import EVENT_SCHEMA, UNK_TOKEN
 from tokenization.page_tokenizer import PageTokenizer, build_page_tokenizer, decode_session, encode_sessions
 from tokenization.simulator import SimulatorConfig, simulate_events
-from inference.batch_generation import BatchGenerationOptions, NextSessionPredictor, SessionizedLog
-from application.cli import main
 
 NUM_CLUSTERS = 3
 MAX_NEW_TOKENS = 8
 NUM_SAMPLES = 3
-SIMULATOR = SimulatorConfig(num_users=20, seed=0, num_categories=3, subcategories_per_category=2,
-                            products_per_subcategory=4, sessions_per_user=(2, 5), max_session_length=8)
+SIMULATOR = SimulatorConfig(
+    num_users=20,
+    seed=0,
+    num_categories=3,
+    subcategories_per_category=2,
+    products_per_subcategory=4,
+    sessions_per_user=(2, 5),
+    max_session_length=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +63,15 @@ def model_dir(tmp_path_factory, events, held_out_page):
         selector_hidden_sizes=[8],
         encoder_max_length=64,
         predictor_config={**predictor_config("llama", len(page_tokenizer)), "max_position_embeddings": 128},
-        encoder_config={"model_type": "bert", "vocab_size": 80, "hidden_size": 16, "intermediate_size": 32,
-                        "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 64},
+        encoder_config={
+            "model_type": "bert",
+            "vocab_size": 80,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+        },
     )
     folder = tmp_path_factory.mktemp("model")
     model.save_pretrained(folder)
@@ -87,8 +101,20 @@ def run_cli(*argv: str) -> int:
 @pytest.fixture(scope="module")
 def jsonl_run(tmp_path_factory, model_dir, log_csv):
     out = tmp_path_factory.mktemp("out") / "predictions.jsonl"
-    code = run_cli(model_dir, log_csv, "--out", out, "--batch-size", 8, "--max-new-tokens", MAX_NEW_TOKENS,
-                   "--num-samples", NUM_SAMPLES, "--seed", 3)
+    code = run_cli(
+        model_dir,
+        log_csv,
+        "--out",
+        out,
+        "--batch-size",
+        8,
+        "--max-new-tokens",
+        MAX_NEW_TOKENS,
+        "--num-samples",
+        NUM_SAMPLES,
+        "--seed",
+        3,
+    )
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     summary = json.loads(out.with_suffix(".summary.json").read_text(encoding="utf-8"))
     return code, rows, summary
@@ -113,19 +139,38 @@ def test_one_valid_row_per_user(jsonl_run, model_dir, sessions_per_user):
 
 def test_unknown_pages_are_counted(jsonl_run, sessions_per_user, held_out_page, capsys):
     _, rows, summary = jsonl_run
-    expected = {user: sum(session.count(held_out_page) for session in sessions[-3:])
-                for user, sessions in sessions_per_user.items()}
+    expected = {
+        user: sum(session.count(held_out_page) for session in sessions[-3:])
+        for user, sessions in sessions_per_user.items()
+    }
     assert {row["user_id"]: row["unknown_input_pages"] for row in rows} == expected
     assert summary["unknown_input_pages"] == sum(expected.values()) > 0
     assert summary["unknown_pages_most_common"] == {held_out_page: sum(expected.values())}
-    assert summary["input_pages"] == sum(len(page) for sessions in sessions_per_user.values() for page in sessions[-3:])
+    assert summary["input_pages"] == sum(
+        len(page) for sessions in sessions_per_user.values() for page in sessions[-3:]
+    )
 
 
 def test_csv_output_matches_and_sampling_is_seeded(jsonl_run, model_dir, log_csv, tmp_path, capsys):
     _, jsonl_rows, _ = jsonl_run
     out = tmp_path / "predictions.csv"
-    assert run_cli(model_dir, log_csv, "--out", out, "--batch-size", 8, "--max-new-tokens", MAX_NEW_TOKENS,
-                   "--num-samples", NUM_SAMPLES, "--seed", 3) == 0
+    assert (
+        run_cli(
+            model_dir,
+            log_csv,
+            "--out",
+            out,
+            "--batch-size",
+            8,
+            "--max-new-tokens",
+            MAX_NEW_TOKENS,
+            "--num-samples",
+            NUM_SAMPLES,
+            "--seed",
+            3,
+        )
+        == 0
+    )
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"hetlm generate: predicted {len(jsonl_rows)} users -> {out}")
     assert "unknown pages ([UNK]):" in line
@@ -147,29 +192,62 @@ def test_greedy_session_equals_model_generate(jsonl_run, model_dir, sessions_per
     tokenizer = PageTokenizer.from_pretrained(str(model_dir))
     for row in rows[:3]:
         prompt = encode_sessions(tokenizer, sessions_per_user[row["user_id"]][-3:], open_next_session=True)
-        new_tokens, clusters = model.generate(torch.tensor([prompt]), return_clusters=True, max_new_tokens=MAX_NEW_TOKENS)
+        new_tokens, clusters = model.generate(
+            torch.tensor([prompt]), return_clusters=True, max_new_tokens=MAX_NEW_TOKENS
+        )
         assert decode_session(tokenizer, new_tokens[0].tolist()) == row["predicted_session"]
         assert int(clusters[0]) == row["cluster"]
 
 
 def test_users_without_usable_session_are_skipped_and_counted(model_dir, log_csv, tmp_path, sessions_per_user):
     out = tmp_path / "predictions.jsonl"
-    assert run_cli(model_dir, log_csv, "--out", out, "--max-new-tokens", 4, "--min-session-length", 3,
-                   "--max-input-sessions", 1) == 0
+    assert (
+        run_cli(
+            model_dir,
+            log_csv,
+            "--out",
+            out,
+            "--max-new-tokens",
+            4,
+            "--min-session-length",
+            3,
+            "--max-input-sessions",
+            1,
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     summary = json.loads(out.with_suffix(".summary.json").read_text(encoding="utf-8"))
     usable = {user for user, sessions in sessions_per_user.items() if any(len(s) >= 3 for s in sessions)}
     assert {row["user_id"] for row in rows} == usable
-    assert summary["users_skipped"] == ({"no_session_of_min_length": len(sessions_per_user) - len(usable)}
-                                        if len(usable) < len(sessions_per_user) else {})
-    assert summary["short_sessions_unused"] == sum(len(s) < 3 for sessions in sessions_per_user.values() for s in sessions)
+    assert summary["users_skipped"] == (
+        {"no_session_of_min_length": len(sessions_per_user) - len(usable)}
+        if len(usable) < len(sessions_per_user)
+        else {}
+    )
+    assert summary["short_sessions_unused"] == sum(
+        len(s) < 3 for sessions in sessions_per_user.values() for s in sessions
+    )
     assert all(row["num_input_sessions"] == 1 for row in rows)
 
 
 def test_simulator_source_is_labelled_synthetic_and_keeps_segments(model_dir, tmp_path, capsys):
     out = tmp_path / "simulated.jsonl"
-    assert run_cli(model_dir, "simulator", "--out", out, "--max-new-tokens", 2, "--simulator-users", 6,
-                   "--format-option", "num_segments=2") == 0
+    assert (
+        run_cli(
+            model_dir,
+            "simulator",
+            "--out",
+            out,
+            "--max-new-tokens",
+            2,
+            "--simulator-users",
+            6,
+            "--format-option",
+            "num_segments=2",
+        )
+        == 0
+    )
     assert "SYNTHETIC" in capsys.readouterr().out
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 6 and all(row["segment"] in (0, 1) for row in rows)
@@ -178,9 +256,15 @@ def test_simulator_source_is_labelled_synthetic_and_keeps_segments(model_dir, tm
 
 def test_users_whose_rows_are_all_dropped_are_counted(tmp_path):
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    table = pa.table({"user_id": ["a", "a", "b"], "session_id": [None, None, None],
-                      "timestamp": [t0, t0 + dt.timedelta(minutes=1), None], "page": ["home", "cart", "home"]},
-                     schema=EVENT_SCHEMA)
+    table = pa.table(
+        {
+            "user_id": ["a", "a", "b"],
+            "session_id": [None, None, None],
+            "timestamp": [t0, t0 + dt.timedelta(minutes=1), None],
+            "page": ["home", "cart", "home"],
+        },
+        schema=EVENT_SCHEMA,
+    )
     log = SessionizedLog([table], BatchGenerationOptions(), work_dir=tmp_path)
     histories = [history for batch in log.histories(batch_size=10) for history in batch]
     assert [(h.user_id, h.sessions) for h in histories] == [("a", [["home", "cart"]])]
@@ -189,20 +273,38 @@ def test_users_whose_rows_are_all_dropped_are_counted(tmp_path):
     assert log.dropped_rows == {"missing_timestamp": 1}
 
 
-@pytest.mark.parametrize("problem", ["missing model", "not hetlm", "no tokenizer", "missing source",
-                                     "missing column", "output extension", "bad option"])
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "missing model",
+        "not hetlm",
+        "no tokenizer",
+        "missing source",
+        "missing column",
+        "output extension",
+        "bad option",
+    ],
+)
 def test_bad_inputs_exit_2_with_one_clear_line(problem, model_dir, log_csv, tmp_path, capsys):
     model, source, out, extra = model_dir, log_csv, tmp_path / "p.jsonl", []
-    expected = {"missing model": "no such folder", "not hetlm": "not a HeTLM model", "no tokenizer": "no page tokenizer",
-                "missing source": "no such file", "missing column": "'page'", "output extension": "'.txt'",
-                "bad option": "num_samples"}[problem]
+    expected = {
+        "missing model": "no such folder",
+        "not hetlm": "not a HeTLM model",
+        "no tokenizer": "no page tokenizer",
+        "missing source": "no such file",
+        "missing column": "'page'",
+        "output extension": "'.txt'",
+        "bad option": "num_samples",
+    }[problem]
     if problem == "missing model":
         model = tmp_path / "nowhere"
     elif problem in ("not hetlm", "no tokenizer"):
         model = tmp_path / "model"
         model.mkdir()
         config = json.loads((model_dir / "config.json").read_text())
-        (model / "config.json").write_text(json.dumps({**config, "model_type": "llama"} if problem == "not hetlm" else config))
+        (model / "config.json").write_text(
+            json.dumps({**config, "model_type": "llama"} if problem == "not hetlm" else config)
+        )
     elif problem == "missing source":
         source = tmp_path / "missing.csv"
     elif problem == "missing column":
@@ -219,12 +321,16 @@ def test_bad_inputs_exit_2_with_one_clear_line(problem, model_dir, log_csv, tmp_
     assert not out.exists()
 
 
-@pytest.mark.parametrize("failure, code, message", [
-    (OSError(28, "No space left on device"), 2, "hetlm generate: error: [Errno 28] No space left on device"),
-    (KeyboardInterrupt(), 130, "hetlm generate: interrupted"),
-])
-def test_a_failure_mid_run_leaves_the_previous_file_whole(model_dir, log_csv, tmp_path, capsys, monkeypatch,
-                                                         failure, code, message):
+@pytest.mark.parametrize(
+    "failure, code, message",
+    [
+        (OSError(28, "No space left on device"), 2, "hetlm generate: error: [Errno 28] No space left on device"),
+        (KeyboardInterrupt(), 130, "hetlm generate: interrupted"),
+    ],
+)
+def test_a_failure_mid_run_leaves_the_previous_file_whole(
+    model_dir, log_csv, tmp_path, capsys, monkeypatch, failure, code, message
+):
     out = tmp_path / "predictions.jsonl"
     out.write_text("previous run\n")
     original, batches = NextSessionPredictor.predict, []

@@ -37,8 +37,9 @@ def test_return_dict_in_generate_holds_sequences_clusters_and_scores(family):
     model = tiny_model(family, num_clusters=3)
     ids, mask = prompt_batch(model.page_tokenizer)
     tokens, clusters = model.generate(ids, mask, return_clusters=True, **GREEDY)
-    output = model.generate(input_ids=ids, attention_mask=mask, return_dict_in_generate=True, output_scores=True,
-                            **GREEDY)
+    output = model.generate(
+        input_ids=ids, attention_mask=mask, return_dict_in_generate=True, output_scores=True, **GREEDY
+    )
     assert isinstance(output, HeTLMGenerateOutput)
     assert torch.equal(output.sequences, tokens) and torch.equal(output.clusters, clusters)
     assert output.logits is None and len(output.scores) == tokens.shape[1]
@@ -86,8 +87,9 @@ def test_over_long_prompt_keeps_its_latest_sessions(caplog):
     short = [["/google+redesign/drinkware"]]
     long_prompt = encode_sessions(tokenizer, old + recent, open_next_session=True)
     assert len(long_prompt) > 64
-    ids, mask = pad_sequences([long_prompt, encode_sessions(tokenizer, short, open_next_session=True)],
-                              tokenizer.pad_token_id, side="left")
+    ids, mask = pad_sequences(
+        [long_prompt, encode_sessions(tokenizer, short, open_next_session=True)], tokenizer.pad_token_id, side="left"
+    )
     z = model.embed_users(ids, mask)
     with caplog.at_level(logging.WARNING):
         tokens, clusters = model.generate(ids, mask, user_embeddings=z, return_clusters=True, **GREEDY)
@@ -96,8 +98,9 @@ def test_over_long_prompt_keeps_its_latest_sessions(caplog):
     # then the open [BOS].
     expected_prompt = encode_sessions(tokenizer, old[:10] + recent, open_next_session=True)
     assert len(expected_prompt) == 58
-    expected_ids, expected_mask = pad_sequences([expected_prompt, ids[1, mask[1].bool()].tolist()],
-                                                tokenizer.pad_token_id, side="left")
+    expected_ids, expected_mask = pad_sequences(
+        [expected_prompt, ids[1, mask[1].bool()].tolist()], tokenizer.pad_token_id, side="left"
+    )
     assert torch.equal(tokens, model.generate(expected_ids, expected_mask, user_embeddings=z, **GREEDY))
     with pytest.raises(ValueError, match="leaves no room"):
         model.generate(ids, mask, max_new_tokens=63)

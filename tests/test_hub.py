@@ -36,8 +36,13 @@ WRITE_TOKEN = "hf_local_write_token"
 CLIENT_TIMEOUT_S = 180
 SERVER_START_TIMEOUT_S = 60
 PAGES = ["home", "category/shoes", "category/bags", "product/shoes/run-1", "product/bags/tote-2", "cart", "purchase"]
-DATA_SUMMARY = {"synthetic": True, "source": "simulator", "format": "simulator", "users": {"in_examples": 3},
-                "outcome_rates": {"cart": 0.5, "purchase": 0.25}}
+DATA_SUMMARY = {
+    "synthetic": True,
+    "source": "simulator",
+    "format": "simulator",
+    "users": {"in_examples": 3},
+    "outcome_rates": {"cart": 0.5, "purchase": 0.25},
+}
 PROMPT_SESSIONS = [
     [["home", "category/shoes"], ["product/shoes/run-1"]],
     [["category/bags"]],
@@ -88,7 +93,9 @@ json.dump({{"refused": refused}}, open(sys.argv[4], "w"))
 
 def client_env(endpoint: str, hf_home: Path) -> dict[str, str]:
     """The environment of a fresh Hub client: this endpoint, an empty cache, online, no Xet."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))
+    }
     hf_home.mkdir(parents=True, exist_ok=False)
     env.update(HF_ENDPOINT=endpoint, HF_HOME=str(hf_home), HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1")
     return env
@@ -96,7 +103,14 @@ def client_env(endpoint: str, hf_home: Path) -> dict[str, str]:
 
 def run_client(script: str, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     """Run `script` in a fresh Python process; fail the test with its output if it fails."""
-    result = subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_S,
+    )
     assert result.returncode == 0, f"client process failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result
 
@@ -118,12 +132,25 @@ def tiny_hetlm() -> HeTLMForBrowsing:
         num_clusters=3,
         selector_hidden_sizes=[8],
         encoder_max_length=64,
-        predictor_config={"model_type": "opt", "vocab_size": len(page_tokenizer), "hidden_size": 16, "ffn_dim": 32,
-                          "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 64,
-                          "word_embed_proj_dim": 16},
-        encoder_config={"model_type": "bert", "vocab_size": len(encoder_tokenizer), "hidden_size": 16,
-                        "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                        "max_position_embeddings": 64},
+        predictor_config={
+            "model_type": "opt",
+            "vocab_size": len(page_tokenizer),
+            "hidden_size": 16,
+            "ffn_dim": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+            "word_embed_proj_dim": 16,
+        },
+        encoder_config={
+            "model_type": "bert",
+            "vocab_size": len(encoder_tokenizer),
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+        },
     )
     return model.eval()
 
@@ -140,22 +167,32 @@ def saved_model(tmp_path_factory) -> tuple[Path, Path, HeTLMForBrowsing]:
     update_model_card(folder, data_summary=DATA_SUMMARY, metrics={"IoU": 0.25, "HR": 0.5})
     prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in PROMPT_SESSIONS]
     with torch.inference_mode():
-        generations = [model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=6)[0].tolist() for ids in prompts]
+        generations = [
+            model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=6)[0].tolist() for ids in prompts
+        ]
     reference = root / "reference.json"
-    reference.write_text(json.dumps({"prompts": prompts, "generations": generations, "vocabulary": tokenizer.get_vocab()}))
+    reference.write_text(
+        json.dumps({"prompts": prompts, "generations": generations, "vocabulary": tokenizer.get_vocab()})
+    )
     return folder, reference, model
 
 
-def pull_and_compare(repo_id: str, env: dict[str, str], work: Path, reference: Path, model: HeTLMForBrowsing, tokenizer_source: str) -> None:
+def pull_and_compare(
+    repo_id: str, env: dict[str, str], work: Path, reference: Path, model: HeTLMForBrowsing, tokenizer_source: str
+) -> None:
     """Load `repo_id` in a fresh process; its weights, generations and vocabulary equal the originals."""
     expected = json.loads(reference.read_text())
     (work / "prompts.json").write_text(json.dumps(expected["prompts"]))
-    run_client(PULL_SCRIPT, [repo_id, "prompts.json", "pulled.safetensors", "pulled.json", tokenizer_source], env, work)
+    run_client(
+        PULL_SCRIPT, [repo_id, "prompts.json", "pulled.safetensors", "pulled.json", tokenizer_source], env, work
+    )
     pulled = load_file(work / "pulled.safetensors")
     original = model.state_dict()
     assert sorted(pulled) == sorted(original)
     for name, tensor in original.items():
-        assert pulled[name].dtype == tensor.dtype and torch.equal(pulled[name], tensor), f"{name} differs after the round trip"
+        assert pulled[name].dtype == tensor.dtype and torch.equal(pulled[name], tensor), (
+            f"{name} differs after the round trip"
+        )
     result = json.loads((work / "pulled.json").read_text())
     assert result["generations"] == expected["generations"]
     assert result["vocabulary"] == expected["vocabulary"]
@@ -202,7 +239,9 @@ def olah_mirror(saved_model, tmp_path):
     with open(log, "w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "olah.server", "--config", str(config), "--log-path", str(tmp_path / "olah-logs")],
-            stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
         )
     try:
         endpoint = f"http://127.0.0.1:{port}"
@@ -254,7 +293,9 @@ def test_push_then_pull_gives_identical_model(saved_model, pushed, local_hub, tm
     env = client_env(local_hub.endpoint, tmp_path / "hf-home")
     pull_and_compare(REPO_ID, env, tmp_path, reference, model, tokenizer_source="repo")
     assert local_hub.file_bytes(REPO_ID, "model.safetensors") == (folder / "model.safetensors").read_bytes()
-    assert any(request.startswith("PUT /lfs-upload/") for request in local_hub.requests), "weights did not go through LFS"
+    assert any(request.startswith("PUT /lfs-upload/") for request in local_hub.requests), (
+        "weights did not go through LFS"
+    )
     assert local_hub.unhandled_requests == []
 
 
@@ -288,10 +329,18 @@ def test_local_hub_error_codes_and_auth():
         status, headers, _ = hub_request(hub, "HEAD", "/org/missing/resolve/main/config.json")
         assert (status, headers["X-Error-Code"]) == (404, "RepoNotFound")
         assert hub_request(hub, "POST", "/api/repos/create", {"name": "demo", "organization": "org"})[0] == 401
-        assert hub_request(hub, "POST", "/api/repos/create", {"name": "demo", "organization": "other"}, WRITE_TOKEN)[0] == 403
-        status, _, body = hub_request(hub, "POST", "/api/repos/create", {"name": "demo", "organization": "org"}, WRITE_TOKEN)
+        assert (
+            hub_request(hub, "POST", "/api/repos/create", {"name": "demo", "organization": "other"}, WRITE_TOKEN)[0]
+            == 403
+        )
+        status, _, body = hub_request(
+            hub, "POST", "/api/repos/create", {"name": "demo", "organization": "org"}, WRITE_TOKEN
+        )
         assert status == 200 and json.loads(body)["url"] == f"{hub.endpoint}/org/demo"
-        assert hub_request(hub, "POST", "/api/repos/create", {"name": "demo", "organization": "org"}, WRITE_TOKEN)[0] == 409
+        assert (
+            hub_request(hub, "POST", "/api/repos/create", {"name": "demo", "organization": "org"}, WRITE_TOKEN)[0]
+            == 409
+        )
         status, headers, _ = hub_request(hub, "HEAD", "/org/demo/resolve/main/config.json")
         assert (status, headers["X-Error-Code"]) == (404, "EntryNotFound")
         status, headers, _ = hub_request(hub, "HEAD", "/org/demo/resolve/" + "f" * 40 + "/.gitattributes")
@@ -308,12 +357,29 @@ def test_local_hub_rejects_bad_uploads():
     with LocalHub(tokens={WRITE_TOKEN: "org"}) as hub:
         hub_request(hub, "POST", "/api/repos/create", {"name": "demo", "organization": "org"}, WRITE_TOKEN)
         oid = "0" * 64
-        status, _, body = hub_request(hub, "POST", "/org/demo.git/info/lfs/objects/batch", {"operation": "upload", "objects": [{"oid": oid, "size": 3}]}, WRITE_TOKEN)
+        status, _, body = hub_request(
+            hub,
+            "POST",
+            "/org/demo.git/info/lfs/objects/batch",
+            {"operation": "upload", "objects": [{"oid": oid, "size": 3}]},
+            WRITE_TOKEN,
+        )
         href = json.loads(body)["objects"][0]["actions"]["upload"]["href"]
         upload = urllib.request.Request(href, data=b"abc", method="PUT")
         with pytest.raises(urllib.error.HTTPError, match="400"):
             urllib.request.urlopen(upload, timeout=10)
-        commit = json.dumps({"key": "header", "value": {"summary": "x"}}) + "\n" + json.dumps({"key": "lfsFile", "value": {"path": "w.safetensors", "algo": "sha256", "oid": oid, "size": 3}})
-        request = urllib.request.Request(f"{hub.endpoint}/api/models/org/demo/commit/main", data=commit.encode(), method="POST", headers={"Authorization": f"Bearer {WRITE_TOKEN}"})
+        commit = (
+            json.dumps({"key": "header", "value": {"summary": "x"}})
+            + "\n"
+            + json.dumps(
+                {"key": "lfsFile", "value": {"path": "w.safetensors", "algo": "sha256", "oid": oid, "size": 3}}
+            )
+        )
+        request = urllib.request.Request(
+            f"{hub.endpoint}/api/models/org/demo/commit/main",
+            data=commit.encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {WRITE_TOKEN}"},
+        )
         with pytest.raises(urllib.error.HTTPError, match="422"):
             urllib.request.urlopen(request, timeout=10)

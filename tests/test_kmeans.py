@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
+from inference.prompts import pad_sequences
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.page_tokenizer import encode_sessions
 from trainers.clustering import fit_kmeans, pretrain_selector
-from inference.prompts import pad_sequences
-from trainers.training_arguments import ClusterwiseTrainingArguments
 from trainers.kmeans_baseline import train_kmeans_baseline
 from trainers.pretrain import build_language_model
+from trainers.training_arguments import ClusterwiseTrainingArguments
 from training_fixtures import simulated_splits, tiny_encoder
 
 
@@ -42,8 +42,9 @@ class _LinearSelector(nn.Module):
         super().__init__()
         self.selector = nn.Sequential(nn.Linear(dim, k))
 
-    def cluster_probabilities(self, user_embeddings: torch.Tensor,
-                              active_clusters: torch.Tensor | None = None) -> torch.Tensor:
+    def cluster_probabilities(
+        self, user_embeddings: torch.Tensor, active_clusters: torch.Tensor | None = None
+    ) -> torch.Tensor:
         logits = self.selector(user_embeddings)
         if active_clusters is not None:
             logits = logits.masked_fill(~active_clusters, float("-inf"))
@@ -65,14 +66,22 @@ def test_label_smoothing_keeps_the_selector_soft():
     points = blobs()
     clusters = fit_kmeans(points, 2)
     sharp = pretrain_selector(_LinearSelector(3, 2), points, clusters.labels, epochs=60, learning_rate=5e-2)
-    soft = pretrain_selector(_LinearSelector(3, 2), points, clusters.labels, epochs=60, learning_rate=5e-2,
-                             label_smoothing=0.4)
+    soft = pretrain_selector(
+        _LinearSelector(3, 2), points, clusters.labels, epochs=60, learning_rate=5e-2, label_smoothing=0.4
+    )
     assert sharp.mean_max_probability > 0.97
     assert soft.accuracy == 1.0 and abs(soft.mean_max_probability - 0.8) < 0.03
     three = np.where(clusters.labels == 0, 0, 2)  # cluster 1 retired: no target mass, probability 0
     active = torch.tensor([True, False, True])
-    masked = pretrain_selector(_LinearSelector(3, 3), points, three, epochs=60, learning_rate=5e-2,
-                               label_smoothing=0.4, active_clusters=active)
+    masked = pretrain_selector(
+        _LinearSelector(3, 3),
+        points,
+        three,
+        epochs=60,
+        learning_rate=5e-2,
+        label_smoothing=0.4,
+        active_clusters=active,
+    )
     assert masked.accuracy == 1.0 and abs(masked.mean_max_probability - 0.8) < 0.03
 
 
@@ -81,12 +90,27 @@ def test_kmeans_baseline_saves_loads_and_generates(tmp_path):
     splits, tokenizer = simulated_splits(num_users=160, num_segments=2)
     lm = build_language_model(tokenizer, "opt", "tiny", max_length=96)
     encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
-    settings = ClusterwiseTrainingArguments(kmeans_k="auto", kmeans_k_range=(2, 3), num_train_epochs=1,
-                                            per_device_train_batch_size=32, max_length=96,
-                                            selector_hidden_sizes=(16,), selector_pretrain_epochs=5, bf16=False,
-                                            logging_steps=100, disable_tqdm=True)
-    result = train_kmeans_baseline(splits, tokenizer, lm, tmp_path / "kmeans", settings,
-                                   encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)
+    settings = ClusterwiseTrainingArguments(
+        kmeans_k="auto",
+        kmeans_k_range=(2, 3),
+        num_train_epochs=1,
+        per_device_train_batch_size=32,
+        max_length=96,
+        selector_hidden_sizes=(16,),
+        selector_pretrain_epochs=5,
+        bf16=False,
+        logging_steps=100,
+        disable_tqdm=True,
+    )
+    result = train_kmeans_baseline(
+        splits,
+        tokenizer,
+        lm,
+        tmp_path / "kmeans",
+        settings,
+        encoder_tokenizer=encoder_tokenizer,
+        encoder_config=encoder_config,
+    )
     history = json.loads((tmp_path / "kmeans" / "training_history.json").read_text())
     k = history["kmeans"]["k"]
     print(f"K by silhouette: {k} ({history['kmeans']['silhouette_by_k']}); segment ARI {history['segment_ari']:.3f}")
@@ -95,12 +119,18 @@ def test_kmeans_baseline_saves_loads_and_generates(tmp_path):
     assert sum(entry["train_users"] for entry in history["clusters"]) == len(set(splits["train"]["user_id"]))
     assert sum(entry["train_examples"] for entry in history["clusters"]) == len(splits["train"])
     assert sum(history["kmeans"]["sizes"]) == len(set(splits["train"]["user_id"])) < len(splits["train"])
-    assert all(entry["final_eval_loss"] < entry["initial_eval_loss"] for entry in history["clusters"] if entry["validation_users"])
+    assert all(
+        entry["final_eval_loss"] < entry["initial_eval_loss"]
+        for entry in history["clusters"]
+        if entry["validation_users"]
+    )
 
     reloaded = HeTLMForBrowsing.from_pretrained(tmp_path / "kmeans")
     assert reloaded.config.routing == "centroids" and reloaded.config.num_clusters == k
     assert torch.allclose(reloaded.centroids, result.model.centroids)
     prompts = [encode_sessions(tokenizer, s, open_next_session=True) for s in splits["test"]["input_sessions"][:3]]
     prompt_ids, _ = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
-    new_tokens, clusters = reloaded.generate(prompt_ids, (prompt_ids != 0).long(), return_clusters=True, max_new_tokens=6)
+    new_tokens, clusters = reloaded.generate(
+        prompt_ids, (prompt_ids != 0).long(), return_clusters=True, max_new_tokens=6
+    )
     assert new_tokens.shape[0] == 3 and set(clusters.tolist()) <= set(range(k))

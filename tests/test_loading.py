@@ -25,8 +25,15 @@ def hetlm_dir(tmp_path_factory):
 
 def save_causal_lm(folder, vocab_size: int, tokenizer=None):
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)

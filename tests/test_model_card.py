@@ -11,11 +11,26 @@ from modeling_fixtures import tiny_model
 from modeling_hetlm import HeTLMForBrowsing
 from modeling_hetlm.hub_hetlm import CARD_FACTS_FILE, update_model_card
 
-SECTIONS = ["Intended use", "Limitations", "Clusters", "Training data", "Outcome definition", "Training", "Metrics",
-            "Usage", "Licence"]
-SIMULATED = {"synthetic": True, "label": "SYNTHETIC DATA", "source": "simulator", "format": "simulator",
-             "users": {"with_events": 250, "in_examples": 200}, "outcome_rates": {"cart": 0.125, "purchase": 0.0625},
-             "splits": {"train": {"users": 160}}}
+SECTIONS = [
+    "Intended use",
+    "Limitations",
+    "Clusters",
+    "Training data",
+    "Outcome definition",
+    "Training",
+    "Metrics",
+    "Usage",
+    "Licence",
+]
+SIMULATED = {
+    "synthetic": True,
+    "label": "SYNTHETIC DATA",
+    "source": "simulator",
+    "format": "simulator",
+    "users": {"with_events": 250, "in_examples": 200},
+    "outcome_rates": {"cart": 0.125, "purchase": 0.0625},
+    "splits": {"train": {"users": 160}},
+}
 
 
 def section_titles(card: ModelCard) -> list[str]:
@@ -47,8 +62,9 @@ def test_card_has_every_section_and_flags_synthetic_data(saved):
 
 def test_metrics_are_written_back_as_eval_results(saved):
     _, folder = saved
-    update_model_card(folder, metrics={"IoU": 0.3125, "HR": 0.5, "users": 40, "cluster": "Combined",
-                                       "CoP": float("nan")})
+    update_model_card(
+        folder, metrics={"IoU": 0.3125, "HR": 0.5, "users": 40, "cluster": "Combined", "CoP": float("nan")}
+    )
     update_model_card(folder, metrics={"HR": 0.75})
     card = ModelCard.load(folder / "README.md")
     results = {result.metric_type: result.metric_value for result in card.data.eval_results}

@@ -34,9 +34,16 @@ def opt_model() -> HeTLMForBrowsing:
 # ---------------------------------------------------------------- configuration
 @pytest.mark.parametrize("family", FAMILIES)
 def test_config_round_trip_keeps_sub_configs(family, tmp_path):
-    config = HeTLMConfig(predictor_config=predictor_config(family, 40), num_clusters=2, num_pages=9,
-                         page_vocabulary_hash=page_vocabulary_hash(PAGES[:5] + ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]),
-                         pad_token_id=5, unk_token_id=6, bos_token_id=7, eos_token_id=8)
+    config = HeTLMConfig(
+        predictor_config=predictor_config(family, 40),
+        num_clusters=2,
+        num_pages=9,
+        page_vocabulary_hash=page_vocabulary_hash(PAGES[:5] + ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]),
+        pad_token_id=5,
+        unk_token_id=6,
+        bos_token_id=7,
+        eos_token_id=8,
+    )
     config.save_pretrained(tmp_path)
     loaded = HeTLMConfig.from_pretrained(tmp_path)
     assert loaded.to_dict() == config.to_dict()
@@ -81,12 +88,22 @@ def test_page_text_turns_paths_into_words():
 
 # ---------------------------------------------------------------- encoder
 def test_tiny_encoder_tokenizer_is_the_same_in_every_process():
-    script = ("import json; from modeling_hetlm import build_encoder_tokenizer; from modeling_fixtures import PAGES; "
-              "print(json.dumps(sorted(build_encoder_tokenizer(PAGES, vocab_size=40).get_vocab().items())))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(Path(__file__).parent)])}
+    script = (
+        "import json; from modeling_hetlm import build_encoder_tokenizer; from modeling_fixtures import PAGES; "
+        "print(json.dumps(sorted(build_encoder_tokenizer(PAGES, vocab_size=40).get_vocab().items())))"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(Path(__file__).parent)]),
+    }
     vocabularies = [
-        subprocess.run([sys.executable, "-c", script], env={**env, "PYTHONHASHSEED": seed}, capture_output=True,
-                       text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**env, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         for seed in ("1", "2")
     ]
     assert vocabularies[0] == vocabularies[1] and len(json.loads(vocabularies[0])) == 40
@@ -129,7 +146,9 @@ def random_streams(num_pages: int, count: int = 60, seed: int = 0) -> torch.Tens
             row += [bos, *[int(page) if page > eos else unk for page in pages]]
             row += [eos] if torch.rand(1, generator=generator) < 0.8 else [pad]
         row += [bos] if torch.rand(1, generator=generator) < 0.7 else []
-        if any(token > eos or token == unk for token in row[: len(row) - row[::-1].index(bos) - 1 if bos in row else None]):
+        if any(
+            token > eos or token == unk for token in row[: len(row) - row[::-1].index(bos) - 1 if bos in row else None]
+        ):
             rows.append(row)
     width = max(len(row) for row in rows)
     return torch.tensor([[pad] * (width - len(row)) + row for row in rows])
@@ -188,8 +207,14 @@ def test_encoder_pieces_equal_the_encoder_tokenizer_on_session_texts(max_length)
     from modeling_hetlm import minilm_path
 
     encoder_tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
-    encoder_config = {"model_type": "bert", "vocab_size": encoder_tokenizer.vocab_size, "hidden_size": 16,
-                      "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    encoder_config = {
+        "model_type": "bert",
+        "vocab_size": encoder_tokenizer.vocab_size,
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+    }
     model = tiny_model("opt", encoder_config=encoder_config, encoder_max_length=max_length)
     model.set_page_vocabulary(page_vocabulary(model.page_tokenizer), encoder_tokenizer)
     pad = 0
@@ -206,7 +231,9 @@ def test_minilm_encoder_matches_sentence_transformers():
     from modeling_hetlm import minilm_path
 
     tokenizer = build_page_tokenizer(PAGES)
-    model = build_hetlm(tokenizer, predictor_config=predictor_config("llama", len(tokenizer)), num_clusters=1, selector_hidden_sizes=[])
+    model = build_hetlm(
+        tokenizer, predictor_config=predictor_config("llama", len(tokenizer)), num_clusters=1, selector_hidden_sizes=[]
+    )
     ids, mask = prompt_batch(tokenizer)
     reference = SentenceTransformer(str(minilm_path()), device="cpu")
     expected = reference.encode(model.session_texts(ids, mask), convert_to_tensor=True, normalize_embeddings=False)
@@ -221,9 +248,19 @@ def test_encoder_is_frozen_and_stays_in_eval_mode(opt_model):
 
 def test_embedding_needs_a_page_table():
     tokenizer = build_page_tokenizer(PAGES)
-    config = HeTLMConfig(predictor_config=predictor_config("opt", len(tokenizer)), num_clusters=2,
-                         num_pages=len(tokenizer),
-                         encoder_config={"model_type": "bert", "vocab_size": 50, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2})
+    config = HeTLMConfig(
+        predictor_config=predictor_config("opt", len(tokenizer)),
+        num_clusters=2,
+        num_pages=len(tokenizer),
+        encoder_config={
+            "model_type": "bert",
+            "vocab_size": 50,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
+    )
     ids, mask = prompt_batch(tokenizer)
     with pytest.raises(ValueError, match="set_page_vocabulary"):
         HeTLMForBrowsing(config).embed_users(ids, mask)
@@ -242,7 +279,9 @@ def test_forward_losses_follow_their_definitions(family):
     for row in range(batch):
         length = int(mask[row].sum())
         for k in range(clusters):
-            reference = model.predictors[k](input_ids=ids[row : row + 1, :length], labels=ids[row : row + 1, :length]).loss
+            reference = model.predictors[k](
+                input_ids=ids[row : row + 1, :length], labels=ids[row : row + 1, :length]
+            ).loss
             torch.testing.assert_close(nll[row, k], reference, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out.critic_loss, nll[torch.arange(batch), out.assignments].mean())
     tokens = (mask.sum(dim=1) - 1).unsqueeze(1).float()  # scored tokens: every real one after the first
@@ -254,7 +293,9 @@ def test_forward_losses_follow_their_definitions(family):
     z = out.user_embeddings
     centroids = (pi.t() @ z) / pi.sum(dim=0).unsqueeze(1)
     torch.testing.assert_close(out.batch_centroids.detach(), centroids)
-    pairwise = sum((centroids[a] - centroids[b]).abs().sum() for a in range(clusters) for b in range(clusters) if a != b)
+    pairwise = sum(
+        (centroids[a] - centroids[b]).abs().sum() for a in range(clusters) for b in range(clusters) if a != b
+    )
     torch.testing.assert_close(out.l3, torch.sigmoid(-pairwise))
     torch.testing.assert_close(out.selector_loss, out.l1 + 5.0 * out.l2 + 9.0 * out.l3)
     torch.testing.assert_close(out.loss, out.critic_loss + out.selector_loss)
@@ -273,7 +314,9 @@ def reference_losses(model: HeTLMForBrowsing, ids, mask, z, active: torch.Tensor
             columns.append(torch.full((rows,), float("nan")))
             continue
         logits = predictor(input_ids=ids, attention_mask=mask).logits
-        columns.append(torch.stack([torch.nn.functional.cross_entropy(logits[b, :-1], labels[b, 1:]) for b in range(rows)]))
+        columns.append(
+            torch.stack([torch.nn.functional.cross_entropy(logits[b, :-1], labels[b, 1:]) for b in range(rows)])
+        )
     nll = torch.stack(columns, dim=1)
     critic_loss = nll[torch.arange(rows), assignments].mean()
     tokens = (labels[:, 1:] != -100).sum(dim=1, keepdim=True).float()
@@ -284,8 +327,17 @@ def reference_losses(model: HeTLMForBrowsing, ids, mask, z, active: torch.Tensor
     pairwise = sum((kept[a] - kept[b]).abs().sum() for a in range(len(kept)) for b in range(len(kept)) if a != b)
     l3 = torch.sigmoid(-pairwise)
     selector_loss = l1 + model.config.alpha * l2 + model.config.beta * l3
-    return {"per_cluster_nll": nll, "assignments": assignments, "critic_loss": critic_loss, "l1": l1, "l2": l2,
-            "l3": l3, "selector_loss": selector_loss, "loss": critic_loss + selector_loss, "active_centroids": kept}
+    return {
+        "per_cluster_nll": nll,
+        "assignments": assignments,
+        "critic_loss": critic_loss,
+        "l1": l1,
+        "l2": l2,
+        "l3": l3,
+        "selector_loss": selector_loss,
+        "loss": critic_loss + selector_loss,
+        "active_centroids": kept,
+    }
 
 
 def spread_rows(model: HeTLMForBrowsing, clusters: list[int]) -> None:
@@ -377,7 +429,12 @@ def test_each_row_runs_with_gradient_under_its_assigned_predictor_only(opt_model
     ids, mask = training_batch(model.page_tokenizer)
     calls = []
     for k, predictor in enumerate(model.predictors):
-        predictor.register_forward_hook(lambda module, args, kwargs, output, k=k: calls.append((k, kwargs["input_ids"].shape[0], torch.is_grad_enabled())), with_kwargs=True)
+        predictor.register_forward_hook(
+            lambda module, args, kwargs, output, k=k: calls.append(
+                (k, kwargs["input_ids"].shape[0], torch.is_grad_enabled())
+            ),
+            with_kwargs=True,
+        )
     out = model(ids, mask)
     with_grad = {k: rows for k, rows, grad in calls if grad}
     without_grad = sum(rows for _, rows, grad in calls if not grad)
@@ -421,7 +478,9 @@ def test_prune_clusters_keeps_the_chosen_clusters(opt_model):
 def test_from_single_lm_copies_the_lm_into_every_predictor():
     tokenizer = build_page_tokenizer(PAGES)
     torch.manual_seed(1)
-    lm = AutoModelForCausalLM.from_config(HeTLMConfig(predictor_config=predictor_config("qwen2", len(tokenizer))).predictor_config)
+    lm = AutoModelForCausalLM.from_config(
+        HeTLMConfig(predictor_config=predictor_config("qwen2", len(tokenizer))).predictor_config
+    )
     config = HeTLMConfig(predictor_config=predictor_config("opt", len(tokenizer)), num_clusters=3)
     model = HeTLMForBrowsing.from_single_lm(config, lm)
     assert model.config.predictor_config.model_type == "qwen2"

@@ -20,10 +20,24 @@ from trainers.training_arguments import PretrainingArguments
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHOP_LOG = FIXTURES / "shop_urls_sample.csv"
-SHOP_COLUMNS = ["--reader-option", "user_column=visitor", "--reader-option", "timestamp_column=time",
-                "--reader-option", "page_column=url"]
-OUTCOME_OPTIONS = ["--cart-page", "/cart", "--cart-page", "/basket*", "--purchase-page", "/checkout/thank-you",
-                   "--keep-query-parameter", "q"]
+SHOP_COLUMNS = [
+    "--reader-option",
+    "user_column=visitor",
+    "--reader-option",
+    "timestamp_column=time",
+    "--reader-option",
+    "page_column=url",
+]
+OUTCOME_OPTIONS = [
+    "--cart-page",
+    "/cart",
+    "--cart-page",
+    "/basket*",
+    "--purchase-page",
+    "/checkout/thank-you",
+    "--keep-query-parameter",
+    "q",
+]
 
 
 def shop_pages(rules: PageRules) -> Counter:
@@ -33,8 +47,12 @@ def shop_pages(rules: PageRules) -> Counter:
 
 
 def all_pages(dataset) -> set[str]:
-    return {page for split in dataset.values() for row in split
-            for page in [*sum(row["input_sessions"], []), *row["target_session"]]}
+    return {
+        page
+        for split in dataset.values()
+        for row in split
+        for page in [*sum(row["input_sessions"], []), *row["target_session"]]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +64,21 @@ def shop_data(tmp_path_factory):
 
 def test_prepare_maps_outcome_pages_and_merges_url_variants(shop_data):
     dataset, tokenizer, summary = load_prepared(shop_data)
-    rules = PageRules(cart_pages=("/cart", "/basket*"), purchase_pages=("/checkout/thank-you",),
-                      keep_query_parameters=("q",))
+    rules = PageRules(
+        cart_pages=("/cart", "/basket*"), purchase_pages=("/checkout/thank-you",), keep_query_parameters=("q",)
+    )
     expected = shop_pages(rules)
     assert all_pages(dataset) == set(expected)  # every page, mapped
     assert {"cart", "purchase", "/search?q=shoes", "/"} <= set(expected)
-    assert not any(page.startswith(("/cart", "/basket", "/checkout/thank-you", "http")) or "utm_" in page
-                   for page in expected)
+    assert not any(
+        page.startswith(("/cart", "/basket", "/checkout/thank-you", "http")) or "utm_" in page for page in expected
+    )
     raw_names = {line.split(",", 2)[2] for line in SHOP_LOG.read_text(encoding="utf-8").splitlines()[1:]}
-    assert summary["page_variants"] == {"raw_names": len(raw_names), "pages": len(expected),
-                                        "merged": len(raw_names) - len(expected)}
+    assert summary["page_variants"] == {
+        "raw_names": len(raw_names),
+        "pages": len(expected),
+        "merged": len(raw_names) - len(expected),
+    }
     assert summary["outcomes_found"] is True
     assert summary["outcome_pages"] == {"cart": ["/cart", "/basket*"], "purchase": ["/checkout/thank-you"]}
     assert summary["url_normalization"] == {"enabled": True, "keep_query_parameters": ["q"]}
@@ -105,8 +128,10 @@ def test_outcome_options_apply_to_every_reader():
     assert categories > 0 and mapped.count("cart") == plain.count("cart") + categories
     # GA360 and REES46 emit cart / purchase from their action types; the patterns add more.
     ga_plain = partitioned_pages(read_events(FIXTURES / "ga_sessions_sample.json", "ga360"), PageRules())
-    ga_mapped = partitioned_pages(read_events(FIXTURES / "ga_sessions_sample.json", "ga360"),
-                                  PageRules(cart_pages=("/basket.html",), purchase_pages=("/ordercompleted.html",)))
+    ga_mapped = partitioned_pages(
+        read_events(FIXTURES / "ga_sessions_sample.json", "ga360"),
+        PageRules(cart_pages=("/basket.html",), purchase_pages=("/ordercompleted.html",)),
+    )
     assert ga_mapped.count("cart") == ga_plain.count("cart") + ga_plain.count("/basket.html") > ga_plain.count("cart")
     assert ga_mapped.count("purchase") == ga_plain.count("purchase") + 1
     rees = read_events(FIXTURES / "rees46_sample.csv", "rees46")
@@ -118,30 +143,84 @@ def test_outcome_options_apply_to_every_reader():
 
 def test_outcome_mapping_round_trip_prepare_train_generate(shop_data, plain_shop_data, tmp_path, caplog):
     splits, tokenizer, _ = load_prepared(shop_data)
-    pretrain_language_model(splits, tokenizer, tmp_path / "lm", PretrainingArguments(
-        family="opt", size="tiny", num_train_epochs=1, max_length=64, bf16=False, disable_tqdm=True))
+    pretrain_language_model(
+        splits,
+        tokenizer,
+        tmp_path / "lm",
+        PretrainingArguments(
+            family="opt", size="tiny", num_train_epochs=1, max_length=64, bf16=False, disable_tqdm=True
+        ),
+    )
     assert json.loads((tmp_path / "lm" / "config.json").read_text())["outcome_pages"]["cart"] == ["/cart", "/basket*"]
     config = tmp_path / "train.json"
-    config.write_text(json.dumps({"num-clusters": 2, "epochs": 1, "max_length": 64, "selector_hidden_sizes": [8],
-                                  "selector_pretrain_epochs": 1, "bf16": False}))
+    config.write_text(
+        json.dumps(
+            {
+                "num-clusters": 2,
+                "epochs": 1,
+                "max_length": 64,
+                "selector_hidden_sizes": [8],
+                "selector_pretrain_epochs": 1,
+                "bf16": False,
+            }
+        )
+    )
     model_dir = tmp_path / "hetlm"
-    assert main(["train", "--data", str(shop_data), "--pretrained", str(tmp_path / "lm"), "--out", str(model_dir),
-                 "--config", str(config), "--min-cluster-size", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(shop_data),
+                "--pretrained",
+                str(tmp_path / "lm"),
+                "--out",
+                str(model_dir),
+                "--config",
+                str(config),
+                "--min-cluster-size",
+                "1",
+            ]
+        )
+        == 0
+    )
     model_config = json.loads((model_dir / "config.json").read_text())
     assert PageRules.from_dict(model_config) == PageRules.of_tokenizer(tokenizer)
 
     # A new log of raw URL variants: generate maps them exactly as prepare did, so none is unknown.
     new_log = tmp_path / "new.csv"
-    new_log.write_text("visitor,time,url\n"
-                       "n1,2024-04-01T10:00:00Z,https://shop.example.com/?utm_source=ad\n"
-                       "n1,2024-04-01T10:01:00Z,/Category/Shoes/Running/\n"
-                       "n1,2024-04-01T10:02:00Z,/search?q=shoes&utm_campaign=x\n"
-                       "n1,2024-04-01T10:03:00Z,/basket/view#items\n"
-                       "n1,2024-04-01T10:04:00Z,/checkout/thank-you?order=1\n")
+    new_log.write_text(
+        "visitor,time,url\n"
+        "n1,2024-04-01T10:00:00Z,https://shop.example.com/?utm_source=ad\n"
+        "n1,2024-04-01T10:01:00Z,/Category/Shoes/Running/\n"
+        "n1,2024-04-01T10:02:00Z,/search?q=shoes&utm_campaign=x\n"
+        "n1,2024-04-01T10:03:00Z,/basket/view#items\n"
+        "n1,2024-04-01T10:04:00Z,/checkout/thank-you?order=1\n"
+    )
     out = tmp_path / "predictions.jsonl"
-    assert main(["generate", str(model_dir), str(new_log), "--out", str(out), "--no-progress", "--device", "cpu",
-                 "--max-new-tokens", "6", "--reader-option", "user_column=visitor",
-                 "--reader-option", "timestamp_column=time", "--reader-option", "page_column=url"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(model_dir),
+                str(new_log),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--max-new-tokens",
+                "6",
+                "--reader-option",
+                "user_column=visitor",
+                "--reader-option",
+                "timestamp_column=time",
+                "--reader-option",
+                "page_column=url",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["users_predicted"] == 1 and summary["input_pages"] == 5
     assert summary["unknown_input_pages"] == 0, summary["unknown_pages_most_common"]
@@ -150,11 +229,43 @@ def test_outcome_mapping_round_trip_prepare_train_generate(shop_data, plain_shop
 
     # evaluate records the data's outcome definition, and warns when the model's rules are not the data's.
     with caplog.at_level(logging.WARNING, logger="evaluation.batch_evaluation"):
-        assert main(["evaluate", str(model_dir), "--data", str(shop_data), "--out", str(tmp_path / "same"),
-                     "--no-progress", "--device", "cpu", "--max-new-tokens", "6"]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(model_dir),
+                    "--data",
+                    str(shop_data),
+                    "--out",
+                    str(tmp_path / "same"),
+                    "--no-progress",
+                    "--device",
+                    "cpu",
+                    "--max-new-tokens",
+                    "6",
+                ]
+            )
+            == 0
+        )
         assert "other rules" not in caplog.text
-        assert main(["evaluate", str(model_dir), "--data", str(plain_shop_data), "--out", str(tmp_path / "other"),
-                     "--no-progress", "--device", "cpu", "--max-new-tokens", "6"]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(model_dir),
+                    "--data",
+                    str(plain_shop_data),
+                    "--out",
+                    str(tmp_path / "other"),
+                    "--no-progress",
+                    "--device",
+                    "cpu",
+                    "--max-new-tokens",
+                    "6",
+                ]
+            )
+            == 0
+        )
     assert "trained on pages mapped by other rules" in caplog.text
     report = json.loads((tmp_path / "same" / "hetlm" / "report.json").read_text())
     assert "'/basket*'" in report["metadata"]["outcome_pages"]

@@ -25,8 +25,9 @@ def per_user(generated, actual, inputs, vocabulary=None):
 def test_hand_computed_single_user():
     # G = {home, shoes, hats} (the repeated "home" and [EOS] do not count), A = {shoes, bags, hats, cart},
     # I = {home, bags}. G∩A = {shoes, hats} (2), G∪A = {home, shoes, bags, hats, cart} (5).
-    scores = per_user(["home", "shoes", "home", "hats", "[EOS]"], ["shoes", "bags", "hats", "cart"], ["home", "bags"],
-                      VOCABULARY)
+    scores = per_user(
+        ["home", "shoes", "home", "hats", "[EOS]"], ["shoes", "bags", "hats", "cart"], ["home", "bags"], VOCABULARY
+    )
     assert scores["hr"] == 1.0
     assert scores["ioa"] == pytest.approx(2 / 4)
     assert scores["iop"] == pytest.approx(2 / 3)

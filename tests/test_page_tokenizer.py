@@ -47,7 +47,12 @@ def test_normalize_page_strips_lowercases_and_escapes_whitespace():
 def test_vocabulary_order_specials_then_frequency_then_name(tokenizer):
     vocab = tokenizer.get_vocab()
     assert [vocab[token] for token in SPECIAL_TOKENS] == [0, 1, 2, 3]
-    assert (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) == (0, 1, 2, 3)
+    assert (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) == (
+        0,
+        1,
+        2,
+        3,
+    )
     ordered = tokenizer.convert_ids_to_tokens(list(range(4, len(tokenizer))))
     assert ordered[:2] == ["cart", "purchase"]  # 3 and 2 occurrences
     assert ordered[2:] == sorted(normalize_page(page) for page in PAGES[:4])
@@ -125,10 +130,17 @@ def test_loads_standalone_without_this_package(tokenizer, tmp_path):
         """
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
-    expected_ids = [2, tokenizer.convert_tokens_to_ids("category/apparel"), tokenizer.convert_tokens_to_ids("cart"), 1, 3]
+    expected_ids = [
+        2,
+        tokenizer.convert_tokens_to_ids("category/apparel"),
+        tokenizer.convert_tokens_to_ids("cart"),
+        1,
+        3,
+    ]
     assert result.stdout.split("] ")[0] + "]" == str(expected_ids)
     assert "category/apparel cart" in result.stdout
 

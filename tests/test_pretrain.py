@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from application.cli import main
 from tokenization.page_tokenizer import build_page_tokenizer
 from trainers.data import IGNORE_INDEX, BrowsingCollator, encode_user
 from trainers.model_sizes import FAMILIES, build_causal_lm_config, count_parameters
-from application.cli import main
 from trainers.pretrain import pretrain_language_model
 from trainers.training_arguments import PretrainingArguments
 from training_fixtures import prepare_small_store, simulated_splits
@@ -53,7 +53,11 @@ def test_pretraining_lowers_validation_loss_and_saves_a_causal_lm(tmp_path, fami
     torch.manual_seed(0)
     splits, tokenizer = simulated_splits(num_users=240)
     settings = PretrainingArguments(
-        family=family, size="tiny", num_train_epochs=3, per_device_train_batch_size=16, max_length=128,
+        family=family,
+        size="tiny",
+        num_train_epochs=3,
+        per_device_train_batch_size=16,
+        max_length=128,
         logging_steps=100,
         disable_tqdm=True,
     )
@@ -71,8 +75,24 @@ def test_pretrain_command_reads_a_config_file_and_flags_override_it(tmp_path, ca
     data = prepare_small_store(tmp_path / "data", num_users=80)
     config = tmp_path / "pretrain.yaml"
     config.write_text("family: qwen2\nsize: small\nepochs: 1\nbatch-size: 32\nmax_length: 64\nbf16: false\n")
-    assert main(["pretrain", "--data", str(data), "--out", str(tmp_path / "lm"), "--config", str(config),
-                 "--size", "tiny", "--logging-steps", "100"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "lm"),
+                "--config",
+                str(config),
+                "--size",
+                "tiny",
+                "--logging-steps",
+                "100",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "lm" / "pretrain_settings.json").read_text())
     assert summary["settings"]["family"] == "qwen2" and summary["settings"]["size"] == "tiny"
     assert summary["settings"]["max_length"] == 64

@@ -53,7 +53,7 @@ def test_training_stream_and_inference_prompt_keep_the_same_history(max_length):
     example = encode_user(tokenizer, history, ["cart", "a"], max_length=max_length)
     stream = example["input_ids"]
     assert len(stream) <= max_length
-    assert stream[-len(target):] == target, "the target session survives whole when it fits"
+    assert stream[-len(target) :] == target, "the target session survives whole when it fits"
     # The same history as a generation prompt with the room the target leaves (its [BOS] is the prompt's).
     prompt = build_prompt(tokenizer, history, max_length - len(target) + 1)
     assert stream[: -len(target)] == prompt[:-1]

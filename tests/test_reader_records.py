@@ -45,8 +45,13 @@ def test_a_quoted_newline_is_one_record_and_lines_stay_exact(tmp_path):
     assert table.column("page").to_pylist() == ["cart"]
     assert report == {"control or invisible character in page": 1, "unparsable timestamp": 1}
     # A quoted newline in another column is kept, and the lines after it are counted exactly.
-    path = write(tmp_path, "user_id,session_id,timestamp,page\n" 'u1,"s\n1",2024-01-01T00:00:00Z,home\n'
-                           "u1,s2,2024-01-01T00:01:00Z,cart\nu1,s2,soon,shop\n", "sessions.csv")
+    path = write(
+        tmp_path,
+        "user_id,session_id,timestamp,page\n"
+        'u1,"s\n1",2024-01-01T00:00:00Z,home\n'
+        "u1,s2,2024-01-01T00:01:00Z,cart\nu1,s2,soon,shop\n",
+        "sessions.csv",
+    )
     with pytest.raises(DataFormatError, match="unparsable timestamp") as caught:
         read_all(path)
     assert caught.value.row == 5
@@ -65,7 +70,9 @@ def test_an_unbalanced_quote_costs_one_line(tmp_path):
 
 
 def test_a_skipped_wrong_field_count_keeps_later_line_numbers(tmp_path):
-    path = write(tmp_path, HEADER + "u1,2024-01-01T00:00:00Z,home\nu1,2024,x,y\nu1,2024-01-01T00:02:00Z,a\nu1,soon,b\n")
+    path = write(
+        tmp_path, HEADER + "u1,2024-01-01T00:00:00Z,home\nu1,2024,x,y\nu1,2024-01-01T00:02:00Z,a\nu1,soon,b\n"
+    )
     table, report = read_all(path, on_bad_rows="skip")
     assert report == {"wrong number of fields": 1, "unparsable timestamp": 1}
     assert table.column("page").to_pylist() == ["home", "a"]
@@ -74,15 +81,22 @@ def test_a_skipped_wrong_field_count_keeps_later_line_numbers(tmp_path):
     assert caught.value.row == 3
 
 
-@pytest.mark.parametrize("page, reason", [
-    ("NaN", "null-like page"), ("null", "null-like page"), (" None ", "null-like page"),
-    ("ca\u200brt", "control or invisible character in page"), ("ho\x00me", "control or invisible character in page"),
-    ("x" * 1001, "page longer than 1000 characters"),
-])
+@pytest.mark.parametrize(
+    "page, reason",
+    [
+        ("NaN", "null-like page"),
+        ("null", "null-like page"),
+        (" None ", "null-like page"),
+        ("ca\u200brt", "control or invisible character in page"),
+        ("ho\x00me", "control or invisible character in page"),
+        ("x" * 1001, "page longer than 1000 characters"),
+    ],
+)
 def test_page_texts_that_are_no_pages_are_counted_reasons(tmp_path, page, reason):
     path = tmp_path / "log.parquet"
-    pq.write_table(pa.table({"user_id": ["u1", "u1"], "timestamp": ["2024-01-01T00:00:00Z"] * 2,
-                             "page": ["home", page]}), path)
+    pq.write_table(
+        pa.table({"user_id": ["u1", "u1"], "timestamp": ["2024-01-01T00:00:00Z"] * 2, "page": ["home", page]}), path
+    )
     table, report = read_all(path, on_bad_rows="skip")
     assert table.column("page").to_pylist() == ["home"] and report == {reason: 1}
     with pytest.raises(DataFormatError, match=reason.split(" (")[0]) as caught:
@@ -99,15 +113,18 @@ def test_page_length_limit_is_an_option(tmp_path):
 def test_epoch_microseconds_and_nanoseconds_in_parquet(tmp_path):
     path = tmp_path / "log.parquet"
     micro, nano = 1_569_888_000_123_456, 1_569_888_000_123_456_789
-    pq.write_table(pa.table({"user_id": ["u1", "u1"], "timestamp": pa.array([micro, nano], pa.int64()),
-                             "page": ["a", "b"]}), path)
+    pq.write_table(
+        pa.table({"user_id": ["u1", "u1"], "timestamp": pa.array([micro, nano], pa.int64()), "page": ["a", "b"]}), path
+    )
     table, report = read_all(path)
     assert [str(value) for value in table.column("timestamp").to_pylist()] == ["2019-10-01 00:00:00.123456+00:00"] * 2
 
 
 def test_user_and_session_ids_are_trimmed(tmp_path):
-    path = write(tmp_path, "user_id,session_id,timestamp,page\n u000 , s1 ,2024-01-01T00:00:00Z,a\n"
-                           "u000,s1,2024-01-01T00:01:00Z,b\n")
+    path = write(
+        tmp_path,
+        "user_id,session_id,timestamp,page\n u000 , s1 ,2024-01-01T00:00:00Z,a\nu000,s1,2024-01-01T00:01:00Z,b\n",
+    )
     table, _ = read_all(path)
     assert table.column("user_id").to_pylist() == ["u000", "u000"]
     assert table.column("session_id").to_pylist() == ["s1", "s1"]

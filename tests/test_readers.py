@@ -85,8 +85,10 @@ def _write_rees46(path: Path, num_rows: int, seed: int = 0) -> None:
         session = int(rng.integers(0, 6))
         category = int(rng.integers(0, 3))
         kind = rng.choice(["view", "view", "view", "cart", "remove_from_cart", "purchase"])
-        lines.append(f"2019-10-01 00:{i // 60:02d}:{i % 60:02d} UTC,{kind},{100 + category * 10 + i % 4},{category},"
-                     f"{'' if category == 2 else f'cat.{category}'},,1.0,{session % 3},sess-{session}\n")
+        lines.append(
+            f"2019-10-01 00:{i // 60:02d}:{i % 60:02d} UTC,{kind},{100 + category * 10 + i % 4},{category},"
+            f"{'' if category == 2 else f'cat.{category}'},,1.0,{session % 3},sess-{session}\n"
+        )
     path.write_text(header + "".join(lines))
 
 
@@ -106,7 +108,10 @@ def test_rees46_both_is_the_same_whatever_the_batch_size(tmp_path):
 GA_EXPECTED = [
     ("0723041510287433245:1501583974", "/home"),
     ("0723041510287433245:1501583974", "/google+redesign/apparel/men++s/men++s+t+shirts"),
-    ("0723041510287433245:1501583974", "/google+redesign/apparel/men++s/men++s+t+shirts/google+mens+100+cotton+short+sleeve+hero+tee+white.axd"),
+    (
+        "0723041510287433245:1501583974",
+        "/google+redesign/apparel/men++s/men++s+t+shirts/google+mens+100+cotton+short+sleeve+hero+tee+white.axd",
+    ),
     ("0723041510287433245:1501583974", OUTCOME_CART),
     ("0723041510287433245:1501583974", "/basket.html"),
     ("0723041510287433245:1501670374", "/basket.html"),
@@ -181,19 +186,27 @@ def test_events_csv_keeps_ids_as_text_and_parses_every_timestamp_form():
 def test_events_jsonl_with_mixed_id_types_and_blank_lines():
     rows = read_table(read_events(EVENTS_JSONL, "events")).to_pylist()
     assert [(r["user_id"], r["session_id"], r["page"]) for r in rows] == [
-        ("0042", "s1", "home"), ("0042", "s1", "category/shoes"), ("0042", "s2", "home"), ("7", None, "home"), ("7", None, "search"),
+        ("0042", "s1", "home"),
+        ("0042", "s1", "category/shoes"),
+        ("0042", "s2", "home"),
+        ("7", None, "home"),
+        ("7", None, "search"),
     ]
     assert rows[4]["timestamp"] == utc(2024, 3, 1, 11, 1, 0)
 
 
 def test_events_parquet_with_native_types(tmp_path):
     path = tmp_path / "log.parquet"
-    table = pa.table({
-        "user_id": pa.array([10, 10, 11], pa.int64()),
-        "timestamp": pa.array([datetime(2024, 1, 1, 8), datetime(2024, 1, 1, 8, 5), datetime(2024, 1, 2)], pa.timestamp("ms")),
-        "page": pa.array(["home", "cart", "home"]).dictionary_encode(),
-        "extra": [1.0, 2.0, 3.0],
-    })
+    table = pa.table(
+        {
+            "user_id": pa.array([10, 10, 11], pa.int64()),
+            "timestamp": pa.array(
+                [datetime(2024, 1, 1, 8), datetime(2024, 1, 1, 8, 5), datetime(2024, 1, 2)], pa.timestamp("ms")
+            ),
+            "page": pa.array(["home", "cart", "home"]).dictionary_encode(),
+            "extra": [1.0, 2.0, 3.0],
+        }
+    )
     pq.write_table(table, path, row_group_size=2)
     stream = read_events(path, "events", batch_size=2)
     batches = list(stream)
@@ -205,7 +218,15 @@ def test_events_parquet_with_native_types(tmp_path):
 def test_events_custom_column_names_epoch_unit_and_forced_format(tmp_path):
     path = tmp_path / "export.txt"
     path.write_text("visitor,ts,url,visit\nA,1700000000000,/x,v1\nA,1700000060000,/y,v1\n")
-    stream = read_events(path, "csv", user_column="visitor", timestamp_column="ts", page_column="url", session_column="visit", timestamp_unit="ms")
+    stream = read_events(
+        path,
+        "csv",
+        user_column="visitor",
+        timestamp_column="ts",
+        page_column="url",
+        session_column="visit",
+        timestamp_unit="ms",
+    )
     rows = read_table(stream).to_pylist()
     assert [(r["user_id"], r["session_id"], r["page"]) for r in rows] == [("A", "v1", "/x"), ("A", "v1", "/y")]
     assert rows[0]["timestamp"] == datetime.fromtimestamp(1_700_000_000, tz=timezone.utc)

@@ -32,10 +32,16 @@ def test_every_readme_snippet_runs(smoke_run, tmp_path):
     script = "\n\n".join(python_snippets(README.read_text(encoding="utf-8")))
     with LocalHub(tokens={"hf_readme_token": "my-org"}) as hub:
         env = {key: value for key, value in os.environ.items() if key != "HF_HUB_OFFLINE"}
-        env.update(HF_ENDPOINT=hub.endpoint, HF_TOKEN="hf_readme_token", HF_HUB_DISABLE_XET="1",
-                   HF_HOME=str(tmp_path / "hf-home"), PYTHONUNBUFFERED="1")
-        result = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True,
-                                text=True, timeout=600)
+        env.update(
+            HF_ENDPOINT=hub.endpoint,
+            HF_TOKEN="hf_readme_token",
+            HF_HUB_DISABLE_XET="1",
+            HF_HOME=str(tmp_path / "hf-home"),
+            PYTHONUNBUFFERED="1",
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert "next session:" in result.stdout

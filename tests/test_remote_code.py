@@ -116,13 +116,25 @@ def test_remote_code_loads_in_a_fresh_environment(fresh_python, tmp_path):
     prompts, prompt_mask = prompt_batch(tokenizer)
     inputs = {"ids": ids, "mask": mask, "prompts": prompts, "prompt_mask": prompt_mask}
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({"folders": folders, "refused": refused, "generation": GENERATION,
-                                   "inputs": {k: v.tolist() for k, v in inputs.items()}}))
+    request.write_text(
+        json.dumps(
+            {
+                "folders": folders,
+                "refused": refused,
+                "generation": GENERATION,
+                "inputs": {k: v.tolist() for k, v in inputs.items()},
+            }
+        )
+    )
     environment = {"PATH": os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
     output = tmp_path / "results.safetensors"
     child = subprocess.run(
         [str(fresh_python), "-I", "-c", CHILD_SCRIPT, str(request), str(output)],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
     )
     assert child.returncode == 0, child.stderr[-3000:]
     results = load_file(output)

@@ -12,20 +12,20 @@ from datasets import Dataset
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from application.cli import main as cli_main
 from evaluation.baselines import MostPopularPagesBaseline, RepeatLastSessionBaseline
 from evaluation.bleu import bleu_score
 from evaluation.composite import composite_scores
-from inference.prompts import pad_sequences
-from inference.session_generator import ModelSessionGenerator
 from evaluation.outcome_metrics import OUTCOME_METRICS, outcome_scores
 from evaluation.page_metrics import PAGE_MEAN_METRICS, page_generation_scores
 from evaluation.plots import load_training_log, plot_report, plot_training_log
 from evaluation.report import METRIC_COLUMNS, evaluate_generator, metric_row, save_comparison
+from inference.prompts import pad_sequences
+from inference.session_generator import ModelSessionGenerator
 from modeling_fixtures import predictor_config
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm
 from tokenization.examples import load_prepared
 from tokenization.page_tokenizer import build_page_tokenizer, decode_session, encode_sessions
-from application.cli import main as cli_main
 
 PAGES = ["home", "shoes", "bags", "hats", "socks", "cart", "purchase"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -37,13 +37,15 @@ def make_users(num_users: int = 40, seed: int = 0) -> Dataset:
     def session() -> list[str]:
         return rng.sample(PAGES, rng.randint(1, 4))
 
-    return Dataset.from_dict({
-        "user_id": [f"user-{i}" for i in range(num_users)],
-        "input_sessions": [[session() for _ in range(rng.randint(1, 3))] for _ in range(num_users)],
-        # Every tenth user has an empty actual session: excluded from the metrics, still counted in N.
-        "target_session": [[] if i % 10 == 9 else session() for i in range(num_users)],
-        "segment": [i % 3 for i in range(num_users)],
-    })
+    return Dataset.from_dict(
+        {
+            "user_id": [f"user-{i}" for i in range(num_users)],
+            "input_sessions": [[session() for _ in range(rng.randint(1, 3))] for _ in range(num_users)],
+            # Every tenth user has an empty actual session: excluded from the metrics, still counted in N.
+            "target_session": [[] if i % 10 == 9 else session() for i in range(num_users)],
+            "segment": [i % 3 for i in range(num_users)],
+        }
+    )
 
 
 class RoutingGenerator:
@@ -61,7 +63,9 @@ def users() -> Dataset:
 
 @pytest.fixture(scope="module")
 def report(users):
-    return evaluate_generator(RoutingGenerator(), users, batch_size=7, vocabulary=set(PAGES), name="routing", progress=False)
+    return evaluate_generator(
+        RoutingGenerator(), users, batch_size=7, vocabulary=set(PAGES), name="routing", progress=False
+    )
 
 
 def flat_inputs(users: Dataset) -> list[list[str]]:
@@ -95,8 +99,13 @@ def test_cluster_rows_partition_the_users(users, report):
     for row in cluster_rows:
         cluster = int(row["Cluster"].split()[1])
         members = [i for i, assigned in enumerate(report.clusters) if assigned == cluster]
-        expected = metric_row(row["Cluster"], [report.generated[i] for i in members],
-                              [users["target_session"][i] for i in members], [inputs[i] for i in members], set(PAGES))
+        expected = metric_row(
+            row["Cluster"],
+            [report.generated[i] for i in members],
+            [users["target_session"][i] for i in members],
+            [inputs[i] for i in members],
+            set(PAGES),
+        )
         assert {key: row[key] for key in expected} == pytest.approx(expected, nan_ok=True)
 
 
@@ -156,7 +165,11 @@ def test_generator_errors(users):
 
 def test_report_plots(tmp_path, report):
     paths = plot_report(report.rows, tmp_path, PAGE_MEAN_METRICS, OUTCOME_METRICS, "routing")
-    assert [path.name for path in paths] == ["page_metrics_per_cluster.png", "outcomes_per_cluster.png", "cluster_sizes.png"]
+    assert [path.name for path in paths] == [
+        "page_metrics_per_cluster.png",
+        "outcomes_per_cluster.png",
+        "cluster_sizes.png",
+    ]
     for path in paths:
         assert path.read_bytes()[:8] == PNG_SIGNATURE
 
@@ -174,8 +187,10 @@ def test_training_log_plot_handles_missing_keys(tmp_path):
     path = plot_training_log(load_training_log(state), tmp_path / "training.png")
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     assert plot_training_log([{"epoch": 1.0, "learning_rate": 1e-5}], tmp_path / "none.png") is None
-    moved = [{"epoch": 1.0, "share_users_moved_since_kmeans": 0.1, "share_users_moved_since_last": 0.1},
-             {"epoch": 2.0, "share_users_moved_since_kmeans": 0.15, "share_users_moved_since_last": 0.05}]
+    moved = [
+        {"epoch": 1.0, "share_users_moved_since_kmeans": 0.1, "share_users_moved_since_last": 0.1},
+        {"epoch": 2.0, "share_users_moved_since_kmeans": 0.15, "share_users_moved_since_last": 0.05},
+    ]
     assert plot_training_log(moved, tmp_path / "moved.png").read_bytes()[:8] == PNG_SIGNATURE
     bad = tmp_path / "log.jsonl"
     bad.write_text('{"step": 1}\nnot json\n')
@@ -185,8 +200,15 @@ def test_training_log_plot_handles_missing_keys(tmp_path):
 
 def tiny_llama(vocab_size: int) -> LlamaForCausalLM:
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=64,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -200,9 +222,14 @@ def test_model_session_generator_batches_like_one_user_at_a_time(users):
     for user_sessions, session in zip(batch, sessions):
         prompt = torch.tensor([encode_sessions(tokenizer, user_sessions, open_next_session=True)])
         with torch.no_grad():
-            output = lm.generate(prompt, max_new_tokens=6, do_sample=False, eos_token_id=tokenizer.eos_token_id,
-                                 pad_token_id=tokenizer.pad_token_id)
-        assert session == decode_session(tokenizer, output[0, prompt.shape[1]:].tolist())
+            output = lm.generate(
+                prompt,
+                max_new_tokens=6,
+                do_sample=False,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        assert session == decode_session(tokenizer, output[0, prompt.shape[1] :].tolist())
     assert all(page in set(PAGES) | {"[UNK]"} for session in sessions for page in session)
 
 
@@ -222,10 +249,20 @@ def tiny_hetlm(tokenizer, centroid_sessions) -> HeTLMForBrowsing:
     model = build_hetlm(
         tokenizer,
         encoder_tokenizer=build_encoder_tokenizer(pages, vocab_size=120),
-        num_clusters=3, selector_hidden_sizes=[8], encoder_max_length=64, routing="centroids",
+        num_clusters=3,
+        selector_hidden_sizes=[8],
+        encoder_max_length=64,
+        routing="centroids",
         predictor_config=predictor_config("llama", len(tokenizer)),
-        encoder_config={"model_type": "bert", "vocab_size": 120, "hidden_size": 16, "intermediate_size": 32,
-                        "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64},
+        encoder_config={
+            "model_type": "bert",
+            "vocab_size": 120,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+        },
     ).eval()
     prompts = [encode_sessions(tokenizer, sessions, open_next_session=True) for sessions in centroid_sessions]
     model.set_centroids(model.embed_users(*pad_sequences(prompts, tokenizer.pad_token_id, side="left")))
@@ -241,8 +278,9 @@ def test_model_session_generator_routes_hetlm_users(users):
     prompts = [encode_sessions(tokenizer, user_sessions, open_next_session=True) for user_sessions in batch]
     input_ids, attention_mask = pad_sequences(prompts, tokenizer.pad_token_id, side="left")
     with torch.no_grad():
-        new_tokens, expected_clusters = model.generate(input_ids, attention_mask=attention_mask, return_clusters=True,
-                                                       max_new_tokens=5, do_sample=False)
+        new_tokens, expected_clusters = model.generate(
+            input_ids, attention_mask=attention_mask, return_clusters=True, max_new_tokens=5, do_sample=False
+        )
     assert clusters == expected_clusters.tolist() and len(set(clusters)) > 1
     assert sessions == [decode_session(tokenizer, row.tolist()) for row in new_tokens]
 
@@ -258,15 +296,39 @@ def prepared(tmp_path_factory):
 def test_evaluate_command_scores_the_baselines(prepared, tmp_path, capsys):
     out = tmp_path / "evaluation"
     num_test_users = len(load_prepared(prepared)[0]["test"])
-    assert cli_main(["evaluate", "repeat-last", "most-popular", "markov", "--data", str(prepared),
-                     "--baseline", "most-popular", "--out", str(out), "--batch-size", "8", "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                "repeat-last",
+                "most-popular",
+                "markov",
+                "--data",
+                str(prepared),
+                "--baseline",
+                "most-popular",
+                "--out",
+                str(out),
+                "--batch-size",
+                "8",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "# Combined results" in printed and "synthetic data" in printed
     assert "Composite scores against most-popular" in printed
     for name in ("repeat-last", "most-popular", "markov"):
         assert f"| {name} | {num_test_users} |" in printed
-        assert {"report.md", "report.csv", "report.json", "generations.jsonl", "page_metrics_per_cluster.png",
-                "outcomes_per_cluster.png"} <= {path.name for path in (out / name).iterdir()}
+        assert {
+            "report.md",
+            "report.csv",
+            "report.json",
+            "generations.jsonl",
+            "page_metrics_per_cluster.png",
+            "outcomes_per_cluster.png",
+        } <= {path.name for path in (out / name).iterdir()}
     rows = json.loads((out / "comparison.json").read_text())["rows"]
     assert [row["Model"] for row in rows] == ["repeat-last", "most-popular", "markov"]
     assert "Overall Composite" in rows[0] and "Overall Composite" not in rows[1]
@@ -278,11 +340,32 @@ def test_evaluate_command_scores_a_hetlm_model(prepared, tmp_path):
     dataset, tokenizer, _ = load_prepared(prepared)
     model_dir = tmp_path / "hetlm-model"
     tiny_hetlm(tokenizer, dataset["test"]["input_sessions"][:3]).save_pretrained(model_dir)
-    (model_dir / "trainer_state.json").write_text(json.dumps({"log_history": [
-        {"step": 1, "loss": 4.0, "num_clusters": 3}, {"step": 2, "loss": 3.5, "num_clusters": 2}]}))
+    (model_dir / "trainer_state.json").write_text(
+        json.dumps(
+            {"log_history": [{"step": 1, "loss": 4.0, "num_clusters": 3}, {"step": 2, "loss": 3.5, "num_clusters": 2}]}
+        )
+    )
     out = tmp_path / "evaluation"
-    assert cli_main(["evaluate", str(model_dir), "--data", str(prepared), "--baseline", "repeat-last",
-                     "--out", str(out), "--max-users", "12", "--max-new-tokens", "4", "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "evaluate",
+                str(model_dir),
+                "--data",
+                str(prepared),
+                "--baseline",
+                "repeat-last",
+                "--out",
+                str(out),
+                "--max-users",
+                "12",
+                "--max-new-tokens",
+                "4",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "hetlm-model" / "report.json").read_text())
     assert report["n_users"] == 12 and report["rows"][-1]["Cluster"] == "Combined" and len(report["rows"]) > 2
     assert report["cluster_recovery"]["n_users"] == 12

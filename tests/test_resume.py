@@ -12,14 +12,14 @@ import torch
 from safetensors.torch import save_file
 from transformers import TrainerCallback
 
-from trainers.clustering import pretrain_selector
 from modeling_hetlm.weights_integrity_hetlm import write_weights_checksums
 from trainers.checkpoints import TRAINER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
+from trainers.clustering import pretrain_selector
 from trainers.hetlm_trainer import CLUSTER_STATE_FILE
 from trainers.hetlm_training import build_hetlm_trainer
 from trainers.initialization import initialize_clusterwise_model
-from trainers.training_arguments import ClusterwiseTrainingArguments
 from trainers.pretrain import build_language_model
+from trainers.training_arguments import ClusterwiseTrainingArguments
 from training_fixtures import simulated_splits, tiny_encoder
 
 
@@ -35,12 +35,24 @@ class KillAt(TrainerCallback):
 
 
 def make_trainer(splits, tokenizer, lm, encoder, output_dir):
-    settings = ClusterwiseTrainingArguments(num_clusters=3, num_train_epochs=1, per_device_train_batch_size=10,
-                                            max_length=48, selector_hidden_sizes=(16,), selector_pretrain_epochs=3,
-                                            prune_every_steps=2, min_cluster_size=1, bf16=False,
-                                            save_strategy="steps", save_steps=3, logging_steps=1,
-                                            disable_tqdm=True)
-    start = initialize_clusterwise_model(splits, tokenizer, lm, settings, encoder_tokenizer=encoder[0], encoder_config=encoder[1])
+    settings = ClusterwiseTrainingArguments(
+        num_clusters=3,
+        num_train_epochs=1,
+        per_device_train_batch_size=10,
+        max_length=48,
+        selector_hidden_sizes=(16,),
+        selector_pretrain_epochs=3,
+        prune_every_steps=2,
+        min_cluster_size=1,
+        bf16=False,
+        save_strategy="steps",
+        save_steps=3,
+        logging_steps=1,
+        disable_tqdm=True,
+    )
+    start = initialize_clusterwise_model(
+        splits, tokenizer, lm, settings, encoder_tokenizer=encoder[0], encoder_config=encoder[1]
+    )
     pretrain_selector(start.model, start.train_user_embeddings, start.clusters.labels, epochs=3)
     with torch.no_grad():  # cluster 2 empties, so it is retired at step 2, before the kill
         start.model.selector[-1].bias[2] = -1e3

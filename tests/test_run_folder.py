@@ -36,8 +36,9 @@ def test_fingerprint_of_a_folder_sees_an_added_file(tmp_path):
 def test_a_second_run_on_a_busy_folder_is_refused_naming_the_owner(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename,
-                                                      "started": "now"}))
+        (tmp_path / LOCK_NAME).write_text(
+            json.dumps({"pid": holder.pid, "host": os.uname().nodename, "started": "now"})
+        )
         with pytest.raises(RunFolderBusyError, match=f"in use by pid {holder.pid}"):
             RunLock(tmp_path).acquire()
     finally:

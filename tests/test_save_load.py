@@ -13,8 +13,8 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from modeling_fixtures import FAMILIES, PAGES, prompt_batch, tiny_model, training_batch
 from modeling_hetlm import HeTLMConfig, HeTLMForBrowsing, page_vocabulary_hash
-from modeling_hetlm.weights_integrity_hetlm import write_weights_checksums
 from modeling_hetlm.encoder_inputs_hetlm import page_vocabulary
+from modeling_hetlm.weights_integrity_hetlm import write_weights_checksums
 
 GENERATION = {"max_new_tokens": 6, "do_sample": False}
 
@@ -29,7 +29,9 @@ def assert_same_model(original: HeTLMForBrowsing, loaded: HeTLMForBrowsing) -> N
     ids, mask = training_batch(original.page_tokenizer)
     assert torch.equal(original(ids, mask).per_cluster_nll, loaded(ids, mask).per_cluster_nll)
     prompts, prompt_mask = prompt_batch(original.page_tokenizer)
-    assert torch.equal(original.generate(prompts, prompt_mask, **GENERATION), loaded.generate(prompts, prompt_mask, **GENERATION))
+    assert torch.equal(
+        original.generate(prompts, prompt_mask, **GENERATION), loaded.generate(prompts, prompt_mask, **GENERATION)
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -47,13 +49,29 @@ def test_round_trip_is_exact_before_and_after_pruning(family, tmp_path):
 
 def test_folder_contents_and_model_card(tmp_path):
     model = tiny_model("llama", num_clusters=2)
-    model.save_pretrained(tmp_path, training_summary={"users": 200, "synthetic": True, "cluster_sizes": [120, 80]},
-                          metrics={"IoU": 0.3125, "HR": 0.5})
+    model.save_pretrained(
+        tmp_path,
+        training_summary={"users": 200, "synthetic": True, "cluster_sizes": [120, 80]},
+        metrics={"IoU": 0.3125, "HR": 0.5},
+    )
     names = {path.name for path in tmp_path.iterdir()}
-    assert {"config.json", "model.safetensors", "generation_config.json", "configuration_hetlm.py", "modeling_hetlm.py",
-            "tokenizer.json", "tokenizer_config.json", "README.md", "encoder_inputs_hetlm.py", "hub_hetlm.py"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "configuration_hetlm.py",
+        "modeling_hetlm.py",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        "encoder_inputs_hetlm.py",
+        "hub_hetlm.py",
+    } <= names
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["auto_map"] == {"AutoConfig": "configuration_hetlm.HeTLMConfig", "AutoModel": "modeling_hetlm.HeTLMForBrowsing"}
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_hetlm.HeTLMConfig",
+        "AutoModel": "modeling_hetlm.HeTLMForBrowsing",
+    }
     generation = json.loads((tmp_path / "generation_config.json").read_text())
     assert (generation["eos_token_id"], generation["pad_token_id"]) == (3, 0)
     card = (tmp_path / "README.md").read_text()

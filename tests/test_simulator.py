@@ -13,7 +13,9 @@ from tokenization import simulator
 from tokenization.constants import EVENT_SCHEMA, OUTCOME_CART, OUTCOME_PURCHASE
 from tokenization.simulator import SimulatorConfig, segment_names, simulate_events, store_pages
 
-PAGE_PATTERN = re.compile(r"^(category/[a-z0-9-]+(/[a-z0-9-]+)?|product/[a-z0-9-]+/[a-z0-9-]+/[a-z]+-\d{4,}|cart|purchase)$")
+PAGE_PATTERN = re.compile(
+    r"^(category/[a-z0-9-]+(/[a-z0-9-]+)?|product/[a-z0-9-]+/[a-z0-9-]+/[a-z]+-\d{4,}|cart|purchase)$"
+)
 CONFIG = SimulatorConfig(num_users=400, seed=11)
 
 
@@ -58,7 +60,9 @@ def test_default_store_has_about_1100_well_formed_pages():
     assert sum(page.startswith("product/") for page in pages) == 8 * 4 * 33
     assert pages[-2:] == [OUTCOME_CART, OUTCOME_PURCHASE]
     assert "category/apparel/mens" in pages
-    assert all(PAGE_PATTERN.match(page) for page in pages), [page for page in pages if not PAGE_PATTERN.match(page)][:5]
+    assert all(PAGE_PATTERN.match(page) for page in pages), [page for page in pages if not PAGE_PATTERN.match(page)][
+        :5
+    ]
 
 
 def test_store_size_follows_the_config():
@@ -92,7 +96,12 @@ def test_every_segment_is_present_and_balanced(table):
     assert len(segment_of_user) == CONFIG.num_users
     counts = [list(segment_of_user.values()).count(segment) for segment in range(CONFIG.num_segments)]
     assert min(counts) >= 0.15 * CONFIG.num_users, counts
-    assert segment_names(CONFIG) == ["loyal-apparel-buyers", "bargain-browsers", "tech-researchers", "quick-grocery-shoppers"]
+    assert segment_names(CONFIG) == [
+        "loyal-apparel-buyers",
+        "bargain-browsers",
+        "tech-researchers",
+        "quick-grocery-shoppers",
+    ]
 
 
 def test_every_user_has_enough_sessions_in_time_order_with_gaps(sessions):
@@ -100,7 +109,10 @@ def test_every_user_has_enough_sessions_in_time_order_with_gaps(sessions):
     for session_id, (user_id, _, events) in sessions.items():
         assert session_id.startswith(user_id + "-s")
         assert [time for time, _ in events] == sorted(time for time, _ in events)
-        assert all(later - earlier <= timedelta(minutes=CONFIG.max_dwell_minutes) for (earlier, _), (later, _) in zip(events, events[1:]))
+        assert all(
+            later - earlier <= timedelta(minutes=CONFIG.max_dwell_minutes)
+            for (earlier, _), (later, _) in zip(events, events[1:])
+        )
         assert len(events) >= 2
         sessions_of_user[user_id].append(events)
     low, high = CONFIG.sessions_per_user
@@ -112,7 +124,9 @@ def test_every_user_has_enough_sessions_in_time_order_with_gaps(sessions):
 
 def test_segments_differ_in_outcomes_length_and_loyalty(sessions_by_segment):
     def purchase_rate(segment):
-        return sum(OUTCOME_PURCHASE in pages for pages in sessions_by_segment[segment]) / len(sessions_by_segment[segment])
+        return sum(OUTCOME_PURCHASE in pages for pages in sessions_by_segment[segment]) / len(
+            sessions_by_segment[segment]
+        )
 
     def mean_length(segment):
         return sum(map(len, sessions_by_segment[segment])) / len(sessions_by_segment[segment])
@@ -186,8 +200,10 @@ def test_behaviour_scenario_segments_differ_in_how_not_what_users_browse():
     for share in shares[1:]:  # every category's share within a few points of the first segment's
         assert max(abs(a - b) for a, b in zip(share, shares[0])) < 0.05
     cart = [pages.count(OUTCOME_CART) / len(pages) for pages in pages_by_segment.values()]
-    purchase_per_cart = {segment: pages.count(OUTCOME_PURCHASE) / max(1, pages.count(OUTCOME_CART))
-                         for segment, pages in pages_by_segment.items()}
+    purchase_per_cart = {
+        segment: pages.count(OUTCOME_PURCHASE) / max(1, pages.count(OUTCOME_CART))
+        for segment, pages in pages_by_segment.items()
+    }
     assert max(cart) > 5 * min(cart)
     assert purchase_per_cart[0] > 0.6 > 0.1 > purchase_per_cart[1]  # decisive buyers buy, abandoners do not
 

@@ -21,7 +21,9 @@ COMMAND = ["train", "--data", "d", "--pretrained", "p", "--out", "o"]
 def test_a_flag_and_a_config_file_key_reach_the_arguments_and_flags_win(tmp_path):
     config = tmp_path / "train.yaml"
     config.write_text("alpha: 0.5\nbeta: 2.0\nepochs: 4\nselector-learning-rate: 0.02\nkmeans_k_range: [3, 5]\n")
-    namespace = build_parser(["train"]).parse_args([*COMMAND, "--beta", "7", "--batch-size", "8", "--kmeans-k", "auto"])
+    namespace = build_parser(["train"]).parse_args(
+        [*COMMAND, "--beta", "7", "--batch-size", "8", "--kmeans-k", "auto"]
+    )
     (args,) = build_arguments((ClusterwiseTrainingArguments,), load_config_file(config), vars(namespace))
     assert isinstance(args, ClusterwiseTrainingArguments)
     assert (args.alpha, args.beta, args.num_train_epochs, args.selector_learning_rate) == (0.5, 7.0, 4, 0.02)
@@ -49,8 +51,9 @@ def test_bad_kmeans_k_is_refused():
 
 
 def test_warmup_is_applied_as_a_ratio_of_the_total_steps(tmp_path):
-    args = resolve_training_arguments(PretrainingArguments(warmup_steps=0.25, learning_rate=0.1), tmp_path, 10,
-                                      has_validation=False)
+    args = resolve_training_arguments(
+        PretrainingArguments(warmup_steps=0.25, learning_rate=0.1), tmp_path, 10, has_validation=False
+    )
     trainer = Trainer(model=torch.nn.Linear(2, 2), args=args)
     trainer.create_optimizer_and_scheduler(num_training_steps=40)
     rates = []

@@ -50,12 +50,21 @@ def test_normalize_url_leaves_other_pages_and_can_be_switched_off():
 
 def test_merged_variants_are_counted_once_per_raw_name():
     coder = PageCoder(PageRules(keep_query_parameters=("q",)))
-    raw = ["/", "/?utm_source=a", "/#top", "https://shop.example.com/", "/search?q=a", "/search?q=a&utm_x=1",
-           "/search?q=b", "/Cart/", "/cart"]
+    raw = [
+        "/",
+        "/?utm_source=a",
+        "/#top",
+        "https://shop.example.com/",
+        "/search?q=a",
+        "/search?q=a&utm_x=1",
+        "/search?q=b",
+        "/Cart/",
+        "/cart",
+    ]
     codes = coder.encode(pa.array(raw + raw)).tolist()  # every raw name twice: still counted once
     assert sorted(coder.pages) == ["/", "/cart", "/search?q=a", "/search?q=b"]
     assert coder.raw_names == len(raw) == 9
-    assert codes[:len(raw)] == codes[len(raw):]
+    assert codes[: len(raw)] == codes[len(raw) :]
     assert len(set(codes[:4])) == 1 and codes[4] == codes[5] != codes[6]
 
 
@@ -92,11 +101,17 @@ def test_bad_outcome_patterns_are_clear_errors():
 
 
 def test_rules_round_trip_through_their_two_keys():
-    rules = PageRules(cart_pages=("/cart", "/basket*"), purchase_pages=("re:/thanks.*",), normalize_urls=False,
-                      keep_query_parameters=("q",))
+    rules = PageRules(
+        cart_pages=("/cart", "/basket*"),
+        purchase_pages=("re:/thanks.*",),
+        normalize_urls=False,
+        keep_query_parameters=("q",),
+    )
     stored = rules.to_dict()
-    assert stored == {"outcome_pages": {"cart": ["/cart", "/basket*"], "purchase": ["re:/thanks.*"]},
-                      "url_normalization": {"enabled": False, "keep_query_parameters": ["q"]}}
+    assert stored == {
+        "outcome_pages": {"cart": ["/cart", "/basket*"], "purchase": ["re:/thanks.*"]},
+        "url_normalization": {"enabled": False, "keep_query_parameters": ["q"]},
+    }
     assert PageRules.from_dict(stored) == rules
     # Data and models from before the rules: pages were only case-folded.
     assert PageRules.from_dict({"other": 1}) == PageRules(normalize_urls=False)

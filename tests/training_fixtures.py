@@ -14,10 +14,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from modeling_hetlm.builders import tiny_encoder  # noqa: F401  (re-exported for the tests)
 from tokenization.examples import ExampleOptions, load_prepared
 from tokenization.prepare import prepare
-
-from modeling_hetlm.builders import tiny_encoder  # noqa: F401  (re-exported for the tests)
 
 
 def prepare_small_store(out_dir: str | Path, num_users: int = 300, seed: int = 0, num_segments: int = 3) -> Path:

@@ -92,7 +92,9 @@ def hash_strings(array: pa.Array | pa.ChunkedArray, seed: int = 0) -> np.ndarray
         return np.zeros(0, dtype=np.uint64)
     _, offsets_buffer, data_buffer = array.buffers()
     offsets_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
-    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[array.offset : array.offset + count + 1].astype(np.int64)
+    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[array.offset : array.offset + count + 1].astype(
+        np.int64
+    )
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     data = data[offsets[0] : offsets[-1]]
     starts = offsets[:-1] - offsets[0]
@@ -246,7 +248,8 @@ class EventPartitioner:
         columns = {
             "user_hash": hash_strings(batch.column("user_id")),
             "user_id": batch.column("user_id"),
-            "session_hash": hash_strings(session_id) if session_id.null_count < len(session_id)
+            "session_hash": hash_strings(session_id)
+            if session_id.null_count < len(session_id)
             else np.zeros(len(session_id), dtype=np.uint64),
             "has_session": session_id.is_valid(),
             # Microseconds since the epoch; finer precision is truncated.
@@ -316,7 +319,9 @@ class EventPartitioner:
             reader = ipc.open_stream(source)
             writers = [ipc.new_stream(str(sub_path), reader.schema) for sub_path in paths]
             for batch in reader:
-                for index, part in enumerate(split_by_user(pa.Table.from_batches([batch]), self.num_partitions, level)):
+                for index, part in enumerate(
+                    split_by_user(pa.Table.from_batches([batch]), self.num_partitions, level)
+                ):
                     if len(part):
                         writers[index].write_table(part)
                         counts[index] += len(part)

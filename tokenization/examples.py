@@ -95,8 +95,9 @@ def parse_time(value: str) -> int:
     try:
         moment = dt.datetime.fromisoformat(value)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"time cut-off {value!r} is not an ISO 8601 date or time (e.g. 2024-03-01T12:00:00Z)") \
-            from error
+        raise ValueError(
+            f"time cut-off {value!r} is not an ISO 8601 date or time (e.g. 2024-03-01T12:00:00Z)"
+        ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return (moment - _EPOCH) // dt.timedelta(microseconds=1)
@@ -155,8 +156,9 @@ class ExampleOptions:
 
     def __post_init__(self) -> None:
         if self.train_examples not in TRAIN_EXAMPLE_MODES:
-            raise ValueError(f"ExampleOptions.train_examples must be one of {TRAIN_EXAMPLE_MODES}, "
-                             f"got {self.train_examples!r}")
+            raise ValueError(
+                f"ExampleOptions.train_examples must be one of {TRAIN_EXAMPLE_MODES}, got {self.train_examples!r}"
+            )
         if self.split not in SPLIT_MODES:
             raise ValueError(f"ExampleOptions.split must be one of {SPLIT_MODES}, got {self.split!r}")
         if self.time_cutoff is not None:
@@ -214,8 +216,9 @@ def _boundaries(changes: np.ndarray) -> np.ndarray:
     return np.append(np.flatnonzero(changes), len(changes)).astype(np.int64)
 
 
-def sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
-               drop_consecutive_duplicates: bool = False) -> tuple[pa.Table, dict[str, int]]:
+def sessionize(
+    events: pa.Table, session_gap_minutes: float = 30.0, drop_consecutive_duplicates: bool = False
+) -> tuple[pa.Table, dict[str, int]]:
     """Group one partition's events into time-ordered sessions per user.
 
     Args:
@@ -297,10 +300,14 @@ def sessionize(events: pa.Table, session_gap_minutes: float = 30.0,
         pa.array(user_offsets, pa.int32()),
         pa.ListArray.from_arrays(pa.array(session_offsets, pa.int32()), pa.array(pages, pa.int32())),
     )
-    session_starts = pa.ListArray.from_arrays(pa.array(user_offsets, pa.int32()),
-                                              pa.array(timestamp[session_first_rows], pa.int64()))
-    columns = {"user_id": events.column("user_id").take(user_first_rows), "sessions": sessions,
-               "session_starts": session_starts}
+    session_starts = pa.ListArray.from_arrays(
+        pa.array(user_offsets, pa.int32()), pa.array(timestamp[session_first_rows], pa.int64())
+    )
+    columns = {
+        "user_id": events.column("user_id").take(user_first_rows),
+        "sessions": sessions,
+        "session_starts": session_starts,
+    }
     if "segment" in events.column_names:
         columns["segment"] = events.column("segment").take(user_first_rows)
     return pa.table(columns), counts
@@ -376,8 +383,9 @@ class _UserSessions:
     split_keys: np.ndarray
 
 
-def _user_sessions(users: pa.Table, cutoff: int | None, options: ExampleOptions,
-                   time_cutoff: int | None) -> _UserSessions:
+def _user_sessions(
+    users: pa.Table, cutoff: int | None, options: ExampleOptions, time_cutoff: int | None
+) -> _UserSessions:
     """Apply the session filters to a :func:`sessionize` table and find each user's targets."""
     user_offsets, sessions = _list_parts(users.column("sessions"))
     session_offsets, pages = _list_parts(sessions)
@@ -398,10 +406,19 @@ def _user_sessions(users: pa.Table, cutoff: int | None, options: ExampleOptions,
         history_per_user = np.bincount(user_of_session[kept & (starts < time_cutoff)], minlength=len(users))
         evaluation_rank = np.where((history_per_user >= 1) & (kept_per_user > history_per_user), history_per_user, -1)
     return _UserSessions(
-        users=users, pages=pages, session_offsets=session_offsets, lengths=lengths, user_of_session=user_of_session,
-        too_short=too_short, too_long=too_long, kept=kept, rank=rank, kept_per_user=kept_per_user,
+        users=users,
+        pages=pages,
+        session_offsets=session_offsets,
+        lengths=lengths,
+        user_of_session=user_of_session,
+        too_short=too_short,
+        too_long=too_long,
+        kept=kept,
+        rank=rank,
+        kept_per_user=kept_per_user,
         history_per_user=history_per_user,
-        last_train_rank=history_per_user - 1, evaluation_rank=evaluation_rank,
+        last_train_rank=history_per_user - 1,
+        evaluation_rank=evaluation_rank,
         split_keys=mix64(hash_strings(users.column("user_id"), seed=options.seed)),
     )
 
@@ -454,8 +471,10 @@ def _targets_by_split(plan: _UserSessions, split_of_user: np.ndarray, options: E
     if options.split == "user":
         train_target &= split_of_user[user] == 0
     evaluation_target = plan.kept & (plan.rank == plan.evaluation_rank[user])
-    return [np.flatnonzero(train_target),
-            *(np.flatnonzero(evaluation_target & (split_of_user[user] == split)) for split in (1, 2))]
+    return [
+        np.flatnonzero(train_target),
+        *(np.flatnonzero(evaluation_target & (split_of_user[user] == split)) for split in (1, 2)),
+    ]
 
 
 def _filter_counts(plan: _UserSessions, used: np.ndarray, time_split: bool) -> dict[str, int]:
@@ -486,13 +505,15 @@ def _filter_counts(plan: _UserSessions, used: np.ndarray, time_split: bool) -> d
         "events_in_examples": int(lengths[used].sum()),
     }
     if time_split:
-        counts.update({
-            "no_history_users": int(((plan.kept_per_user >= 2) & (plan.history_per_user == 0)).sum()),
-            "no_history_user_sessions": int(no_history.sum()),
-            "no_history_user_events": int(lengths[no_history].sum()),
-            "future_sessions": int(later.sum()),
-            "future_session_events": int(lengths[later].sum()),
-        })
+        counts.update(
+            {
+                "no_history_users": int(((plan.kept_per_user >= 2) & (plan.history_per_user == 0)).sum()),
+                "no_history_user_sessions": int(no_history.sum()),
+                "no_history_user_events": int(lengths[no_history].sum()),
+                "future_sessions": int(later.sum()),
+                "future_session_events": int(lengths[later].sum()),
+            }
+        )
     return counts
 
 
@@ -536,10 +557,12 @@ def _decode_example_pages(table: pa.Table, page_names: pa.Array) -> pa.Table:
     target_offsets, target_codes = _list_parts(table.column("target_session"))
     columns = {
         "user_id": table.column("user_id"),
-        "input_sessions": _list_of_lists(np.diff(user_offsets), np.diff(session_offsets),
-                                         page_names.take(input_codes)),
-        "target_session": pa.ListArray.from_arrays(pa.array(target_offsets, pa.int32()),
-                                                   page_names.take(target_codes)),
+        "input_sessions": _list_of_lists(
+            np.diff(user_offsets), np.diff(session_offsets), page_names.take(input_codes)
+        ),
+        "target_session": pa.ListArray.from_arrays(
+            pa.array(target_offsets, pa.int32()), page_names.take(target_codes)
+        ),
     }
     if "segment" in table.column_names:
         columns["segment"] = table.column("segment")
@@ -631,15 +654,20 @@ def build_examples(
     work_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    partitioner = EventPartitioner(rows_in_memory=options.rows_in_memory, max_partition_rows=options.max_partition_rows,
-                                   work_dir=work_dir / "partitions", page_rules=page_rules)
+    partitioner = EventPartitioner(
+        rows_in_memory=options.rows_in_memory,
+        max_partition_rows=options.max_partition_rows,
+        work_dir=work_dir / "partitions",
+        page_rules=page_rules,
+    )
     with tqdm(desc="reading events", unit=" events", unit_scale=True, disable=not progress) as bar:
         for batch in prefetch(events):
             partitioner.add(batch)
             bar.update(len(batch))
     timings["read_and_partition"], clock = time.perf_counter() - clock, time.perf_counter()
-    session_files, histogram, duplicates, session_starts = _sessions_pass(partitioner, options, work_dir / "sessions",
-                                                                           progress)
+    session_files, histogram, duplicates, session_starts = _sessions_pass(
+        partitioner, options, work_dir / "sessions", progress
+    )
     timings["sessions"], clock = time.perf_counter() - clock, time.perf_counter()
     cutoff = length_cutoff(histogram, options.min_session_length, options.max_session_length_percentile)
     time_cutoff = resolve_time_cutoff(options, session_starts)
@@ -649,13 +677,15 @@ def build_examples(
     else:
         thresholds = split_thresholds(split_keys, options.validation_fraction, 0.0)
     timings["examples"], clock = time.perf_counter() - clock, time.perf_counter()
-    split_paths, page_counts, split_stats, totals = _write_splits(session_files, cutoff, time_cutoff, thresholds,
-                                                                  options, partitioner, work_dir, progress)
+    split_paths, page_counts, split_stats, totals = _write_splits(
+        session_files, cutoff, time_cutoff, thresholds, options, partitioner, work_dir, progress
+    )
     timings["splits"] = time.perf_counter() - clock
 
     train_codes = np.flatnonzero(page_counts["train"])
-    train_counts = Counter(dict(zip([partitioner.pages[code] for code in train_codes],
-                                    page_counts["train"][train_codes].tolist())))
+    train_counts = Counter(
+        dict(zip([partitioner.pages[code] for code in train_codes], page_counts["train"][train_codes].tolist()))
+    )
     unseen = page_counts["train"] == 0
     for split in ("validation", "test"):
         split_stats[split]["unseen_page_events"] = int(page_counts[split][unseen].sum())
@@ -671,8 +701,11 @@ def build_examples(
         "totals": dict(totals),
         "splits": {split: dict(split_stats[split]) for split in SPLITS},
         "unique_pages": int((sum(page_counts.values()) > 0).sum()),
-        "page_names": {"raw": partitioner.raw_page_names, "pages": len(partitioner.pages),
-                       "outcomes": sorted({OUTCOME_CART, OUTCOME_PURCHASE} & set(partitioner.pages))},
+        "page_names": {
+            "raw": partitioner.raw_page_names,
+            "pages": len(partitioner.pages),
+            "outcomes": sorted({OUTCOME_CART, OUTCOME_PURCHASE} & set(partitioner.pages)),
+        },
         "timings_s": timings,
     }
     splits = DatasetDict({split: Dataset.from_file(str(split_paths[split])) for split in SPLITS})
@@ -701,8 +734,9 @@ def resolve_time_cutoff(options: ExampleOptions, session_starts: np.ndarray) -> 
     return int(np.floor(np.quantile(session_starts, options.time_cutoff_quantile)))
 
 
-def _sessions_pass(partitioner: EventPartitioner, options: ExampleOptions, folder: Path,
-                   progress: bool) -> tuple[list[Path], np.ndarray, int, np.ndarray]:
+def _sessions_pass(
+    partitioner: EventPartitioner, options: ExampleOptions, folder: Path, progress: bool
+) -> tuple[list[Path], np.ndarray, int, np.ndarray]:
     """Sessionise every partition into a file of users; the histogram of session lengths; the session
     start times when the time split's cut-off is a quantile of them (else an empty array)."""
     folder.mkdir(exist_ok=True)
@@ -725,8 +759,9 @@ def _sessions_pass(partitioner: EventPartitioner, options: ExampleOptions, folde
     return session_files, histogram, duplicates, np.concatenate(starts)
 
 
-def _split_keys_pass(session_files: list[Path], cutoff: int | None, options: ExampleOptions,
-                     time_cutoff: int | None) -> np.ndarray:
+def _split_keys_pass(
+    session_files: list[Path], cutoff: int | None, options: ExampleOptions, time_cutoff: int | None
+) -> np.ndarray:
     """The split keys of every user with an evaluation example (the population the split thresholds divide)."""
     keys: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)]
     for path in session_files:
@@ -735,9 +770,16 @@ def _split_keys_pass(session_files: list[Path], cutoff: int | None, options: Exa
     return np.concatenate(keys)
 
 
-def _write_splits(session_files: list[Path], cutoff: int | None, time_cutoff: int | None, thresholds: tuple[int, int],
-                  options: ExampleOptions, partitioner: EventPartitioner, work_dir: Path, progress: bool,
-                  ) -> tuple[dict[str, Path], dict[str, np.ndarray], dict[str, Counter], Counter]:
+def _write_splits(
+    session_files: list[Path],
+    cutoff: int | None,
+    time_cutoff: int | None,
+    thresholds: tuple[int, int],
+    options: ExampleOptions,
+    partitioner: EventPartitioner,
+    work_dir: Path,
+    progress: bool,
+) -> tuple[dict[str, Path], dict[str, np.ndarray], dict[str, Counter], Counter]:
     """Build and write each split's examples (page names) to one Arrow file; page counts and statistics
     per split; the filter counts."""
     page_names = pa.array(partitioner.pages, pa.string())
@@ -769,8 +811,12 @@ def _write_splits(session_files: list[Path], cutoff: int | None, time_cutoff: in
             stats["targets_with_purchase"] += _targets_with_page(part, purchase_code)
             if partitioner.has_segment:
                 segments = plan.users.column("segment").take(pa.array(row_users)).drop_null().to_numpy()
-                stats.update({f"segment_{segment}_users": int(count)  # Counter.update adds
-                              for segment, count in zip(*np.unique(segments, return_counts=True))})
+                stats.update(
+                    {
+                        f"segment_{segment}_users": int(count)  # Counter.update adds
+                        for segment, count in zip(*np.unique(segments, return_counts=True))
+                    }
+                )
             writers[split].write_table(_decode_example_pages(part, page_names).cast(schema))
         totals.update(_filter_counts(plan, used, time_cutoff is not None))
         path.unlink()
@@ -787,11 +833,13 @@ def _code_of(pages: list[str], page: str) -> int | None:
 
 
 def _example_schema(has_segment: bool | None) -> pa.Schema:
-    schema = pa.schema([
-        pa.field("user_id", pa.string()),
-        pa.field("input_sessions", pa.list_(pa.list_(pa.string()))),
-        pa.field("target_session", pa.list_(pa.string())),
-    ])
+    schema = pa.schema(
+        [
+            pa.field("user_id", pa.string()),
+            pa.field("input_sessions", pa.list_(pa.list_(pa.string()))),
+            pa.field("target_session", pa.list_(pa.string())),
+        ]
+    )
     return schema.append(pa.field("segment", pa.int32())) if has_segment else schema
 
 
@@ -848,7 +896,9 @@ def load_prepared(directory: str | os.PathLike) -> tuple[DatasetDict, PreTrained
     directory = Path(directory)
     for required in ("dataset", "tokenizer", "summary.json"):
         if not (directory / required).exists():
-            raise FileNotFoundError(f"{directory / required} not found: is {directory} a folder written by `hetlm prepare`?")
+            raise FileNotFoundError(
+                f"{directory / required} not found: is {directory} a folder written by `hetlm prepare`?"
+            )
     dataset = load_from_disk(str(directory / "dataset"))
     tokenizer = PageTokenizer.from_pretrained(str(directory / "tokenizer"))
     summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))

@@ -55,10 +55,11 @@ def _compile(pattern: str, outcome: str) -> re.Pattern:
         raise ValueError(f"{outcome} page pattern is blank: name a page, a glob (/basket*) or re:REGEX")
     if pattern.startswith(_REGEX_PREFIX):
         try:
-            return re.compile(pattern[len(_REGEX_PREFIX):], re.IGNORECASE)
+            return re.compile(pattern[len(_REGEX_PREFIX) :], re.IGNORECASE)
         except re.error as error:
-            raise ValueError(f"{outcome} page pattern {pattern!r} is not a valid regular expression: {error}") \
-                from None
+            raise ValueError(
+                f"{outcome} page pattern {pattern!r} is not a valid regular expression: {error}"
+            ) from None
     if _GLOB_CHARACTERS & set(pattern):
         return re.compile(fnmatch.translate(normalize_page(pattern)), re.IGNORECASE)
     page = normalize_page(pattern)
@@ -115,16 +116,20 @@ class PageRules:
             page = normalize_url(page, self.keep_query_parameters)
         outcomes = [outcome for outcome, patterns in self._matchers if any(p.fullmatch(page) for p in patterns)]
         if len(outcomes) > 1:
-            raise ValueError(f"page {raw!r} ({page!r}) matches both a cart and a purchase page pattern: "
-                             "make the --cart-page / --purchase-page patterns exclusive")
+            raise ValueError(
+                f"page {raw!r} ({page!r}) matches both a cart and a purchase page pattern: "
+                "make the --cart-page / --purchase-page patterns exclusive"
+            )
         return outcomes[0] if outcomes else page
 
     def to_dict(self) -> dict[str, Any]:
         """The rules under their two documented keys (what summaries, tokenizers and configs store)."""
         return {
             OUTCOME_PAGES_KEY: {OUTCOME_CART: list(self.cart_pages), OUTCOME_PURCHASE: list(self.purchase_pages)},
-            URL_NORMALIZATION_KEY: {"enabled": self.normalize_urls,
-                                    "keep_query_parameters": list(self.keep_query_parameters)},
+            URL_NORMALIZATION_KEY: {
+                "enabled": self.normalize_urls,
+                "keep_query_parameters": list(self.keep_query_parameters),
+            },
         }
 
     @classmethod

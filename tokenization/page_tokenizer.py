@@ -44,7 +44,9 @@ from .constants import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, UNK_TOKE
 
 # Every character Python's str.split() breaks on: a superset of what the WhitespaceSplit pre-tokenizer splits at.
 _WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
-_WHITESPACE_ESCAPES = str.maketrans({char: "".join(f"%{byte:02X}" for byte in char.encode("utf-8")) for char in _WHITESPACE})
+_WHITESPACE_ESCAPES = str.maketrans(
+    {char: "".join(f"%{byte:02X}" for byte in char.encode("utf-8")) for char in _WHITESPACE}
+)
 
 
 def page_normalizer() -> normalizers.Normalizer:
@@ -106,7 +108,9 @@ class PageTokenizer(PreTrainedTokenizerFast):
         config_file = Path(save_directory) / "tokenizer_config.json"
         config = json.loads(config_file.read_text(encoding="utf-8"))
         config["tokenizer_class"] = "PreTrainedTokenizerFast"
-        config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        config_file.write_text(
+            json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         return saved_files
 
 

@@ -152,71 +152,177 @@ class SegmentProfile:
                 f"{_PRODUCT_BACK_TO_SUBCATEGORY} (back to the subcategory) must be <= 1, got {product_moves:.3f}"
             )
         if self.mean_session_length < 2:
-            raise ValueError(f"segment {self.name!r}: mean_session_length must be >= 2, got {self.mean_session_length}")
+            raise ValueError(
+                f"segment {self.name!r}: mean_session_length must be >= 2, got {self.mean_session_length}"
+            )
 
 
 # The first `num_segments` of these are used by the default scenario. They differ strongly on purpose:
 # a model that tells segments apart should predict next sessions better, which is what HeTLM's clusters are for.
 SEGMENT_PROFILES: tuple[SegmentProfile, ...] = (
     SegmentProfile(
-        "loyal-apparel-buyers", favourite_category=0, loyalty=0.85, interest_concentration=0.3,
-        interest_drift=0.05, mean_session_length=6, category_entry_rate=0.2, return_rate=0.45,
-        revisit_rate=0.2, same_subcategory_rate=0.45, cart_rate=0.15, purchase_rate=0.6,
-        cart_return_rate=0.7, mean_gap_hours=48, popularity_exponent=1.2,
+        "loyal-apparel-buyers",
+        favourite_category=0,
+        loyalty=0.85,
+        interest_concentration=0.3,
+        interest_drift=0.05,
+        mean_session_length=6,
+        category_entry_rate=0.2,
+        return_rate=0.45,
+        revisit_rate=0.2,
+        same_subcategory_rate=0.45,
+        cart_rate=0.15,
+        purchase_rate=0.6,
+        cart_return_rate=0.7,
+        mean_gap_hours=48,
+        popularity_exponent=1.2,
     ),
     SegmentProfile(
-        "bargain-browsers", favourite_category=2, loyalty=0.25, interest_concentration=2.0,
-        interest_drift=0.35, mean_session_length=14, category_entry_rate=0.7, return_rate=0.05,
-        revisit_rate=0.03, same_subcategory_rate=0.3, cart_rate=0.03, purchase_rate=0.1,
-        cart_return_rate=0.1, mean_gap_hours=120, popularity_exponent=0.3,
+        "bargain-browsers",
+        favourite_category=2,
+        loyalty=0.25,
+        interest_concentration=2.0,
+        interest_drift=0.35,
+        mean_session_length=14,
+        category_entry_rate=0.7,
+        return_rate=0.05,
+        revisit_rate=0.03,
+        same_subcategory_rate=0.3,
+        cart_rate=0.03,
+        purchase_rate=0.1,
+        cart_return_rate=0.1,
+        mean_gap_hours=120,
+        popularity_exponent=0.3,
     ),
     SegmentProfile(
-        "tech-researchers", favourite_category=1, loyalty=0.8, interest_concentration=0.3,
-        interest_drift=0.1, mean_session_length=11, category_entry_rate=0.1, return_rate=0.4,
-        revisit_rate=0.35, same_subcategory_rate=0.4, cart_rate=0.06, purchase_rate=0.35,
-        cart_return_rate=0.85, mean_gap_hours=20, popularity_exponent=0.8,
+        "tech-researchers",
+        favourite_category=1,
+        loyalty=0.8,
+        interest_concentration=0.3,
+        interest_drift=0.1,
+        mean_session_length=11,
+        category_entry_rate=0.1,
+        return_rate=0.4,
+        revisit_rate=0.35,
+        same_subcategory_rate=0.4,
+        cart_rate=0.06,
+        purchase_rate=0.35,
+        cart_return_rate=0.85,
+        mean_gap_hours=20,
+        popularity_exponent=0.8,
     ),
     SegmentProfile(
-        "quick-grocery-shoppers", favourite_category=7, loyalty=0.9, interest_concentration=0.2,
-        interest_drift=0.02, mean_session_length=4, category_entry_rate=0.05, return_rate=0.7,
-        revisit_rate=0.3, same_subcategory_rate=0.2, cart_rate=0.35, purchase_rate=0.85,
-        cart_return_rate=0.5, mean_gap_hours=168, popularity_exponent=1.5,
+        "quick-grocery-shoppers",
+        favourite_category=7,
+        loyalty=0.9,
+        interest_concentration=0.2,
+        interest_drift=0.02,
+        mean_session_length=4,
+        category_entry_rate=0.05,
+        return_rate=0.7,
+        revisit_rate=0.3,
+        same_subcategory_rate=0.2,
+        cart_rate=0.35,
+        purchase_rate=0.85,
+        cart_return_rate=0.5,
+        mean_gap_hours=168,
+        popularity_exponent=1.5,
     ),
     SegmentProfile(
-        "gift-hunters", favourite_category=6, loyalty=0.55, interest_concentration=1.0,
-        interest_drift=0.25, mean_session_length=8, category_entry_rate=0.5, return_rate=0.15,
-        revisit_rate=0.1, same_subcategory_rate=0.35, cart_rate=0.1, purchase_rate=0.5,
-        cart_return_rate=0.4, mean_gap_hours=72, popularity_exponent=1.0,
+        "gift-hunters",
+        favourite_category=6,
+        loyalty=0.55,
+        interest_concentration=1.0,
+        interest_drift=0.25,
+        mean_session_length=8,
+        category_entry_rate=0.5,
+        return_rate=0.15,
+        revisit_rate=0.1,
+        same_subcategory_rate=0.35,
+        cart_rate=0.1,
+        purchase_rate=0.5,
+        cart_return_rate=0.4,
+        mean_gap_hours=72,
+        popularity_exponent=1.0,
     ),
     SegmentProfile(
-        "beauty-regulars", favourite_category=3, loyalty=0.8, interest_concentration=0.4,
-        interest_drift=0.05, mean_session_length=5, category_entry_rate=0.15, return_rate=0.6,
-        revisit_rate=0.3, same_subcategory_rate=0.4, cart_rate=0.2, purchase_rate=0.7,
-        cart_return_rate=0.6, mean_gap_hours=96, popularity_exponent=1.3,
+        "beauty-regulars",
+        favourite_category=3,
+        loyalty=0.8,
+        interest_concentration=0.4,
+        interest_drift=0.05,
+        mean_session_length=5,
+        category_entry_rate=0.15,
+        return_rate=0.6,
+        revisit_rate=0.3,
+        same_subcategory_rate=0.4,
+        cart_rate=0.2,
+        purchase_rate=0.7,
+        cart_return_rate=0.6,
+        mean_gap_hours=96,
+        popularity_exponent=1.3,
     ),
 )
 
 
 # The behaviour scenario: one interest model for all (`favourite_category` is ignored: each user
 # draws one uniformly), segments differ only in navigation, revisits and conversion.
-_SHARED_INTERESTS = {"favourite_category": 0, "loyalty": 0.7, "interest_concentration": 0.5, "interest_drift": 0.1,
-                     "popularity_exponent": 1.0, "mean_gap_hours": 72}
+_SHARED_INTERESTS = {
+    "favourite_category": 0,
+    "loyalty": 0.7,
+    "interest_concentration": 0.5,
+    "interest_drift": 0.1,
+    "popularity_exponent": 1.0,
+    "mean_gap_hours": 72,
+}
 BEHAVIOUR_PROFILES: tuple[SegmentProfile, ...] = (
     SegmentProfile(
-        "decisive-buyers", mean_session_length=4, category_entry_rate=0.1, return_rate=0.2, revisit_rate=0.05,
-        same_subcategory_rate=0.3, cart_rate=0.35, purchase_rate=0.9, cart_return_rate=0.5, **_SHARED_INTERESTS,
+        "decisive-buyers",
+        mean_session_length=4,
+        category_entry_rate=0.1,
+        return_rate=0.2,
+        revisit_rate=0.05,
+        same_subcategory_rate=0.3,
+        cart_rate=0.35,
+        purchase_rate=0.9,
+        cart_return_rate=0.5,
+        **_SHARED_INTERESTS,
     ),
     SegmentProfile(
-        "cart-abandoners", mean_session_length=7, category_entry_rate=0.2, return_rate=0.2, revisit_rate=0.1,
-        same_subcategory_rate=0.35, cart_rate=0.3, purchase_rate=0.05, cart_return_rate=0.1, **_SHARED_INTERESTS,
+        "cart-abandoners",
+        mean_session_length=7,
+        category_entry_rate=0.2,
+        return_rate=0.2,
+        revisit_rate=0.1,
+        same_subcategory_rate=0.35,
+        cart_rate=0.3,
+        purchase_rate=0.05,
+        cart_return_rate=0.1,
+        **_SHARED_INTERESTS,
     ),
     SegmentProfile(
-        "product-revisitors", mean_session_length=10, category_entry_rate=0.1, return_rate=0.7, revisit_rate=0.5,
-        same_subcategory_rate=0.3, cart_rate=0.05, purchase_rate=0.4, cart_return_rate=0.8, **_SHARED_INTERESTS,
+        "product-revisitors",
+        mean_session_length=10,
+        category_entry_rate=0.1,
+        return_rate=0.7,
+        revisit_rate=0.5,
+        same_subcategory_rate=0.3,
+        cart_rate=0.05,
+        purchase_rate=0.4,
+        cart_return_rate=0.8,
+        **_SHARED_INTERESTS,
     ),
     SegmentProfile(
-        "wide-browsers", mean_session_length=14, category_entry_rate=0.8, return_rate=0.05, revisit_rate=0.02,
-        same_subcategory_rate=0.15, cart_rate=0.02, purchase_rate=0.2, cart_return_rate=0.1, **_SHARED_INTERESTS,
+        "wide-browsers",
+        mean_session_length=14,
+        category_entry_rate=0.8,
+        return_rate=0.05,
+        revisit_rate=0.02,
+        same_subcategory_rate=0.15,
+        cart_rate=0.02,
+        purchase_rate=0.2,
+        cart_return_rate=0.1,
+        **_SHARED_INTERESTS,
     ),
 )
 SCENARIOS: dict[str, tuple[SegmentProfile, ...]] = {"default": SEGMENT_PROFILES, "behaviour": BEHAVIOUR_PROFILES}
@@ -285,8 +391,15 @@ class SimulatorConfig:
     max_dwell_minutes: float = 10.0
 
     def __post_init__(self):
-        counts = ("num_users", "num_categories", "subcategories_per_category", "products_per_subcategory",
-                  "num_segments", "max_session_length", "product_memory")
+        counts = (
+            "num_users",
+            "num_categories",
+            "subcategories_per_category",
+            "products_per_subcategory",
+            "num_segments",
+            "max_session_length",
+            "product_memory",
+        )
         for name in (*counts, "seed"):
             if not isinstance(getattr(self, name), (int, np.integer)) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"SimulatorConfig.{name} must be an integer, got {getattr(self, name)!r}")
@@ -321,7 +434,9 @@ class SimulatorConfig:
             and all(isinstance(count, (int, np.integer)) for count in sessions)
             and 2 <= sessions[0] <= sessions[1]
         ):
-            raise ValueError(f"SimulatorConfig.sessions_per_user must be (low, high) with 2 <= low <= high, got {self.sessions_per_user!r}")
+            raise ValueError(
+                f"SimulatorConfig.sessions_per_user must be (low, high) with 2 <= low <= high, got {self.sessions_per_user!r}"
+            )
         if self.max_session_length < 3:
             raise ValueError(f"SimulatorConfig.max_session_length must be >= 3, got {self.max_session_length!r}")
         if not 0 < self.max_dwell_minutes < self.min_session_gap_minutes:
@@ -347,7 +462,9 @@ def start_microseconds(config: SimulatorConfig) -> int:
     try:
         start = datetime.fromisoformat(config.start_date)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"SimulatorConfig.start_date must be an ISO date such as '2026-01-01', got {config.start_date!r}") from error
+        raise ValueError(
+            f"SimulatorConfig.start_date must be an ISO date such as '2026-01-01', got {config.start_date!r}"
+        ) from error
     if start.tzinfo is None:
         start = start.replace(tzinfo=timezone.utc)
     return round(start.timestamp() * _MICROSECONDS_PER_SECOND)
@@ -371,7 +488,9 @@ def _category_names(config: SimulatorConfig) -> list[str]:
 
 def _subcategory_names_and_nouns(config: SimulatorConfig, category: int) -> list[tuple[str, str]]:
     named = _CATALOGUE[category][1] if category < len(_CATALOGUE) else ()
-    return [named[j] if j < len(named) else (f"line-{j:02d}", "item") for j in range(config.subcategories_per_category)]
+    return [
+        named[j] if j < len(named) else (f"line-{j:02d}", "item") for j in range(config.subcategories_per_category)
+    ]
 
 
 def store_pages(config: SimulatorConfig) -> list[str]:
@@ -443,14 +562,18 @@ class _Simulation:
         self.first_product_page = self.num_categories + self.num_subcategories
         self.cart_page = self.first_product_page + self.num_subcategories * self.per_subcategory
         profiles = SCENARIOS[config.scenario][: config.num_segments]
-        self.profile = {field.name: np.array([getattr(p, field.name) for p in profiles]) for field in fields(SegmentProfile)}
+        self.profile = {
+            field.name: np.array([getattr(p, field.name) for p in profiles]) for field in fields(SegmentProfile)
+        }
 
         # Which product of a subcategory is its bestseller is a property of the store.
         self.product_by_rank = np.argsort(self.rng.random((self.num_subcategories, self.per_subcategory)), axis=1)
         ranks = np.arange(1, self.per_subcategory + 1, dtype=float)
         self.popularity_cumulative = np.cumsum(ranks[None, :] ** -self.profile["popularity_exponent"][:, None], axis=1)
 
-        weights = np.ones(len(profiles)) if config.segment_weights is None else np.asarray(config.segment_weights, float)
+        weights = (
+            np.ones(len(profiles)) if config.segment_weights is None else np.asarray(config.segment_weights, float)
+        )
         num_users = config.num_users
         self.segment = self.rng.choice(len(profiles), size=num_users, p=weights / weights.sum()).astype(np.int32)
         low, high = config.sessions_per_user
@@ -465,7 +588,9 @@ class _Simulation:
         self.memory_count = np.zeros(num_users, dtype=np.int64)
         self.pending_cart = np.full(num_users, -1, dtype=np.int64)
         day = 86_400 * _MICROSECONDS_PER_SECOND
-        self.clock = start_microseconds(config) + (self.rng.random(num_users) * config.first_visit_days * day).astype(np.int64)
+        self.clock = start_microseconds(config) + (self.rng.random(num_users) * config.first_visit_days * day).astype(
+            np.int64
+        )
         self.events: list[tuple[np.ndarray, int, int, np.ndarray, np.ndarray]] = []
 
     def _interest_prior(self) -> np.ndarray:
@@ -529,7 +654,9 @@ class _Simulation:
         segment = self.segment[users]
         interests = self.interests[users]
         by_category = interests.reshape(count, self.num_categories, self.per_category)
-        length = np.minimum(2 + rng.poisson(profile["mean_session_length"][segment] - 2), self.config.max_session_length)
+        length = np.minimum(
+            2 + rng.poisson(profile["mean_session_length"][segment] - 2), self.config.max_session_length
+        )
         returning = (self.pending_cart[users] >= 0) & (rng.random(count) < profile["cart_return_rate"][segment])
         length[returning] = np.maximum(length[returning], 3)
         batch = _SessionBatch(
@@ -611,7 +738,9 @@ class _Simulation:
         batch.kind[up] = _SUBCATEGORY
         batch.product[up] = -1
         elsewhere = rows[move == 4]
-        batch.subcategory[elsewhere] = _sample_rows(batch.subcategory_cumulative[elsewhere], self.rng.random(len(elsewhere)))
+        batch.subcategory[elsewhere] = _sample_rows(
+            batch.subcategory_cumulative[elsewhere], self.rng.random(len(elsewhere))
+        )
 
     def _leave_cart(self, batch: _SessionBatch, rows: np.ndarray, draw: np.ndarray, step: int) -> None:
         """To purchase (always for a returning cart), else back to a product next to the carted one."""

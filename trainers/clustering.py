@@ -34,8 +34,12 @@ logger = logging.getLogger(__name__)
 
 @torch.no_grad()
 def compute_user_embeddings(
-    model: nn.Module, prompt_ids: Sequence[Sequence[int]], pad_token_id: int, batch_size: int = 64,
-    rows_per_call: int = 4096, progress: bool = True,
+    model: nn.Module,
+    prompt_ids: Sequence[Sequence[int]],
+    pad_token_id: int,
+    batch_size: int = 64,
+    rows_per_call: int = 4096,
+    progress: bool = True,
 ) -> np.ndarray:
     """``model.embed_users`` over every user's prompt ids (input sessions then ``[BOS]``), in batches: float32 array ``[N, D]``.
 
@@ -191,11 +195,21 @@ def pretrain_selector(
             epoch_loss = float(loss_of(probabilities, targets))
             accuracy = float((probabilities.argmax(-1) == targets).float().mean())
             max_probability = float(probabilities.max(dim=-1).values.mean())
-        history.append({"epoch": epoch + 1, "loss": epoch_loss, "accuracy": accuracy,
-                        "mean_max_probability": max_probability})
-        logger.info("selector training epoch %d: cross-entropy %.4f, agreement %.3f, mean max-probability %.3f",
-                    epoch + 1, epoch_loss, accuracy, max_probability)
+        history.append(
+            {"epoch": epoch + 1, "loss": epoch_loss, "accuracy": accuracy, "mean_max_probability": max_probability}
+        )
+        logger.info(
+            "selector training epoch %d: cross-entropy %.4f, agreement %.3f, mean max-probability %.3f",
+            epoch + 1,
+            epoch_loss,
+            accuracy,
+            max_probability,
+        )
     model.train(was_training)
     last = history[-1]
-    return SelectorPretraining(loss=last["loss"], accuracy=last["accuracy"],
-                               mean_max_probability=last["mean_max_probability"], history=history)
+    return SelectorPretraining(
+        loss=last["loss"],
+        accuracy=last["accuracy"],
+        mean_max_probability=last["mean_max_probability"],
+        history=history,
+    )

@@ -116,5 +116,7 @@ class BrowsingCollator:
         labels, _ = pad_sequences([feature["labels"] for feature in features], IGNORE_INDEX)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
         if "user_embeddings" in features[0]:
-            batch["user_embeddings"] = torch.tensor([feature["user_embeddings"] for feature in features], dtype=torch.float32)
+            batch["user_embeddings"] = torch.tensor(
+                [feature["user_embeddings"] for feature in features], dtype=torch.float32
+            )
         return batch

@@ -177,9 +177,12 @@ class HeTLMTrainer(Trainer):
         train_users = train_dataset if train_users is None else train_users
         if reference_labels is not None and len(reference_labels) != len(train_users):
             raise ValueError(
-                f"reference_labels has {len(reference_labels)} labels for {len(train_users)} training users")
+                f"reference_labels has {len(reference_labels)} labels for {len(train_users)} training users"
+            )
         if "user_embeddings" not in train_dataset.column_names or "user_embeddings" not in train_users.column_names:
-            raise ValueError("train_dataset needs a 'user_embeddings' column (see trainers.hetlm_training.add_user_embeddings)")
+            raise ValueError(
+                "train_dataset needs a 'user_embeddings' column (see trainers.hetlm_training.add_user_embeddings)"
+            )
         if isinstance(min_cluster_size, bool) or not isinstance(min_cluster_size, int) or min_cluster_size < 1:
             raise ValueError(f"min_cluster_size must be an integer >= 1, got {min_cluster_size!r}")
         kwargs.setdefault("data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id))
@@ -194,8 +197,9 @@ class HeTLMTrainer(Trainer):
         self.reassign_learning_rate = reassign_learning_rate
         self.reassign_size_prior = reassign_size_prior
         self.label_smoothing = label_smoothing
-        self.reference_labels = (None if reference_labels is None
-                                 else torch.as_tensor(reference_labels, dtype=torch.long))
+        self.reference_labels = (
+            None if reference_labels is None else torch.as_tensor(reference_labels, dtype=torch.long)
+        )
         self.train_users = train_users
         self.routing_embeddings = torch.tensor(train_users["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
@@ -307,15 +311,25 @@ class HeTLMTrainer(Trainer):
         towards ``argmin_k NLL_k`` (see :mod:`trainers.reassignment`); returns (and records) what changed."""
         model = self.model
         active = self.cluster_mask.active
-        nll = score_users(model, self.train_users, self.data_collator, active,
-                          batch_size=max(self.args.per_device_eval_batch_size, 64),
-                          context=self.compute_loss_context_manager)
+        nll = score_users(
+            model,
+            self.train_users,
+            self.data_collator,
+            active,
+            batch_size=max(self.args.per_device_eval_batch_size, 64),
+            context=self.compute_loss_context_manager,
+        )
         labels = hard_em_labels(nll, active, self.reassign_size_prior)
         before = self.route_training_users()
         fit = pretrain_selector(
-            model, self.routing_embeddings.numpy(), labels.numpy(), epochs=self.reassign_selector_epochs,
-            learning_rate=self.reassign_learning_rate, seed=self.args.seed + len(self.reassignment_history),
-            label_smoothing=self.label_smoothing, active_clusters=active,
+            model,
+            self.routing_embeddings.numpy(),
+            labels.numpy(),
+            epochs=self.reassign_selector_epochs,
+            learning_rate=self.reassign_learning_rate,
+            seed=self.args.seed + len(self.reassignment_history),
+            label_smoothing=self.label_smoothing,
+            active_clusters=active,
         )
         entry = {
             "step": self.state.global_step,
@@ -326,8 +340,13 @@ class HeTLMTrainer(Trainer):
             "selector_mean_max_probability": fit.mean_max_probability,
         }
         self.reassignment_history.append(entry)
-        logger.info("step %d: hard-EM labels %s (%d users differ from the routing); selector agreement %.3f",
-                    entry["step"], entry["label_sizes"], entry["labels_differing_from_routing"], fit.accuracy)
+        logger.info(
+            "step %d: hard-EM labels %s (%d users differ from the routing); selector agreement %.3f",
+            entry["step"],
+            entry["label_sizes"],
+            entry["labels_differing_from_routing"],
+            fit.accuracy,
+        )
         return entry
 
     def prune_small_clusters(self) -> list[int]:
@@ -346,7 +365,9 @@ class HeTLMTrainer(Trainer):
             self.cluster_mask.retire(retired)
             self.assignments = self.route_training_users()
             self.cluster_sizes = self._sizes(self.assignments)
-            logger.info("step %d: retired clusters %s (below %d users)", self.state.global_step, retired, self.min_cluster_size)
+            logger.info(
+                "step %d: retired clusters %s (below %d users)", self.state.global_step, retired, self.min_cluster_size
+            )
         entry = {
             "step": self.state.global_step,
             "epoch": self.state.epoch,
@@ -360,14 +381,23 @@ class HeTLMTrainer(Trainer):
             entry["users_moved_since_kmeans"] = int((self.assignments != self.reference_labels).sum())
         self.cluster_history.append(entry)
         share = {f"share_{key}": entry[key] / len(self.assignments) for key in entry if key.startswith("users_moved")}
-        self.log({"num_clusters": entry["num_clusters"], **share,
-                  **{f"cluster_size_{c}": self.cluster_sizes[c] for c in entry["active_clusters"]}})
+        self.log(
+            {
+                "num_clusters": entry["num_clusters"],
+                **share,
+                **{f"cluster_size_{c}": self.cluster_sizes[c] for c in entry["active_clusters"]},
+            }
+        )
         return retired
 
     def save_cluster_state(self, folder: str | os.PathLike) -> None:
         """Write the active cluster set and the cluster history to ``folder/hetlm_clusters.json``."""
-        state = {"active_clusters": self.cluster_mask.active_clusters, "history": self.cluster_history,
-                 "reassignments": self.reassignment_history, "assignments": self.assignments.tolist()}
+        state = {
+            "active_clusters": self.cluster_mask.active_clusters,
+            "history": self.cluster_history,
+            "reassignments": self.reassignment_history,
+            "assignments": self.assignments.tolist(),
+        }
         (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def load_cluster_state(self, folder: str | os.PathLike) -> None:
@@ -377,7 +407,9 @@ class HeTLMTrainer(Trainer):
             raise FileNotFoundError(f"{path} is missing: this checkpoint was not written by HeTLMTrainer")
         state = json.loads(path.read_text(encoding="utf-8"))
         active = set(state["active_clusters"])
-        self.cluster_mask.active[:] = torch.tensor([cluster in active for cluster in range(len(self.cluster_mask.active))])
+        self.cluster_mask.active[:] = torch.tensor(
+            [cluster in active for cluster in range(len(self.cluster_mask.active))]
+        )
         self.cluster_history = state["history"]
         self.reassignment_history = state.get("reassignments", [])
         saved = state.get("assignments")

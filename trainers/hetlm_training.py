@@ -176,15 +176,22 @@ def train_hetlm(
     logger.info(
         "HeTLM: K %d -> %d, %s of %d training users moved from their K-means cluster, validation NLL %.4f -> %.4f, "
         "segment ARI %s -> %s",
-        start.clusters.k, len(kept), moved, len(start.clusters.labels), initial_eval_nll, final_eval_nll,
-        ari_before, ari_after,
+        start.clusters.k,
+        len(kept),
+        moved,
+        len(start.clusters.labels),
+        initial_eval_nll,
+        final_eval_nll,
+        ari_before,
+        ari_after,
     )
     save_clusterwise_model(model, output_dir, tokenizer, history, _card_summary(history, splits))
     return HeTLMResult(model, trainer, initial_eval_nll, final_eval_nll, history)
 
 
-def cluster_dynamics(cluster_history: list[dict[str, Any]], log_history: list[dict[str, Any]],
-                     num_users: int) -> list[dict[str, Any]]:
+def cluster_dynamics(
+    cluster_history: list[dict[str, Any]], log_history: list[dict[str, Any]], num_users: int
+) -> list[dict[str, Any]]:
     """One row per routing of the training users (each epoch's end, or every ``prune_every_steps``): K, the
     cluster sizes, the users moved since K-means and since the previous routing (counts and shares), and the
     routed validation NLL of the evaluation logged at that epoch (None without one).

@@ -101,8 +101,9 @@ def user_rows(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return index, latest
 
 
-def add_user_index_and_embeddings(users: Dataset, model: HeTLMForBrowsing, batch_size: int = 64,
-                                  cache_dir: str | os.PathLike | None = None) -> tuple[Dataset, np.ndarray]:
+def add_user_index_and_embeddings(
+    users: Dataset, model: HeTLMForBrowsing, batch_size: int = 64, cache_dir: str | os.PathLike | None = None
+) -> tuple[Dataset, np.ndarray]:
     """Add ``user_index`` and ``user_embeddings`` (each user embedded once, from its latest row's prompt,
     shared by all its rows); also return the ``[users, D]`` embeddings.
 
@@ -126,16 +127,20 @@ def encoder_fingerprint(model: HeTLMForBrowsing) -> str:
     """
     digest = hashlib.sha256()
     digest.update(json.dumps(model.config.encoder_config.to_dict(), sort_keys=True, default=str).encode())
-    tensors = {**dict(model.encoder.state_dict()), "page_pieces": model.page_pieces,
-               "page_piece_counts": model.page_piece_counts}
+    tensors = {
+        **dict(model.encoder.state_dict()),
+        "page_pieces": model.page_pieces,
+        "page_piece_counts": model.page_piece_counts,
+    }
     for name in sorted(tensors):
         digest.update(name.encode())
         digest.update(tensors[name].detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
-def add_user_embeddings(users: Dataset, model: HeTLMForBrowsing, batch_size: int = 64,
-                        cache_dir: str | os.PathLike | None = None) -> Dataset:
+def add_user_embeddings(
+    users: Dataset, model: HeTLMForBrowsing, batch_size: int = 64, cache_dir: str | os.PathLike | None = None
+) -> Dataset:
     """Add the ``user_embeddings`` column (the frozen encoder over each user's ``prompt_ids``).
 
     With ``cache_dir``, embeddings are stored there as ``.npy`` files keyed by the encoder's
@@ -187,17 +192,21 @@ def initialize_clusterwise_model(
         config_kwargs["encoder_max_length"] = min(256, encoder_config.get("max_position_embeddings", 256))
     model = build_hetlm(tokenizer, lm, encoder_tokenizer=encoder_tokenizer, **config_kwargs)
     users = tokenize_users(splits, tokenizer, args.max_length, args.score)
-    embedded = {name: add_user_index_and_embeddings(split, model, args.embedding_batch_size,
-                                                    args.embedding_cache_dir)
-                for name, split in users.items()}
+    embedded = {
+        name: add_user_index_and_embeddings(split, model, args.embedding_batch_size, args.embedding_cache_dir)
+        for name, split in users.items()
+    }
     users = DatasetDict({name: split for name, (split, _) in embedded.items()})
     embeddings = embedded["train"][1]
     clusters = fit_kmeans(embeddings, args.kmeans_k or args.num_clusters, tuple(args.kmeans_k_range), args.seed)
     if clusters.k < model.config.num_clusters:
         model.prune_clusters(range(clusters.k))
     model.set_centroids(torch.from_numpy(clusters.centers))
-    logger.info("K-means: K=%d, cluster sizes (users) %s", clusters.k,
-                np.bincount(clusters.labels, minlength=clusters.k).tolist())
+    logger.info(
+        "K-means: K=%d, cluster sizes (users) %s",
+        clusters.k,
+        np.bincount(clusters.labels, minlength=clusters.k).tolist(),
+    )
     return ClusterwiseStart(model=model, users=users, clusters=clusters, train_user_embeddings=embeddings)
 
 
@@ -220,8 +229,13 @@ def start_clusterwise_training(
         0.97
     """
     start = initialize_clusterwise_model(
-        splits, tokenizer, lm, args, routing=routing,
-        encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config,
+        splits,
+        tokenizer,
+        lm,
+        args,
+        routing=routing,
+        encoder_tokenizer=encoder_tokenizer,
+        encoder_config=encoder_config,
     )
     start.selector = pretrain_selector(
         start.model,

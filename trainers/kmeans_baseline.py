@@ -62,8 +62,13 @@ def train_kmeans_baseline(
     args = args or ClusterwiseTrainingArguments()
     output_dir = Path(output_dir)
     start = start_clusterwise_training(
-        splits, tokenizer, lm, args, routing="centroids",
-        encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config,
+        splits,
+        tokenizer,
+        lm,
+        args,
+        routing="centroids",
+        encoder_tokenizer=encoder_tokenizer,
+        encoder_config=encoder_config,
     )
     model, users, clusters = start.model, start.users, start.clusters
     validation = users.get("validation")
@@ -80,8 +85,9 @@ def train_kmeans_baseline(
         if validation_clusters is not None and (validation_clusters == cluster).any():
             cluster_validation = validation.select(np.flatnonzero(validation_clusters == cluster))
         cluster_users = int((clusters.labels == cluster).sum())
-        logger.info("K-means cluster %d: fine-tuning on %d users (%d examples)", cluster, cluster_users,
-                    len(train_rows))
+        logger.info(
+            "K-means cluster %d: fine-tuning on %d users (%d examples)", cluster, cluster_users, len(train_rows)
+        )
         result = train_language_model(
             model.predictors[cluster],
             users["train"].select(train_rows),
@@ -115,7 +121,12 @@ def train_kmeans_baseline(
         "clusters": per_cluster,
         "bf16": any(item["bf16"] for item in per_cluster),
     }
-    card_summary = {"method": "K-means clusterwise (exogenous)", "training users": len(clusters.labels),
-                    "training examples": len(users["train"]), "K": clusters.k, "cluster_sizes": cluster_sizes}
+    card_summary = {
+        "method": "K-means clusterwise (exogenous)",
+        "training users": len(clusters.labels),
+        "training examples": len(users["train"]),
+        "K": clusters.k,
+        "cluster_sizes": cluster_sizes,
+    }
     save_clusterwise_model(model, output_dir, tokenizer, history, card_summary)
     return KMeansBaselineResult(model=model, history=history)

@@ -56,9 +56,12 @@ class BrowsingTrainingArguments(TrainingArguments):
     max_length: int = field(default=512, metadata={"help": "Max tokens per user, cut from the left."})
     score: str = field(default="stream", metadata={"help": "Tokens scored by the loss.", "choices": SCORE_MODES})
     num_train_epochs: float = field(
-        default=1.5, metadata={"help": "Total number of training epochs (every session after a user's first is an "
-                                       "example: about 4x the rows of one example per user).",
-                               "aliases": _aliases("num_train_epochs")}
+        default=1.5,
+        metadata={
+            "help": "Total number of training epochs (every session after a user's first is an "
+            "example: about 4x the rows of one example per user).",
+            "aliases": _aliases("num_train_epochs"),
+        },
     )
     per_device_train_batch_size: int = field(
         default=16,
@@ -119,9 +122,12 @@ class PretrainingArguments(BrowsingTrainingArguments):
     )
     learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate (paper: 1e-5)."})
     num_train_epochs: float = field(
-        default=2.5, metadata={"help": "Training epochs (paper: 100; here every session after a user's first is an "
-                                       "example: about 4x the rows of one example per user).",
-                               "aliases": _aliases("num_train_epochs")}
+        default=2.5,
+        metadata={
+            "help": "Training epochs (paper: 100; here every session after a user's first is an "
+            "example: about 4x the rows of one example per user).",
+            "aliases": _aliases("num_train_epochs"),
+        },
     )
     per_device_train_batch_size: int = field(
         default=32,
@@ -196,15 +202,21 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         default=1e-2, metadata={"help": "Learning rate of selector pretraining."}
     )
     l1_reduction: str = field(
-        default="sum", metadata={"help": "L1 over each user's summed token NLL (the paper's) or their mean.",
-                                 "choices": ("sum", "mean")}
+        default="sum",
+        metadata={
+            "help": "L1 over each user's summed token NLL (the paper's) or their mean.",
+            "choices": ("sum", "mean"),
+        },
     )
     selector_label_smoothing: float = field(
         default=0.3, metadata={"help": "Label smoothing of the selector's (pre)training targets: keeps it soft."}
     )
     reassignment: str = field(
-        default="hard_em", metadata={"help": "hard_em: retrain the selector towards argmin_k NLL_k; none: L1 only.",
-                                     "choices": ("hard_em", "none")}
+        default="hard_em",
+        metadata={
+            "help": "hard_em: retrain the selector towards argmin_k NLL_k; none: L1 only.",
+            "choices": ("hard_em", "none"),
+        },
     )
     reassign_every_epochs: int = field(default=1, metadata={"help": "Hard-EM step every N epochs."})
     reassign_selector_epochs: int = field(default=5, metadata={"help": "Selector epochs per hard-EM step."})

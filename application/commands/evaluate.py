@@ -30,31 +30,53 @@ from .device_option import add_device_option, resolve_device
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``evaluate`` options."""
-    parser.add_argument("models", nargs="+", metavar="MODEL",
-                        help=f"A saved model folder or a baseline name ({', '.join(BASELINES)}); several are compared.")
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help=f"A saved model folder or a baseline name ({', '.join(BASELINES)}); several are compared.",
+    )
     parser.add_argument("--data", required=True, help="A prepared dataset folder (from `hetlm prepare`).")
     parser.add_argument("--baseline", help="A baseline name or model folder to compute composite scores against.")
     parser.add_argument("--out", help="Output folder (default: DATA/../evaluation).")
     parser.add_argument("--split", default="test", help="The split to score (default: test).")
     parser.add_argument("--batch-size", type=int, default=64, help="Users per generation batch (default: 64).")
     parser.add_argument("--max-users", type=int, help="Score only the first N users of the split.")
-    parser.add_argument("--max-new-tokens", type=int, default=64,
-                        help="Most tokens a model generates for the next session (default: 64).")
-    parser.add_argument("--decoding", choices=("sampled", "greedy"), default="sampled",
-                        help="sampled: S sessions per user, page/outcome probabilities = shares of samples, the "
-                             "predicted set by thresholds tuned on the validation split (default); greedy: one "
-                             "greedy session per user (the paper's).")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=64,
+        help="Most tokens a model generates for the next session (default: 64).",
+    )
+    parser.add_argument(
+        "--decoding",
+        choices=("sampled", "greedy"),
+        default="sampled",
+        help="sampled: S sessions per user, page/outcome probabilities = shares of samples, the "
+        "predicted set by thresholds tuned on the validation split (default); greedy: one "
+        "greedy session per user (the paper's).",
+    )
     parser.add_argument("--num-samples", type=int, default=16, help="S, sessions sampled per user (default: 16).")
     parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature (default: 1.0).")
-    parser.add_argument("--top-k", type=int, default=0,
-                        help="Sample among the k most likely pages only (default: 0, the whole distribution).")
-    parser.add_argument("--markov-sample", action="store_true",
-                        help="The markov baseline draws each user's pages from where the chain goes from its "
-                             "last page (seeded) instead of taking the most likely ones; "
-                             "its report is named markov-sampled.")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=0,
+        help="Sample among the k most likely pages only (default: 0, the whole distribution).",
+    )
+    parser.add_argument(
+        "--markov-sample",
+        action="store_true",
+        help="The markov baseline draws each user's pages from where the chain goes from its "
+        "last page (seeded) instead of taking the most likely ones; "
+        "its report is named markov-sampled.",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of sampled generation (default: 0).")
-    parser.add_argument("--training-log", help="A training log (JSON list, JSONL or trainer_state.json) to plot; "
-                                               "default: one found in each model folder.")
+    parser.add_argument(
+        "--training-log",
+        help="A training log (JSON list, JSONL or trainer_state.json) to plot; "
+        "default: one found in each model folder.",
+    )
     add_device_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
@@ -65,10 +87,19 @@ def run(args: argparse.Namespace) -> int:
     from evaluation.model_cards import write_metrics_to_model_cards
 
     options = EvaluationOptions(
-        split=args.split, batch_size=args.batch_size, max_users=args.max_users, max_new_tokens=args.max_new_tokens,
-        decoding=args.decoding, num_samples=args.num_samples, temperature=args.temperature, top_k=args.top_k,
-        markov_sample=args.markov_sample, seed=args.seed, training_log=args.training_log,
-        device=resolve_device(args.device), progress=not args.no_progress,
+        split=args.split,
+        batch_size=args.batch_size,
+        max_users=args.max_users,
+        max_new_tokens=args.max_new_tokens,
+        decoding=args.decoding,
+        num_samples=args.num_samples,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        markov_sample=args.markov_sample,
+        seed=args.seed,
+        training_log=args.training_log,
+        device=resolve_device(args.device),
+        progress=not args.no_progress,
     )
     out_dir = Path(args.out) if args.out else Path(args.data).resolve().parent / "evaluation"
     reports = evaluate_models(args.models, args.data, out_dir, args.baseline, options)

@@ -38,54 +38,98 @@ def _pair(value: str) -> tuple[float, float]:
         alpha, beta = (float(part) for part in value.split(","))
     except ValueError as error:
         raise argparse.ArgumentTypeError(
-            f"an (alpha, beta) pair is written ALPHA,BETA (e.g. 5,9), got {value!r}") from error
+            f"an (alpha, beta) pair is written ALPHA,BETA (e.g. 5,9), got {value!r}"
+        ) from error
     return alpha, beta
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``hetlm experiment``'s options (each defaults to the config file, then the preset)."""
-    parser.add_argument("--out", default="runs/default",
-                        help="Run folder (default: runs/default); a rerun resumes it.")
+    parser.add_argument(
+        "--out", default="runs/default", help="Run folder (default: runs/default); a rerun resumes it."
+    )
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="Size preset (default: default).")
-    parser.add_argument("--config",
-                        help="YAML or JSON file of settings (keys as the flags); flags given here override it.")
+    parser.add_argument(
+        "--config", help="YAML or JSON file of settings (keys as the flags); flags given here override it."
+    )
     parser.add_argument("--force", action="store_true", help="Redo every stage even when its output is complete.")
     parser.add_argument("--source", help="'simulator' (default) or an event log file/folder.")
     parser.add_argument("--format", help="Reader format: simulator, events, csv, parquet, jsonl, ga360, rees46.")
     parser.add_argument("--simulator-users", type=int, help="Users the simulator draws.")
-    parser.add_argument("--simulator-scenario", choices=sorted(SCENARIOS),
-                        help="default (segments differ in what they browse) or behaviour (only in how they browse).")
+    parser.add_argument(
+        "--simulator-scenario",
+        choices=sorted(SCENARIOS),
+        help="default (segments differ in what they browse) or behaviour (only in how they browse).",
+    )
     parser.add_argument("--family", choices=FAMILIES, help="LM family of every model (default: opt).")
-    parser.add_argument("--num-clusters", type=int,
-                        help="Initial K of HeTLM and K of the K-means baseline (default 6).")
-    parser.add_argument("--ablation", type=_pair, nargs="+", metavar="ALPHA,BETA",
-                        help="(alpha, beta) pairs, one HeTLM each (default: 5,9).")
+    parser.add_argument(
+        "--num-clusters", type=int, help="Initial K of HeTLM and K of the K-means baseline (default 6)."
+    )
+    parser.add_argument(
+        "--ablation",
+        type=_pair,
+        nargs="+",
+        metavar="ALPHA,BETA",
+        help="(alpha, beta) pairs, one HeTLM each (default: 5,9).",
+    )
     parser.add_argument("--centroid-distance", choices=("paper", "normalized"), help="L3 variant (default: paper).")
     parser.add_argument("--pretrain-epochs", type=float, help="Epochs of the single small LM.")
     parser.add_argument("--large-pretrain-epochs", type=float, help="Epochs of the single large LM.")
     parser.add_argument("--clusterwise-epochs", type=float, help="Epochs of HeTLM and of the K-means fine-tuning.")
-    parser.add_argument("--l1-reduction", choices=("sum", "mean"),
-                        help="Each user's NLL in L1: summed over tokens (the paper's, default) or the per-token mean.")
-    parser.add_argument("--selector-label-smoothing", type=float,
-                        help="Label smoothing of the selector's (re)training; keeps it soft (default 0.3).")
-    parser.add_argument("--reassignment", choices=("hard_em", "none"),
-                        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs.")
+    parser.add_argument(
+        "--l1-reduction",
+        choices=("sum", "mean"),
+        help="Each user's NLL in L1: summed over tokens (the paper's, default) or the per-token mean.",
+    )
+    parser.add_argument(
+        "--selector-label-smoothing",
+        type=float,
+        help="Label smoothing of the selector's (re)training; keeps it soft (default 0.3).",
+    )
+    parser.add_argument(
+        "--reassignment",
+        choices=("hard_em", "none"),
+        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs.",
+    )
     parser.add_argument("--reassign-every-epochs", type=int, help="Hard-EM step every N epochs (default 1).")
     parser.add_argument("--reassign-selector-epochs", type=int, help="Selector epochs per hard-EM step (default 5).")
-    parser.add_argument("--reassign-size-prior", type=float,
-                        help="Weight of -log(cluster share) in the hard-EM choice (default 0).")
+    parser.add_argument(
+        "--reassign-size-prior", type=float, help="Weight of -log(cluster share) in the hard-EM choice (default 0)."
+    )
     parser.add_argument("--max-test-users", type=int, help="Score at most this many test users.")
     parser.add_argument("--seed", type=int, help="Seed of the data split, training and generation (default 0).")
-    parser.add_argument("--data", dest="prepared_data", metavar="DIR",
-                        help="A folder written by `hetlm prepare` to use as the data (the data stage is skipped).")
+    parser.add_argument(
+        "--data",
+        dest="prepared_data",
+        metavar="DIR",
+        help="A folder written by `hetlm prepare` to use as the data (the data stage is skipped).",
+    )
     add_data_arguments(parser.add_argument_group("data options (as `hetlm prepare`'s)"), defaults=False)
 
 
 # The flags (besides the data options) that are settings; each goes where route_setting says.
-FLAGS_TO_SETTINGS = ("source", "format", "prepared_data", "simulator_users", "simulator_scenario", "family",
-                     "num_clusters", "ablation", "centroid_distance", "pretrain_epochs", "large_pretrain_epochs",
-                     "clusterwise_epochs", "max_test_users", "seed", "l1_reduction", "selector_label_smoothing",
-                     "reassignment", "reassign_every_epochs", "reassign_selector_epochs", "reassign_size_prior")
+FLAGS_TO_SETTINGS = (
+    "source",
+    "format",
+    "prepared_data",
+    "simulator_users",
+    "simulator_scenario",
+    "family",
+    "num_clusters",
+    "ablation",
+    "centroid_distance",
+    "pretrain_epochs",
+    "large_pretrain_epochs",
+    "clusterwise_epochs",
+    "max_test_users",
+    "seed",
+    "l1_reduction",
+    "selector_label_smoothing",
+    "reassignment",
+    "reassign_every_epochs",
+    "reassign_selector_epochs",
+    "reassign_size_prior",
+)
 
 
 def experiment_settings(args: argparse.Namespace) -> ExperimentSettings:
@@ -103,9 +147,11 @@ def experiment_settings(args: argparse.Namespace) -> ExperimentSettings:
     file_values = load_config_file(args.config) if args.config else {}
     preset = file_values.pop("preset", None) or args.preset
     flags = {key: value for key, value in vars(args).items() if value is not None and key in FLAGS_TO_SETTINGS}
-    explicit = merge_settings(*(route_setting(key, value) for key, value in file_values.items()),
-                              *(route_setting(key, value) for key, value in flags.items()),
-                              {"data_options": data_option_values(args)})
+    explicit = merge_settings(
+        *(route_setting(key, value) for key, value in file_values.items()),
+        *(route_setting(key, value) for key, value in flags.items()),
+        {"data_options": data_option_values(args)},
+    )
     if explicit.get("source") not in (None, "simulator") and "format" not in explicit:
         explicit["format"] = "events"
     return ExperimentSettings.from_preset(preset, **explicit)
@@ -126,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         note = " (reused)" if timing["reused"] else ""
         print(f"- {timing['name']}: {timing['seconds']:.1f} s{note}")
     print(f"- total: {summary['total_seconds']:.1f} s")
-    print(f"\nReport: {args.out}/report.md; summary: {args.out}/summary.json; "
-          f"rerun with: hetlm experiment --config {args.out}/{CONFIG_FILE} --out {args.out}")
+    print(
+        f"\nReport: {args.out}/report.md; summary: {args.out}/summary.json; "
+        f"rerun with: hetlm experiment --config {args.out}/{CONFIG_FILE} --out {args.out}"
+    )
     return 0

@@ -19,9 +19,8 @@ import argparse
 import sys
 from dataclasses import fields
 
-from tokenization.readers import FORMATS as SOURCE_FORMATS
-
 from inference.batch_generation import PREDICTION_FORMATS, BatchGenerationOptions
+from tokenization.readers import FORMATS as SOURCE_FORMATS
 
 from .device_option import add_device_option, resolve_device
 from .reader_options import reader_option
@@ -31,40 +30,98 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``hetlm generate``'s arguments."""
     defaults = BatchGenerationOptions()
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="A saved HeTLM model folder (with its page tokenizer).")
-    parser.add_argument("source", metavar="SOURCE",
-                        help="The event log: a file, a folder or a glob pattern; or 'simulator' for simulated (synthetic) users.")
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="The event log: a file, a folder or a glob pattern; or 'simulator' for simulated (synthetic) users.",
+    )
     parser.add_argument("--out", required=True, help="Output file: .jsonl or .csv (or see --output-format).")
-    parser.add_argument("--format", choices=SOURCE_FORMATS,
-                        help="Format of SOURCE (default: 'simulator' for SOURCE 'simulator', else 'events': "
-                             "a generic CSV / Parquet / JSONL log by extension).")
-    parser.add_argument("--reader-option", "--format-option", dest="format_option", type=reader_option,
-                        action="append", default=[], metavar="KEY=VALUE",
-                        help="A reader option, repeatable (values are JSON when they parse, else text), "
-                             "e.g. num_users=500 for the simulator, granularity=category for rees46.")
-    parser.add_argument("--simulator-users", type=int,
-                        help="Users to simulate when SOURCE is 'simulator' (same as --reader-option num_users=N).")
-    parser.add_argument("--output-format", choices=PREDICTION_FORMATS, help="Output format (default: from --out's extension).")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help=f"Users per generation batch (default: {defaults.batch_size}).")
-    parser.add_argument("--max-input-sessions", type=int,
-                        help="A user's last sessions used as input (default: the model config's, else 3).")
-    parser.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens,
-                        help=f"Most tokens generated for the next session (default: {defaults.max_new_tokens}).")
-    parser.add_argument("--num-samples", type=int, default=defaults.num_samples,
-                        help="Sampled sessions per user to estimate the cart and purchase probabilities (default: 0, off).")
-    parser.add_argument("--temperature", type=float, default=defaults.temperature,
-                        help=f"Sampling temperature (default: {defaults.temperature}).")
-    parser.add_argument("--top-k", type=int, default=defaults.top_k,
-                        help="Sample among the k most likely pages only (default: 0, all pages).")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"Seed of the sampling (default: {defaults.seed}).")
-    parser.add_argument("--session-gap-minutes", type=float, default=defaults.session_gap_minutes,
-                        help=f"Inactivity that splits events without a session id (default: {defaults.session_gap_minutes:g}).")
-    parser.add_argument("--min-session-length", type=int, default=defaults.min_session_length,
-                        help=f"Sessions with fewer pages are not used (default: {defaults.min_session_length}).")
-    parser.add_argument("--drop-consecutive-duplicates", action="store_true",
-                        help="Drop a page view repeating the previous one in its session (use it if the model's data did).")
-    parser.add_argument("--on-bad-rows", choices=("error", "skip"), default=defaults.on_bad_rows,
-                        help="Stop at the first malformed row, or skip and count such rows (default: error).")
+    parser.add_argument(
+        "--format",
+        choices=SOURCE_FORMATS,
+        help="Format of SOURCE (default: 'simulator' for SOURCE 'simulator', else 'events': "
+        "a generic CSV / Parquet / JSONL log by extension).",
+    )
+    parser.add_argument(
+        "--reader-option",
+        "--format-option",
+        dest="format_option",
+        type=reader_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A reader option, repeatable (values are JSON when they parse, else text), "
+        "e.g. num_users=500 for the simulator, granularity=category for rees46.",
+    )
+    parser.add_argument(
+        "--simulator-users",
+        type=int,
+        help="Users to simulate when SOURCE is 'simulator' (same as --reader-option num_users=N).",
+    )
+    parser.add_argument(
+        "--output-format", choices=PREDICTION_FORMATS, help="Output format (default: from --out's extension)."
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help=f"Users per generation batch (default: {defaults.batch_size}).",
+    )
+    parser.add_argument(
+        "--max-input-sessions",
+        type=int,
+        help="A user's last sessions used as input (default: the model config's, else 3).",
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=defaults.max_new_tokens,
+        help=f"Most tokens generated for the next session (default: {defaults.max_new_tokens}).",
+    )
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=defaults.num_samples,
+        help="Sampled sessions per user to estimate the cart and purchase probabilities (default: 0, off).",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=defaults.temperature,
+        help=f"Sampling temperature (default: {defaults.temperature}).",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=defaults.top_k,
+        help="Sample among the k most likely pages only (default: 0, all pages).",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"Seed of the sampling (default: {defaults.seed})."
+    )
+    parser.add_argument(
+        "--session-gap-minutes",
+        type=float,
+        default=defaults.session_gap_minutes,
+        help=f"Inactivity that splits events without a session id (default: {defaults.session_gap_minutes:g}).",
+    )
+    parser.add_argument(
+        "--min-session-length",
+        type=int,
+        default=defaults.min_session_length,
+        help=f"Sessions with fewer pages are not used (default: {defaults.min_session_length}).",
+    )
+    parser.add_argument(
+        "--drop-consecutive-duplicates",
+        action="store_true",
+        help="Drop a page view repeating the previous one in its session (use it if the model's data did).",
+    )
+    parser.add_argument(
+        "--on-bad-rows",
+        choices=("error", "skip"),
+        default=defaults.on_bad_rows,
+        help="Stop at the first malformed row, or skip and count such rows (default: error).",
+    )
     add_device_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
@@ -79,8 +136,9 @@ def run(args: argparse.Namespace) -> int:
         transformers_logging.disable_progress_bar()
     option_names = [field.name for field in fields(BatchGenerationOptions) if field.name != "progress"]
     try:
-        options = BatchGenerationOptions(**{name: getattr(args, name) for name in option_names},
-                                         progress=not args.no_progress)
+        options = BatchGenerationOptions(
+            **{name: getattr(args, name) for name in option_names}, progress=not args.no_progress
+        )
         format_options = dict(args.format_option)
         if args.simulator_users is not None:
             format_options["num_users"] = args.simulator_users

@@ -28,15 +28,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``hetlm prepare``."""
     defaults = ExampleOptions()
     parser.add_argument("source", help="Event file or folder, or 'simulator' for the built-in (synthetic) data.")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="Input format (default: 'simulator' for SOURCE 'simulator', else 'events', "
-                             "which picks CSV / Parquet / JSONL by file extension).")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="Input format (default: 'simulator' for SOURCE 'simulator', else 'events', "
+        "which picks CSV / Parquet / JSONL by file extension).",
+    )
     parser.add_argument("--out", required=True, help="Output folder (dataset/, tokenizer/, summary.json, summary.md).")
     add_data_arguments(parser)
-    parser.add_argument("--seed", type=int, default=defaults.seed,
-                        help="Seed of the user split and of the simulator (default: %(default)s).")
-    parser.add_argument("--simulator-users", type=int, default=None,
-                        help="Users to simulate when SOURCE is 'simulator' (default: the simulator's default).")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="Seed of the user split and of the simulator (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--simulator-users",
+        type=int,
+        default=None,
+        help="Users to simulate when SOURCE is 'simulator' (default: the simulator's default).",
+    )
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
 
 
@@ -53,8 +65,15 @@ def run(args: argparse.Namespace) -> int:
             if args.simulator_users is not None:
                 reader_options["num_users"] = args.simulator_users
         keywords = {name: values.pop(name) for name in PREPARE_KEYWORDS if name in values}
-        prepare(args.source, data_format, args.out, ExampleOptions(**values, seed=args.seed),
-                reader_options=reader_options, progress=not args.no_progress, **keywords)
+        prepare(
+            args.source,
+            data_format,
+            args.out,
+            ExampleOptions(**values, seed=args.seed),
+            reader_options=reader_options,
+            progress=not args.no_progress,
+            **keywords,
+        )
     except (DataFormatError, FileNotFoundError, ValueError) as error:
         logger.debug("hetlm prepare failed", exc_info=True)  # the traceback, with --log-level DEBUG
         print(f"hetlm prepare: error: {error}", file=sys.stderr)

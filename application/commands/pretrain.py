@@ -18,7 +18,6 @@ import argparse
 from ..config_files import build_arguments, load_config_file, settings_parser
 
 
-
 def parent_parsers() -> list[argparse.ArgumentParser]:
     """The options of :class:`trainers.training_arguments.PretrainingArguments` (TrainingArguments' included)."""
     from trainers.training_arguments import PretrainingArguments

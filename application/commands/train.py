@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained", required=True, help="Single-LM folder written by `hetlm pretrain`.")
     parser.add_argument("--out", required=True, help="Output model folder.")
     parser.add_argument("--config", help="YAML or JSON file of settings; flags given here override it.")
-    parser.add_argument("--resume", nargs="?", const=True, help="Resume HeTLM from the last (or the given) checkpoint.")
+    parser.add_argument(
+        "--resume", nargs="?", const=True, help="Resume HeTLM from the last (or the given) checkpoint."
+    )
 
 
 def run(args: argparse.Namespace) -> int:

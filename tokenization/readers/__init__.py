@@ -156,11 +156,14 @@ def read_events(
     """
     in_memory = is_in_memory_table(source)
     if in_memory and format != "events":
-        raise DataFormatError(f"an in-memory table is read in the generic event schema: use format 'events', "
-                              f"not {format!r}")
+        raise DataFormatError(
+            f"an in-memory table is read in the generic event schema: use format 'events', not {format!r}"
+        )
     if not in_memory and not isinstance(source, (str, Path)):
-        raise DataFormatError(f"cannot read a {type(source).__name__}: a source is a path (file, folder or glob), "
-                              "'simulator', or an in-memory table (pandas DataFrame, pyarrow Table, datasets.Dataset)")
+        raise DataFormatError(
+            f"cannot read a {type(source).__name__}: a source is a path (file, folder or glob), "
+            "'simulator', or an in-memory table (pandas DataFrame, pyarrow Table, datasets.Dataset)"
+        )
     if format not in FORMATS:
         raise DataFormatError(f"unknown format {format!r} (expected one of {', '.join(FORMATS)})", file=source)
     check_choice("on_bad_rows", on_bad_rows, ON_BAD_ROWS_CHOICES)
@@ -168,9 +171,20 @@ def read_events(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if session_gap_minutes <= 0:
         raise ValueError(f"session_gap_minutes must be positive, got {session_gap_minutes}")
-    common = dict(source="" if in_memory else str(source), format=format, on_bad_rows=on_bad_rows, batch_size=batch_size, session_gap_minutes=session_gap_minutes)
+    common = dict(
+        source="" if in_memory else str(source),
+        format=format,
+        on_bad_rows=on_bad_rows,
+        batch_size=batch_size,
+        session_gap_minutes=session_gap_minutes,
+    )
     if format == "simulator":
-        return EventStream(_simulator_batches(format_options, batch_size), schema=EVENT_SCHEMA.append(SEGMENT_FIELD), synthetic=True, **common)
+        return EventStream(
+            _simulator_batches(format_options, batch_size),
+            schema=EVENT_SCHEMA.append(SEGMENT_FIELD),
+            synthetic=True,
+            **common,
+        )
     _check_options(format, format_options)
     if in_memory:
         reader = InMemoryEventReader(source, batch_size=batch_size, **format_options)
@@ -216,4 +230,6 @@ def _check_options(format: str, options: dict) -> None:
     accepted = format_options(format)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"format {format!r} has no option {', '.join(map(repr, unknown))} (options: {', '.join(accepted) or 'none'})")
+        raise ValueError(
+            f"format {format!r} has no option {', '.join(map(repr, unknown))} (options: {', '.join(accepted) or 'none'})"
+        )

@@ -37,7 +37,12 @@ def text_column(values: pa.Array | pa.ChunkedArray, field: str, file: str) -> pa
         data_type = values.type
     if pa.types.is_string(data_type):
         return values
-    if pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type) or pa.types.is_integer(data_type) or pa.types.is_null(data_type):
+    if (
+        pa.types.is_large_string(data_type)
+        or pa.types.is_string_view(data_type)
+        or pa.types.is_integer(data_type)
+        or pa.types.is_null(data_type)
+    ):
         return values.cast(pa.string())
     raise DataFormatError(f"wrong type {data_type} (expected text or integers)", file=file, field=field)
 
@@ -82,7 +87,9 @@ def cast_or_null(values: pa.Array, target: pa.DataType) -> pa.Array:
     return pa.array(converted, type=target)
 
 
-def interleave(first: pa.Table, first_positions: np.ndarray, second: pa.Table, second_positions: np.ndarray) -> pa.Table:
+def interleave(
+    first: pa.Table, first_positions: np.ndarray, second: pa.Table, second_positions: np.ndarray
+) -> pa.Table:
     """Merge two tables of the same schema, ordering rows by position (ties: ``first`` wins).
 
     Used to put a derived row (a category page, an outcome page) right next to the row it comes
@@ -125,8 +132,14 @@ def page_checks(pages: pa.Array, field: str, max_page_length: int = DEFAULT_MAX_
     return [
         Check(is_blank(pages), "missing page", field),
         Check(pc.fill_null(pc.is_in(trimmed, pa.array(NULL_LIKE_PAGES)), False), "null-like page", field, pages),
-        Check(pc.fill_null(pc.match_substring_regex(pages, _INVISIBLE_PATTERN), False),
-              "control or invisible character in page", field),
-        Check(pc.fill_null(pc.greater(pc.utf8_length(pages), max_page_length), False),
-              f"page longer than {max_page_length} characters", field),
+        Check(
+            pc.fill_null(pc.match_substring_regex(pages, _INVISIBLE_PATTERN), False),
+            "control or invisible character in page",
+            field,
+        ),
+        Check(
+            pc.fill_null(pc.greater(pc.utf8_length(pages), max_page_length), False),
+            f"page longer than {max_page_length} characters",
+            field,
+        ),
     ]

@@ -45,7 +45,9 @@ def read_csv_header(path: Path) -> list[str]:
     try:
         text = first_line.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise DataFormatError(f"invalid UTF-8 byte in the header at column {error.start + 1}", file=str(path), row=1) from None
+        raise DataFormatError(
+            f"invalid UTF-8 byte in the header at column {error.start + 1}", file=str(path), row=1
+        ) from None
     return next(csv.reader([text]))
 
 
@@ -73,7 +75,9 @@ def csv_tables(path: Path, columns: Sequence[str], policy: BadRowPolicy, block_b
     options = dict(
         read_options=pa_csv.ReadOptions(column_names=names, use_threads=True),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid_row, newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(include_columns=list(columns), column_types={c: pa.binary() for c in columns}),
+        convert_options=pa_csv.ConvertOptions(
+            include_columns=list(columns), column_types={c: pa.binary() for c in columns}
+        ),
     )
 
     def on_unbalanced(line: int) -> None:
@@ -104,8 +108,9 @@ def csv_tables(path: Path, columns: Sequence[str], policy: BadRowPolicy, block_b
                             f"{SKIP_HINT}",
                             row=_line_number_in(block, line_numbers, row.text),
                         ) from None
-                    raise policy.error(f"cannot parse as CSV: {arrow_message(error)}",
-                                       row=int(line_numbers[0])) from None
+                    raise policy.error(
+                        f"cannot parse as CSV: {arrow_message(error)}", row=int(line_numbers[0])
+                    ) from None
                 table = None
             kept_lines = line_numbers
             if table is not None and wrong_lines:  # skipped: drop their line numbers so the kept rows keep theirs
@@ -113,8 +118,9 @@ def csv_tables(path: Path, columns: Sequence[str], policy: BadRowPolicy, block_b
                 kept_lines = np.delete(line_numbers, [index for index in skipped if index is not None])
             if table is None or len(kept_lines) != table.num_rows:
                 if not policy.skip:
-                    raise policy.error(f"cannot match {table.num_rows} parsed records to their lines",
-                                       row=int(line_numbers[0]))
+                    raise policy.error(
+                        f"cannot match {table.num_rows} parsed records to their lines", row=int(line_numbers[0])
+                    )
                 # pyarrow and the record splitter disagree (a stray quote inside a value): record by record.
                 table, line_numbers = _parse_record_by_record(block, line_numbers, names, columns, policy)
             else:
@@ -136,7 +142,7 @@ def _records(block: bytes) -> list[bytes]:
     """The non-blank records of a block of whole records, without their line ending."""
     ends = record_ends(np.frombuffer(block, dtype=np.uint8))
     starts = [0, *(int(end) + 1 for end in ends[:-1])]
-    records = [block[start:int(end)] for start, end in zip(starts, ends)]
+    records = [block[start : int(end)] for start, end in zip(starts, ends)]
     return [record for record in records if record]
 
 

@@ -84,7 +84,9 @@ class EventLogReader:
         max_page_length: int = DEFAULT_MAX_PAGE_LENGTH,
     ):
         if file_format is not None and file_format not in FILE_FORMATS:
-            raise DataFormatError(f"unknown file format {file_format!r} (expected one of {', '.join(FILE_FORMATS)})", file=str(source))
+            raise DataFormatError(
+                f"unknown file format {file_format!r} (expected one of {', '.join(FILE_FORMATS)})", file=str(source)
+            )
         extensions = FILE_FORMATS[file_format] if file_format else sum(FILE_FORMATS.values(), ())
         self.files = source_files(source, extensions)
         self.formats = [file_format or _format_of(path) for path in self.files]
@@ -99,10 +101,21 @@ class EventLogReader:
             else:
                 require_columns(path, list(first_json_record(path)), self.required, "an event log (first line)")
 
-    def _set_columns(self, user_column: str, session_column: str, timestamp_column: str, page_column: str,
-                     timestamp_unit: str, max_page_length: int) -> None:
-        self.columns = {"user_id": user_column, "session_id": session_column, "timestamp": timestamp_column,
-                        "page": page_column}
+    def _set_columns(
+        self,
+        user_column: str,
+        session_column: str,
+        timestamp_column: str,
+        page_column: str,
+        timestamp_unit: str,
+        max_page_length: int,
+    ) -> None:
+        self.columns = {
+            "user_id": user_column,
+            "session_id": session_column,
+            "timestamp": timestamp_column,
+            "page": page_column,
+        }
         self.required = [user_column, timestamp_column, page_column]
         self.timestamp_unit = check_choice("timestamp_unit", timestamp_unit, TIMESTAMP_UNITS)
         self.max_page_length = max_page_length
@@ -167,9 +180,15 @@ class EventLogReader:
             session = pa.nulls(table.num_rows, pa.string())
         raw_time = table.column(names["timestamp"]).combine_chunks()
         if not is_supported_timestamp_type(raw_time.type):
-            raise DataFormatError(f"wrong type {raw_time.type} (expected ISO-8601 text, epoch numbers or timestamps)", file=file, field=names["timestamp"])
+            raise DataFormatError(
+                f"wrong type {raw_time.type} (expected ISO-8601 text, epoch numbers or timestamps)",
+                file=file,
+                field=names["timestamp"],
+            )
         timestamps = parse_timestamps(raw_time, self.timestamp_unit)
-        events = pa.table([user, session, timestamps, page, table.column(ROW_COLUMN)], names=[*EVENT_SCHEMA.names, ROW_COLUMN])
+        events = pa.table(
+            [user, session, timestamps, page, table.column(ROW_COLUMN)], names=[*EVENT_SCHEMA.names, ROW_COLUMN]
+        )
         events = policy.reject(
             events,
             Check(is_blank(user), "missing user_id", names["user_id"]),
@@ -186,7 +205,10 @@ def _format_of(path: Path) -> str:
         if suffix in suffixes:
             return name
     known = ", ".join(sum(FILE_FORMATS.values(), ()))
-    raise DataFormatError(f"unknown file type {suffix or '(no extension)'!r}: expected {known}, or pass file_format / format csv, parquet or jsonl", file=str(path))
+    raise DataFormatError(
+        f"unknown file type {suffix or '(no extension)'!r}: expected {known}, or pass file_format / format csv, parquet or jsonl",
+        file=str(path),
+    )
 
 
 def _parquet_file(path: Path) -> pq.ParquetFile:

@@ -187,6 +187,6 @@ def record_line_numbers(block: bytes, first_line: int, *, whitespace_is_blank: b
     first_bytes = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else np.zeros(0, dtype=np.uint8)
     blank_bytes = b" \t\r" if whitespace_is_blank else b"\r"
     for i in np.flatnonzero(nonblank & np.isin(first_bytes, np.frombuffer(blank_bytes, dtype=np.uint8))):
-        line = block[starts[i]:ends[i]]
+        line = block[starts[i] : ends[i]]
         nonblank[i] = bool(line.strip() if whitespace_is_blank else line.rstrip(b"\r"))
     return (first_line + np.flatnonzero(nonblank)).astype(np.int64)

@@ -77,7 +77,12 @@ _HIT_TYPE = pa.struct(
     ]
 )
 GA_SCHEMA = pa.schema(
-    [("fullVisitorId", pa.string()), ("visitId", pa.string()), ("visitStartTime", pa.string()), ("hits", pa.list_(_HIT_TYPE))]
+    [
+        ("fullVisitorId", pa.string()),
+        ("visitId", pa.string()),
+        ("visitStartTime", pa.string()),
+        ("hits", pa.list_(_HIT_TYPE)),
+    ]
 )
 
 
@@ -97,7 +102,9 @@ class GA360Reader:
 
     def batches(self, on_bad_rows: str, report: dict[str, int]) -> Iterator[pa.RecordBatch]:
         """Yield record batches in EVENT_SCHEMA, file after file, adding skip counts to ``report``."""
-        options = pa_json.ParseOptions(explicit_schema=GA_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False)
+        options = pa_json.ParseOptions(
+            explicit_schema=GA_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False
+        )
         for path in self.files:
             policy = BadRowPolicy(str(path), on_bad_rows, report)
             for visits in ndjson_tables(path, policy, self.block_bytes, options, _normalize_visit):
@@ -126,22 +133,35 @@ def _events(visits: pa.Table, policy: BadRowPolicy) -> pa.Table:
         numbered,
         Check(is_blank(visitor), "missing fullVisitorId", "fullVisitorId"),
         Check(is_blank(visit), "missing visitId", "visitId"),
-        Check(start.is_null(), "visitStartTime is not a number of seconds", "visitStartTime", visits.column("visitStartTime")),
+        Check(
+            start.is_null(),
+            "visitStartTime is not a number of seconds",
+            "visitStartTime",
+            visits.column("visitStartTime"),
+        ),
         Check(per_visit(as_mask(hit_time.is_null())), "hits.time is not a number of milliseconds", "hits.time"),
         Check(per_visit(is_page & as_mask(is_blank(path))), "PAGE hit without page.pagePath", "hits.page.pagePath"),
-        *(Check(per_visit(is_page & as_mask(check.bad)), f"PAGE hit with a {check.reason}", "hits.page.pagePath")
-          for check in page_checks(path, "hits.page.pagePath")[1:]),
+        *(
+            Check(per_visit(is_page & as_mask(check.bad)), f"PAGE hit with a {check.reason}", "hits.page.pagePath")
+            for check in page_checks(path, "hits.page.pagePath")[1:]
+        ),
     )
     kept_visit = np.zeros(visits.num_rows, dtype=bool)
     kept_visit[kept.column("visit").to_numpy()] = True
     kept_hit = kept_visit[parents]
 
     action = pc.struct_field(flat, ["eCommerceAction", "action_type"])
-    outcome = pc.if_else(pc.equal(action, ACTION_ADD_TO_CART), OUTCOME_CART, pc.if_else(pc.equal(action, ACTION_PURCHASE), OUTCOME_PURCHASE, None))
+    outcome = pc.if_else(
+        pc.equal(action, ACTION_ADD_TO_CART),
+        OUTCOME_CART,
+        pc.if_else(pc.equal(action, ACTION_PURCHASE), OUTCOME_PURCHASE, None),
+    )
     has_outcome = as_mask(outcome.is_valid())
     policy.ignore(HITS_IGNORED, int((kept_hit & ~is_page & ~has_outcome).sum()))
     used_hit = kept_hit & (is_page | has_outcome)
-    policy.ignore(VISITS_WITHOUT_HITS, int((kept_visit & ~(np.bincount(parents[used_hit], minlength=visits.num_rows) > 0)).sum()))
+    policy.ignore(
+        VISITS_WITHOUT_HITS, int((kept_visit & ~(np.bincount(parents[used_hit], minlength=visits.num_rows) > 0)).sum())
+    )
 
     session = pc.binary_join_element_wise(visitor, visit, ":")
     microseconds = start.fill_null(0).to_numpy()[parents] * 1_000_000 + hit_time.fill_null(0).to_numpy() * 1_000
@@ -150,9 +170,12 @@ def _events(visits: pa.Table, policy: BadRowPolicy) -> pa.Table:
 
     page_hits = np.flatnonzero(kept_hit & is_page)
     outcome_hits = np.flatnonzero(kept_hit & has_outcome)
-    page_rows = pa.table([*(c.take(pa.array(page_hits)) for c in per_hit), path.take(pa.array(page_hits))],
-                         schema=EVENT_SCHEMA)
-    outcome_rows = pa.table([*(c.take(pa.array(outcome_hits)) for c in per_hit), outcome.take(pa.array(outcome_hits))], schema=EVENT_SCHEMA)
+    page_rows = pa.table(
+        [*(c.take(pa.array(page_hits)) for c in per_hit), path.take(pa.array(page_hits))], schema=EVENT_SCHEMA
+    )
+    outcome_rows = pa.table(
+        [*(c.take(pa.array(outcome_hits)) for c in per_hit), outcome.take(pa.array(outcome_hits))], schema=EVENT_SCHEMA
+    )
     return interleave(page_rows, page_hits, outcome_rows, outcome_hits)
 
 
@@ -169,7 +192,9 @@ def _normalize_visit(record: dict) -> dict:
                 "time": _text(hit, "time", "hits"),
                 "type": _text(hit, "type", "hits"),
                 "page": {"pagePath": _text(hit.get("page") or {}, "pagePath", "hits.page")},
-                "eCommerceAction": {"action_type": _text(hit.get("eCommerceAction") or {}, "action_type", "hits.eCommerceAction")},
+                "eCommerceAction": {
+                    "action_type": _text(hit.get("eCommerceAction") or {}, "action_type", "hits.eCommerceAction")
+                },
             }
             for hit in hits
         ],

@@ -60,8 +60,10 @@ def as_arrow_table(source: Any) -> pa.Table:
         1
     """
     if not is_in_memory_table(source):
-        raise DataFormatError(f"not an in-memory event table: {type(source).__name__} (expected a pandas "
-                              "DataFrame, a pyarrow Table or RecordBatch, or a datasets.Dataset)")
+        raise DataFormatError(
+            f"not an in-memory event table: {type(source).__name__} (expected a pandas "
+            "DataFrame, a pyarrow Table or RecordBatch, or a datasets.Dataset)"
+        )
     if isinstance(source, pa.Table):
         return source
     if isinstance(source, pa.RecordBatch):

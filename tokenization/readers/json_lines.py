@@ -94,7 +94,9 @@ def _drop_invalid_utf8(block: bytes, first_line: int, policy: BadRowPolicy) -> b
     return b"\n".join(lines)
 
 
-def _rewrite_block(block: bytes, first_line: int, policy: BadRowPolicy, normalize_record: Callable[[dict], dict]) -> bytes:
+def _rewrite_block(
+    block: bytes, first_line: int, policy: BadRowPolicy, normalize_record: Callable[[dict], dict]
+) -> bytes:
     lines = block.split(b"\n")
     for i, line in enumerate(lines):
         if not line.strip():

@@ -52,7 +52,17 @@ from .files import block_bytes_for, require_columns, source_files
 from .options import check_choice
 from .timestamps import TIMESTAMP_TYPE, parse_timestamps
 
-REES46_COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price", "user_id", "user_session")
+REES46_COLUMNS = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+)
 USED_COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "user_id", "user_session")
 GRANULARITIES = ("product", "category", "both")
 REMOVE_FROM_CART_IGNORED = "remove_from_cart ignored"
@@ -71,7 +81,9 @@ class Rees46Reader:
         category_memory_hours: For "both": how long a session's last viewed category is remembered.
     """
 
-    def __init__(self, source: str | Path, *, batch_size: int, granularity: str = "product", category_memory_hours: float = 24.0):
+    def __init__(
+        self, source: str | Path, *, batch_size: int, granularity: str = "product", category_memory_hours: float = 24.0
+    ):
         self.files = source_files(source, (".csv",))
         for path in self.files:
             require_columns(path, read_csv_header(path), USED_COLUMNS, "a REES46 event file")
@@ -95,7 +107,9 @@ class Rees46Reader:
         removed = as_mask(pc.equal(event_type, "remove_from_cart"))
         policy.ignore(REMOVE_FROM_CART_IGNORED, int(removed.sum()))
         view = pc.equal(event_type, "view")
-        category_key = pc.coalesce(blank_to_null(table.column("category_code")), blank_to_null(table.column("category_id")))
+        category_key = pc.coalesce(
+            blank_to_null(table.column("category_code")), blank_to_null(table.column("category_id"))
+        )
         category_page = pc.binary_join_element_wise("category", category_key, "/")
         if self.granularity == "category":
             view_page = category_page
@@ -111,7 +125,12 @@ class Rees46Reader:
         events = pa.table(columns, names=names)
         events = policy.reject(
             events,
-            Check(pc.invert(pc.is_in(event_type, pa.array(_EVENT_TYPES))), f"unknown event_type (expected one of {', '.join(_EVENT_TYPES)})", "event_type", event_type),
+            Check(
+                pc.invert(pc.is_in(event_type, pa.array(_EVENT_TYPES))),
+                f"unknown event_type (expected one of {', '.join(_EVENT_TYPES)})",
+                "event_type",
+                event_type,
+            ),
             Check(is_blank(table.column("user_id")), "missing user_id", "user_id"),
             Check(is_blank(table.column("user_session")), "missing user_session", "user_session"),
             Check(timestamps.is_null(), "unparsable timestamp", "event_time", table.column("event_time")),
@@ -167,7 +186,9 @@ class _CategoryMemory:
         if count == 0:
             return np.zeros(0, dtype=bool)
         keys = pa.table({"session": sessions, "time": times, "position": np.arange(count)})
-        order = pc.sort_indices(keys, sort_keys=[("session", "ascending"), ("time", "ascending"), ("position", "ascending")]).to_numpy()
+        order = pc.sort_indices(
+            keys, sort_keys=[("session", "ascending"), ("time", "ascending"), ("position", "ascending")]
+        ).to_numpy()
         sessions = sessions.take(pa.array(order)).combine_chunks()
         categories = categories.take(pa.array(order)).combine_chunks()
         times = times[order]
@@ -193,5 +214,7 @@ class _CategoryMemory:
         all_times = np.concatenate([self.times[kept], times])
         recent = all_times >= all_times.max() - self.horizon
         self.sessions = pa.concat_arrays([self.sessions.filter(pa.array(kept)), sessions]).filter(pa.array(recent))
-        self.categories = pa.concat_arrays([self.categories.filter(pa.array(kept)), categories]).filter(pa.array(recent))
+        self.categories = pa.concat_arrays([self.categories.filter(pa.array(kept)), categories]).filter(
+            pa.array(recent)
+        )
         self.times = all_times[recent]

@@ -56,8 +56,15 @@ def is_supported_timestamp_type(data_type: pa.DataType) -> bool:
     """
     return any(
         check(data_type)
-        for check in (pa.types.is_timestamp, pa.types.is_date, pa.types.is_integer, pa.types.is_floating,
-                      pa.types.is_string, pa.types.is_large_string, pa.types.is_null)
+        for check in (
+            pa.types.is_timestamp,
+            pa.types.is_date,
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_null,
+        )
     )
 
 

@@ -47,9 +47,7 @@ OUTCOME_METRICS: tuple[str, ...] = (
 )
 
 
-def outcome_labels(
-    generated: Sequence[Sequence[str]], actual: Sequence[Sequence[str]]
-) -> dict[str, np.ndarray]:
+def outcome_labels(generated: Sequence[Sequence[str]], actual: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
     """Per-user outcome flags: ``predicted_cart``, ``actual_cart``, ``predicted_purchase``,
     ``actual_purchase`` (bool arrays of length N) and ``evaluated`` (False where A is empty).
 

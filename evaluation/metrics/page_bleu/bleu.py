@@ -49,9 +49,7 @@ def sentence_bleu_scores(generated: Sequence[Sequence[str]], actual: Sequence[Se
     return np.array([np.nan if score is None else score.score / 100.0 for score in statistics], dtype=np.float64)
 
 
-def bleu_score(
-    generated: Sequence[Sequence[str]], actual: Sequence[Sequence[str]], level: str = "sentence"
-) -> float:
+def bleu_score(generated: Sequence[Sequence[str]], actual: Sequence[Sequence[str]], level: str = "sentence") -> float:
     """BLEU (0-1) of the generated sessions against the actual ones: the mean sentence BLEU over
     users (``level="sentence"``, the paper's figure) or one corpus BLEU (``level="corpus"``).
 

@@ -119,9 +119,7 @@ def aggregate_page_scores(per_user: Mapping[str, np.ndarray]) -> dict[str, float
     """
     evaluated = np.asarray(per_user["evaluated"], dtype=bool)
     num_users = int(evaluated.sum())
-    values = {
-        metric: np.asarray(per_user[key], dtype=np.float64)[evaluated] for metric, key in _PER_USER_KEYS.items()
-    }
+    values = {metric: np.asarray(per_user[key], dtype=np.float64)[evaluated] for metric, key in _PER_USER_KEYS.items()}
     scores: dict[str, float | int] = {}
     for metric in PAGE_MEAN_METRICS:
         scores[metric] = float(values[metric].mean()) if num_users else float("nan")

@@ -35,9 +35,7 @@ import numpy as np
 _CHUNK_ROWS = 4096
 
 
-def target_ranks(
-    scores: np.ndarray, targets: np.ndarray, exclude_ids: Sequence[int] | None = None
-) -> np.ndarray:
+def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude_ids: Sequence[int] | None = None) -> np.ndarray:
     """The 1-based rank of each row's target among the candidate ids (ties count against it).
 
     Example:
@@ -114,9 +112,11 @@ def per_user_rank_metrics(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
     ranks = np.asarray(ranks, dtype=np.float64)
     hit = ranks <= k
     with np.errstate(divide="ignore"):
-        return {f"Recall@{k}": hit.astype(np.float64),
-                f"NDCG@{k}": np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0),
-                f"MRR@{k}": np.where(hit, 1.0 / ranks, 0.0)}
+        return {
+            f"Recall@{k}": hit.astype(np.float64),
+            f"NDCG@{k}": np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0),
+            f"MRR@{k}": np.where(hit, 1.0 / ranks, 0.0),
+        }
 
 
 def scores_from_ranks(ranks: np.ndarray, ks: Sequence[int] = (5, 10, 20)) -> dict[str, float | int]:
