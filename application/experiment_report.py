@@ -56,7 +56,8 @@ def cluster_dynamics_lines(clusterwise: dict[str, Any]) -> list[str]:
         >>> row = {"epoch": 1.0, "num_clusters": 1, "cluster_sizes": [10], "users_moved_since_kmeans": 4,
         ...        "users_moved_since_last": 4, "validation_nll": 2.8}
         >>> clusterwise = {"kmeans-k2": {"num_clusters": 2, "routed_validation_nll": 2.9, "segment_ari": 0.1},
-        ...                "hetlm-a5-b9": {"num_clusters": 1, "cluster_sizes": [10], "kmeans": {"k": 2, "sizes": [6, 4]},
+        ...                "hetlm-a5-b9": {"num_clusters": 1, "cluster_sizes": [10],
+        ...                                "kmeans": {"k": 2, "sizes": [6, 4]},
         ...                                "routed_validation_nll": 2.8, "segment_ari": 0.4, "dynamics": [row]}}
         >>> print(cluster_dynamics_lines(clusterwise)[2].replace("; ", ";\\n"))
         **hetlm-a5-b9**: 4 of 10 training users moved (40.0%);

@@ -40,7 +40,8 @@ arithmetic, so (b) is only 1-2x slower than (a) and K predictors pay K times the
 Example:
     HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 2000 --clusters 3 6 --threads 2
     HF_HUB_OFFLINE=1 python benchmarks/generation.py --family qwen2 --batch-size 256   # on a GPU
-    HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 200 --preset cpu --dtype float32 --encoder tiny --json runs/bench.json
+    HF_HUB_OFFLINE=1 python benchmarks/generation.py --users 200 --preset cpu --dtype float32 --encoder tiny \
+        --json runs/bench.json
 """
 
 from __future__ import annotations
@@ -355,7 +356,9 @@ def time_hetlm(
     the fastest of `repeats` passes.
 
     Example:
-        >>> time_hetlm(model, prompts, batches, {"max_new_tokens": 4}, torch.device("cpu"), "route-first", 1)  # doctest: +SKIP
+        >>> time_hetlm(  # doctest: +SKIP
+        ...     model, prompts, batches, {"max_new_tokens": 4}, torch.device("cpu"), "route-first", 1
+        ... )
     """
     model.generate(batches[0][0], batches[0][1], **generation_kwargs)  # warm-up
     passes = []
@@ -477,7 +480,8 @@ def run(args: argparse.Namespace) -> list[Timing]:
         smallest_ratio = count_parameters(large) / count_parameters(single)
         if smallest_ratio < max(args.clusters):
             raise ValueError(
-                f"the large LM has only {smallest_ratio:.1f}x the predictor's parameters; it needs >= {max(args.clusters)}x"
+                f"the large LM has only {smallest_ratio:.1f}x the predictor's parameters; "
+                f"it needs >= {max(args.clusters)}x"
             )
         timings.append(
             time_lm(

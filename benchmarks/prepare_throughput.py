@@ -41,7 +41,9 @@ if stage == "read":
     events = sum(batch.num_rows for batch in stream)
     extra = {"events_out": events, "report": stream.report}
 else:
-    summary = prepare(csv_path, "rees46", out_dir, on_bad_rows="skip", reader_options={"granularity": granularity}, progress=False)
+    summary = prepare(
+        csv_path, "rees46", out_dir, on_bad_rows="skip", reader_options={"granularity": granularity}, progress=False
+    )
     extra = {"users": summary.get("users"), "timings_s": summary.get("timings_s")}
 seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so it would include the parent's
@@ -75,7 +77,8 @@ def main() -> None:
     args = parser.parse_args()
 
     print(
-        f"{'events':>12} {'csv MB':>8} {'stage':>8} {'seconds':>8} {'events/s':>12} {'CPU s':>7} {'events/CPU-s':>13} {'peak RSS MiB':>13}"
+        f"{'events':>12} {'csv MB':>8} {'stage':>8} {'seconds':>8} {'events/s':>12} {'CPU s':>7} "
+        f"{'events/CPU-s':>13} {'peak RSS MiB':>13}"
     )
     for millions in args.millions:
         num_events = int(millions * 1_000_000)

@@ -560,7 +560,8 @@ def _composite_cell(row: dict[str, Any], group: str) -> str | None:
 def save_comparison(
     reports: Sequence[EvaluationReport], out_dir: str | Path, baseline: EvaluationReport | None = None
 ) -> str:
-    """Write ``comparison.md``, ``comparison.csv`` and ``comparison.json`` into ``out_dir``; return the Markdown tables.
+    """Write ``comparison.md``, ``comparison.csv`` and ``comparison.json`` into ``out_dir``; return the Markdown
+    tables.
 
     The Markdown shows each model's decoding, the Combined rows in the tables of a report, 95% bootstrap
     intervals of the headline metrics and, with a baseline, the paired tests against it and the

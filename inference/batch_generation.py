@@ -237,7 +237,9 @@ class SessionizedLog:
         short_sessions: Sessions not used because they are shorter than ``min_session_length``.
 
     Example:
-        >>> log = SessionizedLog(simulate_events(SimulatorConfig(num_users=20)), BatchGenerationOptions())  # doctest: +SKIP
+        >>> log = SessionizedLog(  # doctest: +SKIP
+        ...     simulate_events(SimulatorConfig(num_users=20)), BatchGenerationOptions()
+        ... )
         >>> next(log.histories(batch_size=4))[0].sessions[-1]  # doctest: +SKIP
         ['category/books', 'category/books/fiction', 'product/books/fiction/novel-0003']
     """
@@ -329,7 +331,9 @@ class NextSessionPredictor:
         clusters: Users routed to each cluster.
 
     Example:
-        >>> predictor = NextSessionPredictor(model, tokenizer, BatchGenerationOptions(num_samples=10))  # doctest: +SKIP
+        >>> predictor = NextSessionPredictor(  # doctest: +SKIP
+        ...     model, tokenizer, BatchGenerationOptions(num_samples=10)
+        ... )
         >>> predictor.predict([UserHistory("u1", [["category/books", "cart"]])])[0]["cluster"]  # doctest: +SKIP
         2
     """
@@ -408,7 +412,8 @@ class PredictionWriter:
     whitespace); in JSON lines it is a list.
 
     Example:
-        >>> with PredictionWriter("predictions.csv", "csv", columns=["user_id", "predicted_session"]) as writer:  # doctest: +SKIP
+        >>> columns = ["user_id", "predicted_session"]  # doctest: +SKIP
+        >>> with PredictionWriter("predictions.csv", "csv", columns=columns) as writer:  # doctest: +SKIP
         ...     writer.write([{"user_id": "u1", "predicted_session": ["home", "cart"]}])
     """
 
@@ -448,8 +453,9 @@ def prediction_columns(num_samples: int, has_segment: bool) -> list[str]:
     """The output columns, in order.
 
     Example:
-        >>> prediction_columns(num_samples=10, has_segment=False)
-        ['user_id', 'predicted_session', 'cluster', 'num_input_sessions', 'unknown_input_pages', 'cart_probability', 'purchase_probability']
+        >>> prediction_columns(num_samples=10, has_segment=False)  # doctest: +NORMALIZE_WHITESPACE
+        ['user_id', 'predicted_session', 'cluster', 'num_input_sessions', 'unknown_input_pages',
+         'cart_probability', 'purchase_probability']
     """
     columns = ["user_id", "predicted_session", "cluster", "num_input_sessions", "unknown_input_pages"]
     if num_samples:
@@ -575,10 +581,12 @@ def summary_line(summary: dict[str, Any]) -> str:
     """One line telling what a run did: users predicted and skipped, unknown pages, where the output is.
 
     Example:
-        >>> summary_line({"users_predicted": 9, "output": "p.jsonl", "users_skipped": {"no_valid_event": 1},
-        ...               "unknown_input_pages": 2, "input_pages": 40, "unknown_distinct_pages": 1,
-        ...               "truncated_prompts": 0, "synthetic": False, "reader_report": {}, "dropped_rows": {}})
-        'predicted 9 users -> p.jsonl; skipped 1 (no_valid_event: 1); unknown pages ([UNK]): 2 of 40 input page views (5.00%), 1 distinct; summary: p.summary.json'
+        >>> summary = {"users_predicted": 9, "output": "p.jsonl", "users_skipped": {"no_valid_event": 1},
+        ...            "unknown_input_pages": 2, "input_pages": 40, "unknown_distinct_pages": 1,
+        ...            "truncated_prompts": 0, "synthetic": False, "reader_report": {}, "dropped_rows": {}}
+        >>> summary_line(summary)  # doctest: +NORMALIZE_WHITESPACE
+        'predicted 9 users -> p.jsonl; skipped 1 (no_valid_event: 1); unknown pages ([UNK]): 2 of 40 input page views
+         (5.00%), 1 distinct; summary: p.summary.json'
     """
     skipped = summary["users_skipped"]
     skipped_text = (

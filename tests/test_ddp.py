@@ -1,4 +1,5 @@
-"""HeTLM under ``torchrun --nproc_per_node=2`` (gloo on CPU) logs the same losses as one process with the same global batch."""
+"""HeTLM under ``torchrun --nproc_per_node=2`` (gloo on CPU) logs the same losses as one process with the same global
+batch."""
 
 from __future__ import annotations
 

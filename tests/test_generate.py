@@ -12,7 +12,8 @@ GREEDY = {"max_new_tokens": 5, "do_sample": False}
 
 
 def route_rows_to_distinct_clusters(model: HeTLMForBrowsing, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Set a linear selector whose cluster k is the direction of row k's embedding: rows 0..K-1 go to clusters 0..K-1."""
+    """Set a linear selector whose cluster k is the direction of row k's embedding: rows 0..K-1 go to clusters
+    0..K-1."""
     z = model.embed_users(ids, mask)
     with torch.no_grad():
         model.selector[-1].weight.copy_(z[: model.config.num_clusters] * 50)

@@ -341,7 +341,8 @@ def reference_losses(model: HeTLMForBrowsing, ids, mask, z, active: torch.Tensor
 
 
 def spread_rows(model: HeTLMForBrowsing, clusters: list[int]) -> None:
-    """Make the selector route row b to clusters[b] (a hook adding a large bonus), with soft probabilities elsewhere."""
+    """Make the selector route row b to clusters[b] (a hook adding a large bonus), with soft probabilities
+    elsewhere."""
     bonus = 4.0 * torch.nn.functional.one_hot(torch.tensor(clusters), model.config.num_clusters)
     model.selector.register_forward_hook(lambda module, inputs, logits: logits + bonus[: logits.shape[0]])
 

@@ -125,5 +125,8 @@ def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path, cap
     expected = uninterrupted.model.state_dict()
     for name, value in resumed.model.state_dict().items():
         torch.testing.assert_close(value, expected[name], rtol=0, atol=1e-6, msg=name)
-    losses = lambda trainer: [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+    def losses(trainer):
+        return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
     assert losses(resumed)[-2:] == losses(uninterrupted)[-2:]

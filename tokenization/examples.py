@@ -242,7 +242,10 @@ def sessionize(
         >>> partitioner = EventPartitioner()
         >>> partitioner.add(batch)
         >>> users, _ = sessionize(next(partitioner.partitions()))
-        >>> [[[partitioner.pages[code] for code in session] for session in user] for user in users["sessions"].to_pylist()]
+        >>> [
+        ...     [[partitioner.pages[code] for code in session] for session in user]
+        ...     for user in users["sessions"].to_pylist()
+        ... ]
         [[['a', 'b'], ['c']]]
     """
     user_hash = events.column("user_hash").to_numpy()

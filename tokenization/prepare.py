@@ -348,13 +348,15 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     )
     lines += [
         f"- source: `{summary['source']}` (format `{summary['format']}`)",
-        f"- events: {events['read']:,} read ({events['skipped_by_reader']:,} more rows skipped or ignored by the reader), "
+        f"- events: {events['read']:,} read "
+        f"({events['skipped_by_reader']:,} more rows skipped or ignored by the reader), "
         f"{events['kept']:,} kept, {events['in_examples']:,} in examples",
         f"- users: {users['with_events']:,} with events, {users['in_examples']:,} with an example",
         f"- sessions: {sessions['total']:,} in total, {sessions['in_examples']:,} in examples",
         f"- split {split_line}; train examples: {summary['examples']['train']:,} from "
         f"{summary['examples']['train_users']:,} users ({train_mode})",
-        f"- pages: {summary['unique_pages']:,} distinct in examples; tokenizer vocabulary {summary['vocabulary_size']:,}"
+        f"- pages: {summary['unique_pages']:,} distinct in examples; "
+        f"tokenizer vocabulary {summary['vocabulary_size']:,}"
         " (train pages + 4 special tokens)",
         f"- page names: {variants['raw_names']:,} distinct raw names -> {variants['pages']:,} pages "
         f"({variants['merged']:,} variants merged; URL normalisation "

@@ -435,7 +435,8 @@ class SimulatorConfig:
             and 2 <= sessions[0] <= sessions[1]
         ):
             raise ValueError(
-                f"SimulatorConfig.sessions_per_user must be (low, high) with 2 <= low <= high, got {self.sessions_per_user!r}"
+                "SimulatorConfig.sessions_per_user must be (low, high) with 2 <= low <= high, "
+                f"got {self.sessions_per_user!r}"
             )
         if self.max_session_length < 3:
             raise ValueError(f"SimulatorConfig.max_session_length must be >= 3, got {self.max_session_length!r}")

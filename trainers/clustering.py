@@ -41,7 +41,8 @@ def compute_user_embeddings(
     rows_per_call: int = 4096,
     progress: bool = True,
 ) -> np.ndarray:
-    """``model.embed_users`` over every user's prompt ids (input sessions then ``[BOS]``), in batches: float32 array ``[N, D]``.
+    """``model.embed_users`` over every user's prompt ids (input sessions then ``[BOS]``), in batches: float32 array
+    ``[N, D]``.
 
     A progress bar counts the users embedded (shown on a terminal; ``progress=False`` hides it).
 
@@ -88,7 +89,8 @@ def fit_kmeans(
     """K-means on the user embeddings, with ``k`` fixed or ``"auto"`` (best silhouette over ``k_range``, inclusive).
 
     Example:
-        >>> points = np.concatenate([np.zeros((20, 2)), np.ones((20, 2)) * 5]) + np.random.default_rng(0).normal(size=(40, 2)) * 0.1
+        >>> noise = np.random.default_rng(0).normal(size=(40, 2)) * 0.1
+        >>> points = np.concatenate([np.zeros((20, 2)), np.ones((20, 2)) * 5]) + noise
         >>> fit_kmeans(points, "auto", k_range=(2, 4)).k
         2
     """

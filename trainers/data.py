@@ -20,7 +20,9 @@ Example:
     >>> from datasets import Dataset
     >>> from tokenization.page_tokenizer import build_page_tokenizer
     >>> tokenizer = build_page_tokenizer(["home", "shoes", "cart"])
-    >>> users = Dataset.from_dict({"user_id": ["u"], "input_sessions": [[["home", "shoes"]]], "target_session": [["cart"]]})
+    >>> users = Dataset.from_dict(
+    ...     {"user_id": ["u"], "input_sessions": [[["home", "shoes"]]], "target_session": [["cart"]]}
+    ... )
     >>> row = tokenize_users(users, tokenizer, max_length=6)[0]
     >>> row["input_ids"], row["labels"], row["prompt_ids"]
     ([5, 6, 3, 2, 4, 3], [5, 6, 3, 2, 4, 3], [2, 5, 6, 3, 2])

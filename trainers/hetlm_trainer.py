@@ -100,7 +100,8 @@ class ClusterMask:
 
 
 class _ClusterPruningCallback(TrainerCallback):
-    """Calls :meth:`HeTLMTrainer.prune_small_clusters` every N steps or at each epoch's end, and saves the cluster state with each checkpoint."""
+    """Calls :meth:`HeTLMTrainer.prune_small_clusters` every N steps or at each epoch's end, and saves the cluster
+    state with each checkpoint."""
 
     def __init__(self, trainer: HeTLMTrainer):
         self.trainer = trainer
@@ -214,7 +215,8 @@ class HeTLMTrainer(Trainer):
     # ----- optimisation -----
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
-        """AdamW with four groups: predictors (args' lr / weight decay) and selector (its own), each split decay / no-decay."""
+        """AdamW with four groups: predictors (args' lr / weight decay) and selector (its own), each split decay /
+        no-decay."""
         if self.optimizer is not None:
             return self.optimizer
         model = self.model if model is None else model

@@ -58,7 +58,8 @@ def train_kmeans_baseline(
     encoder_tokenizer: PreTrainedTokenizerBase | None = None,
     encoder_config: dict[str, Any] | None = None,
 ) -> KMeansBaselineResult:
-    """Fit K-means, fine-tune one predictor per cluster from ``lm``, and save the clusterwise model to ``output_dir``."""
+    """Fit K-means, fine-tune one predictor per cluster from ``lm``, and save the clusterwise model to
+    ``output_dir``."""
     args = args or ClusterwiseTrainingArguments()
     output_dir = Path(output_dir)
     start = start_clusterwise_training(

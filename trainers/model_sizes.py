@@ -71,7 +71,8 @@ SIZE_PRESETS: dict[str, SizePreset] = {
 }
 
 # The paper's settings as keyword arguments of :class:`trainers.training_arguments.PretrainingArguments`
-# and :class:`~trainers.training_arguments.ClusterwiseTrainingArguments` (learning rate and weight decay: the predictors').
+# and :class:`~trainers.training_arguments.ClusterwiseTrainingArguments` (learning rate and weight decay: the
+# predictors').
 PAPER_PRETRAIN_SETTINGS: dict[str, float] = {
     "learning_rate": 1e-5,
     "weight_decay": 0.01,
@@ -175,7 +176,10 @@ def count_parameters(config: PretrainedConfig) -> int:
     """Exact parameter count of the causal LM ``config`` describes, built on the meta device (no memory).
 
     Example:
-        >>> count_parameters(build_causal_lm_config("llama", "tiny", vocab_size=50, pad_token_id=0, bos_token_id=2, eos_token_id=3)) > 0
+        >>> config = build_causal_lm_config(
+        ...     "llama", "tiny", vocab_size=50, pad_token_id=0, bos_token_id=2, eos_token_id=3
+        ... )
+        >>> count_parameters(config) > 0
         True
     """
     with torch.device("meta"):
@@ -200,8 +204,9 @@ def build_causal_lm_config(
     "larger single LM with more parameters than the K small predictors together").
 
     Example:
-        >>> small = build_causal_lm_config("qwen2", "small", vocab_size=1100, pad_token_id=0, bos_token_id=2, eos_token_id=3)
-        >>> large = build_causal_lm_config("qwen2", "large", vocab_size=1100, pad_token_id=0, bos_token_id=2, eos_token_id=3)
+        >>> special_ids = {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
+        >>> small = build_causal_lm_config("qwen2", "small", vocab_size=1100, **special_ids)
+        >>> large = build_causal_lm_config("qwen2", "large", vocab_size=1100, **special_ids)
         >>> count_parameters(large) >= 6 * count_parameters(small)
         True
     """

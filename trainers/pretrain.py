@@ -9,7 +9,8 @@ sit beside the paper's settings in :mod:`trainers.model_sizes`.
 Example:
     >>> from trainers.pretrain import pretrain_language_model
     >>> from trainers.training_arguments import PretrainingArguments
-    >>> result = pretrain_language_model(splits, tokenizer, "runs/lm", PretrainingArguments(family="opt"))  # doctest: +SKIP
+    >>> args = PretrainingArguments(family="opt")  # doctest: +SKIP
+    >>> result = pretrain_language_model(splits, tokenizer, "runs/lm", args)  # doctest: +SKIP
     >>> result.final_eval_loss < result.initial_eval_loss  # doctest: +SKIP
     True
 """

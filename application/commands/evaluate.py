@@ -2,7 +2,8 @@
 
 Each MODEL is a saved model folder (a HeTLM model or a plain causal LM over page ids) or the
 name of a simple baseline (``repeat-last``, ``most-popular``, ``markov``, ``personal-popular``,
-``sknn``, fitted on the train split). For each one, every test user's next session is forecast (batched, with a progress bar):
+``sknn``, fitted on the train split). For each one, every test user's next session is forecast (batched, with a
+progress bar):
 a model samples ``--num-samples`` sessions per user and its predicted set and outcomes come from
 thresholds tuned on the validation split (``--decoding sampled``, the default) or it decodes one greedy
 session (``--decoding greedy``, the paper's); outcome probabilities and the ranking of the next

@@ -9,9 +9,10 @@ flags > ``--config`` YAML/JSON file (keys as the flags, dashes or underscores) >
 under ``torchrun --nproc_per_node=N``.
 
 Example:
-    $ hetlm train --method hetlm --data runs/default/data --pretrained runs/default/lm-small --out runs/default/hetlm \\
-        --alpha 5 --beta 9 --num-clusters 6
-    $ hetlm train --method kmeans --kmeans-k auto --data runs/default/data --pretrained runs/default/lm-small --out runs/default/kmeans
+    $ hetlm train --method hetlm --data runs/default/data --pretrained runs/default/lm-small \\
+        --out runs/default/hetlm --alpha 5 --beta 9 --num-clusters 6
+    $ hetlm train --method kmeans --kmeans-k auto --data runs/default/data --pretrained runs/default/lm-small \\
+        --out runs/default/kmeans
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ METHODS = ("hetlm", "kmeans")
 
 
 def parent_parsers() -> list[argparse.ArgumentParser]:
-    """The options of :class:`trainers.training_arguments.ClusterwiseTrainingArguments` (TrainingArguments' included)."""
+    """The options of :class:`trainers.training_arguments.ClusterwiseTrainingArguments`.
+
+    TrainingArguments' options are included.
+    """
     from trainers.training_arguments import ClusterwiseTrainingArguments
 
     return [settings_parser(ClusterwiseTrainingArguments)]

@@ -149,10 +149,11 @@ def read_events(
         >>> stream = read_events("tests/fixtures/events_sample.csv", "events", on_bad_rows="skip")
         >>> next(iter(stream)).schema.names
         ['user_id', 'session_id', 'timestamp', 'page']
-        >>> read_events("log.xml", "xml")
+        >>> read_events("log.xml", "xml")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        tokenization.errors.DataFormatError: log.xml: unknown format 'xml' (expected one of events, csv, parquet, jsonl, ga360, rees46, simulator)
+        tokenization.errors.DataFormatError: log.xml: unknown format 'xml'
+            (expected one of events, csv, parquet, jsonl, ga360, rees46, simulator)
     """
     in_memory = is_in_memory_table(source)
     if in_memory and format != "events":
@@ -231,5 +232,6 @@ def _check_options(format: str, options: dict) -> None:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(
-            f"format {format!r} has no option {', '.join(map(repr, unknown))} (options: {', '.join(accepted) or 'none'})"
+            f"format {format!r} has no option {', '.join(map(repr, unknown))} "
+            f"(options: {', '.join(accepted) or 'none'})"
         )

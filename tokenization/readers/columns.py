@@ -24,10 +24,11 @@ def text_column(values: pa.Array | pa.ChunkedArray, field: str, file: str) -> pa
     Anything else (floats, lists, structs, booleans...) is a wrong type for the whole column.
 
     Example:
-        >>> text_column(pa.array([1.5]), "user_id", "events.parquet")
+        >>> text_column(pa.array([1.5]), "user_id", "events.parquet")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        tokenization.errors.DataFormatError: events.parquet, field 'user_id': wrong type double (expected text or integers)
+        tokenization.errors.DataFormatError: events.parquet, field 'user_id': wrong type double
+            (expected text or integers)
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
@@ -119,8 +120,11 @@ def page_checks(pages: pa.Array, field: str, max_page_length: int = DEFAULT_MAX_
     Returns ``Check`` tuples for :meth:`BadRowPolicy.reject` (each a counted skip reason).
 
     Example:
-        >>> checks = page_checks(pa.array(["home", "NaN", "ca\\u200brt", "x" * 6, None]), "page", max_page_length=5)
-        >>> [(check.reason.split(" (")[0], check.bad.to_pylist()) for check in checks]  # doctest: +NORMALIZE_WHITESPACE
+        >>> pages = pa.array(["home", "NaN", "ca\\u200brt", "x" * 6, None])
+        >>> checks = page_checks(pages, "page", max_page_length=5)
+        >>> [  # doctest: +NORMALIZE_WHITESPACE
+        ...     (check.reason.split(" (")[0], check.bad.to_pylist()) for check in checks
+        ... ]
         [('missing page', [False, False, False, False, True]),
          ('null-like page', [False, True, False, False, False]),
          ('control or invisible character in page', [False, False, True, False, False]),

@@ -207,7 +207,8 @@ def decode_utf8(table: pa.Table, columns: Sequence[str], policy: BadRowPolicy) -
     """Turn binary columns into strings; a row with an invalid UTF-8 byte goes through ``policy``.
 
     Example:
-        >>> decode_utf8(pa.table({"page": [b"caf\\xc3\\xa9"], "__row": [2]}), ["page"], policy).column("page")[0].as_py()  # doctest: +SKIP
+        >>> table = pa.table({"page": [b"caf\\xc3\\xa9"], "__row": [2]})  # doctest: +SKIP
+        >>> decode_utf8(table, ["page"], policy).column("page")[0].as_py()  # doctest: +SKIP
         'café'
     """
     for name in columns:

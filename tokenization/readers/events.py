@@ -18,8 +18,8 @@ Columns (names configurable): ``user_id``, ``timestamp``, ``page`` and, optional
 User and session ids are trimmed of surrounding whitespace (``' u000 '`` is user ``u000``). Rows with
 a blank ``user_id`` or ``page``, a null-like page text (``NaN``, ``null``, ``None``, ...), a page holding
 control or zero-width characters or longer than ``max_page_length``, a missing or unparsable
-``timestamp``, a wrong number of fields, a malformed JSON line or invalid UTF-8 raise a DataFormatError naming file, row and
-field, or are skipped and counted with ``on_bad_rows="skip"``. A missing column, a column of a
+``timestamp``, a wrong number of fields, a malformed JSON line or invalid UTF-8 raise a DataFormatError naming file,
+row and field, or are skipped and counted with ``on_bad_rows="skip"``. A missing column, a column of a
 wrong type (e.g. a float or a list as ``user_id``) and an empty file are always errors.
 
 Example:
@@ -206,7 +206,8 @@ def _format_of(path: Path) -> str:
             return name
     known = ", ".join(sum(FILE_FORMATS.values(), ()))
     raise DataFormatError(
-        f"unknown file type {suffix or '(no extension)'!r}: expected {known}, or pass file_format / format csv, parquet or jsonl",
+        f"unknown file type {suffix or '(no extension)'!r}: expected {known}, "
+        "or pass file_format / format csv, parquet or jsonl",
         file=str(path),
     )
 

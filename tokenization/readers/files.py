@@ -95,10 +95,13 @@ def require_columns(path: Path, available: Sequence[str], required: Sequence[str
     """Raise a DataFormatError naming every required column missing from ``available``.
 
     Example:
-        >>> require_columns(Path("a.csv"), ["user_id"], ["user_id", "page"], "an event log")
+        >>> require_columns(  # doctest: +NORMALIZE_WHITESPACE
+        ...     Path("a.csv"), ["user_id"], ["user_id", "page"], "an event log"
+        ... )
         Traceback (most recent call last):
         ...
-        tokenization.errors.DataFormatError: a.csv, field 'page': missing column 'page' (an event log needs user_id, page; found user_id)
+        tokenization.errors.DataFormatError: a.csv, field 'page': missing column 'page'
+            (an event log needs user_id, page; found user_id)
     """
     missing = [name for name in required if name not in available]
     if missing:

@@ -18,9 +18,10 @@ error or a counted skip.
 
 Example:
     >>> import pyarrow as pa
-    >>> parse_timestamps(pa.array(["2019-10-01 00:00:00 UTC", "1569888000", "2019-10-01T02:00:00+02:00", "soon"])).to_pylist()[3] is None
+    >>> same_instant = ["2019-10-01 00:00:00 UTC", "1569888000", "2019-10-01T02:00:00+02:00"]
+    >>> parse_timestamps(pa.array([*same_instant, "soon"])).to_pylist()[3] is None
     True
-    >>> len(set(parse_timestamps(pa.array(["2019-10-01 00:00:00 UTC", "1569888000", "2019-10-01T02:00:00+02:00"])).to_pylist()))
+    >>> len(set(parse_timestamps(pa.array(same_instant)).to_pylist()))
     1
     >>> str(parse_timestamps(pa.array([1569888000000]))[0])
     '2019-10-01 00:00:00+00:00'
