@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 main: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/hetlm experiment --out $(RUN_DIR)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/hetlm --threads $$(nproc) experiment --out $(RUN_DIR)
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

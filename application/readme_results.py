@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .experiment_settings import ExperimentSettings
+
 START_MARKER = "<!-- results:start -->"
 END_MARKER = "<!-- results:end -->"
 # Report sections copied into the README, by the start of their heading, in this order.
@@ -71,7 +73,7 @@ def _intro(summary: dict[str, Any]) -> str:
     data = summary.get("data", {})
     splits = data.get("splits", {})
     split_text = " / ".join(f"{counts.get('users', 0):,} {name}" for name, counts in splits.items())
-    settings = summary.get("settings", {})
+    settings = ExperimentSettings(**summary["settings"])
     lines = [
         f"Generated from `{summary.get('run_dir', 'the run')}` by `python -m application.readme_results` "
         "(do not edit by hand).",
@@ -80,8 +82,8 @@ def _intro(summary: dict[str, Any]) -> str:
         f"(AVX-512: {machine.get('avx512', 'unknown')}, bf16: {machine.get('cpu_bf16', 'unknown')}), "
         f"{machine.get('torch_threads')} torch threads, torch {machine.get('torch', '?')}.",
         f"Data: {'**synthetic** (simulator)' if summary.get('synthetic') else 'a real log'}; users {split_text}.",
-        f"Settings: family `{settings.get('family')}`, initial K={settings.get('num_clusters')}, "
-        f"(alpha, beta) {settings.get('ablation')}.",
+        f"Settings: family `{settings.family}`, initial K={settings.num_clusters}, (alpha, beta) "
+        f"{[tuple(pair) for pair in settings.ablation]}, decodings {settings.decodings} (S={settings.num_samples}).",
         f"Wall time {summary.get('total_seconds', 0) / 60:.1f} minutes ({stage_text}).",
     ]
     return "\n".join(lines)
