@@ -19,17 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-HEADER = (
-    "event_time",
-    "event_type",
-    "product_id",
-    "category_id",
-    "category_code",
-    "brand",
-    "price",
-    "user_id",
-    "user_session",
-)
+from tokenization.readers.rees46 import REES46_COLUMNS
+
+HEADER = REES46_COLUMNS
 EVENT_TYPES = np.array(["view", "cart", "remove_from_cart", "purchase"])
 EVENT_TYPE_SHARES = (0.92, 0.05, 0.015, 0.015)
 EVENTS_PER_SESSION = 6.0
