@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RUN_DIR ?= runs/default
 
-.PHONY: install main test readme-results clean
+.PHONY: install main test readme-results help-spec clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test: install
 # After `make main`: rewrite the README's results section from that run (maintainers; never edit it by hand).
 readme-results:
 	$(PY) -m application.readme_results $(RUN_DIR) README.md
+
+# After changing a command's flags (or a settings dataclass, or transformers): rewrite the help `hetlm COMMAND --help`
+# prints without importing torch; tests/test_command_help.py fails until then.
+help-spec: install
+	$(PY) -m application.command_help
 
 clean:
 	rm -rf $(VENV) runs

@@ -3,8 +3,9 @@
 Each sub-command lives in its own module under :mod:`application.commands` and exposes
 ``add_arguments(parser)`` and ``run(args) -> int``, and optionally ``parent_parsers()`` (options built
 from settings dataclasses); :data:`COMMANDS` names them with their one-line help. Only the module of
-the sub-command being run (or asked for ``--help``) is imported, so ``hetlm --help`` imports no
-command module and no torch, transformers or datasets.
+the sub-command being run is imported; ``hetlm --help`` imports no command module, and ``hetlm COMMAND --help``
+prints the help kept in ``application/command_help.json`` (:mod:`application.command_help`), so neither imports
+torch, transformers or datasets.
 
 Example:
     $ hetlm prepare simulator --out runs/default/data
@@ -20,6 +21,8 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
+
+from .command_help import add_help_arguments, load_help_specs
 
 # Sub-command -> (module, one-line help), in the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Run the paper's protocol end to end (data, single LMs, K-means, HeTLM, baselines, evaluation).",
     ),
 }
+# Asking for a sub-command's help (argparse's own flags); abbreviations such as --he build the real parser.
+HELP_OPTIONS = frozenset({"-h", "--help"})
 # More torch threads than this rarely speed up these small models on CPU. Threads on cores that other
 # jobs keep busy cost more than they give: on a 2-core machine at load 9, benchmarks/generation.py
 # (200 users, `cpu` preset) took 5.9 s with 1 thread and 18.0 s with 2; the issue measured
@@ -89,8 +94,13 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    commands: Iterable[str] | None = None, help_specs: dict[str, list[dict]] | None = None
+) -> argparse.ArgumentParser:
     """The top-level parser; the options of ``commands`` (all when None) are added, importing their modules.
+
+    The sub-commands in ``help_specs`` (:func:`application.command_help.load_help_specs`) and not in ``commands``
+    get their options from there instead: enough to print their ``--help``, not to run them.
 
     Example:
         >>> parser = build_parser(commands=[])   # every sub-command listed, none imported
@@ -98,6 +108,7 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
         ('hetlm', True)
     """
     selected = set(COMMANDS) if commands is None else set(commands)
+    help_specs = help_specs or {}
     parser = argparse.ArgumentParser(
         prog="hetlm",
         description="HeTLM: language models of browsing sessions (prepare, train, evaluate, generate).",
@@ -106,7 +117,9 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         if name not in selected:
-            subparsers.add_parser(name, help=help_text, description=help_text)
+            sub = subparsers.add_parser(name, help=help_text, description=help_text)
+            if name in help_specs:
+                add_help_arguments(sub, help_specs[name])
             continue
         module = importlib.import_module(module_name)
         parents = module.parent_parsers() if hasattr(module, "parent_parsers") else []
@@ -145,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hetlm`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = requested_command(argv)
+    if command is not None and HELP_OPTIONS.intersection(argv):
+        help_specs = load_help_specs()
+        if command in help_specs:
+            build_parser([], help_specs).parse_args(argv)  # prints the help and exits
     args = build_parser([] if command is None else [command]).parse_args(argv)
     logging.basicConfig(level=args.python_log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger(__name__).debug("torch threads: %d", apply_threads(args.threads))

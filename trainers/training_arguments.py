@@ -188,7 +188,7 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         default_factory=lambda: [256], metadata={"help": "Hidden widths of the selector MLP."}
     )
     min_cluster_size: int | None = field(
-        default=None, metadata={"help": "Remove clusters with fewer training users (default: 1% of them)."}
+        default=None, metadata={"help": "Remove clusters with fewer training users (default: 1%% of them)."}
     )
     prune_every_steps: int | None = field(
         default=None, metadata={"help": "Prune every N steps (default: at each epoch's end)."}

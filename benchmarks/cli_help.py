@@ -1,12 +1,12 @@
-"""Start-up time of ``hetlm --help`` and of each sub-command's ``--help`` (the target is under 2 s each).
+"""Time of ``hetlm --help`` and of each sub-command's ``--help`` (the target is under 2 s each).
 
-Each command runs ``--repeats`` times in a fresh Python process (``python -m application.cli ...``
-from the repository root); prints the best and median wall seconds, the CPU seconds (user + system:
-on a machine shared with other jobs the wall clock overstates the cost) and which of torch,
-transformers and datasets the command imported.
+Each command runs ``--repeats`` times in a fresh Python process (``application.cli.main`` from the
+repository root); prints the best (the figure to quote) and median wall seconds, the CPU seconds (user +
+system: on a machine shared with other jobs the wall clock overstates the cost) and which of torch,
+transformers and datasets the command imported. A command that fails stops the benchmark with its error.
 
 Example:
-    $ .venv/bin/python benchmarks/cli_startup.py --repeats 3
+    $ .venv/bin/python benchmarks/cli_help.py --repeats 3
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def measure(arguments: list[str], repeats: int) -> dict:
             check=False,
         )
         walls.append(time.perf_counter() - start)
+        if result.returncode != 0:
+            raise RuntimeError(f"hetlm {' '.join(arguments)} failed:\n{result.stderr[-2000:]}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         imported = json.loads(result.stderr.strip().splitlines()[-1])["imported"]
