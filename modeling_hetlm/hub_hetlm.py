@@ -42,6 +42,9 @@ PAGE_TOKENIZER_FILE = "tokenizer.json"
 class HeTLMHubMixin:
     """Hub and model-card code of `HeTLMForBrowsing` (placed before `PreTrainedModel` in its bases)."""
 
+    # Auto classes the saved config's `auto_map` names besides the class's own (`register_for_auto_class`).
+    extra_auto_map: dict[str, str] = {}
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """`PreTrainedModel.from_pretrained`, strict and checked: safetensors only, a local folder's weights must
@@ -84,10 +87,10 @@ class HeTLMHubMixin:
         metrics: dict | None = None,
         **kwargs,
     ) -> None:
-        """Save a self-contained folder: config (with `auto_map`), safetensors weights (encoder and page
-        table included) and their sha256 (`weights_sha256.json`), generation config, the code files, the
-        page tokenizer (`page_tokenizer` or `self.page_tokenizer`, checked against the model) and a model
-        card built from `training_summary` (its `cluster_sizes` fill the cluster table) and `metrics`.
+        """Save a self-contained folder: config (with `auto_map`, `extra_auto_map` included), safetensors
+        weights (encoder and page table included) and their sha256 (`weights_sha256.json`), generation config,
+        the code files, the page tokenizer (`page_tokenizer` or `self.page_tokenizer`, checked against the
+        model) and a model card built from `training_summary` (its `cluster_sizes` fill the cluster table) and `metrics`.
 
         Example:
             >>> model.save_pretrained("runs/hetlm", page_tokenizer=tok, metrics={"IoU": 0.31})  # doctest: +SKIP
@@ -100,6 +103,7 @@ class HeTLMHubMixin:
                 self.check_page_tokenizer(tokenizer)
                 tokenizer.save_pretrained(save_directory)
             self.write_model_card(save_directory, training_summary=training_summary, metrics=metrics)
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **self.extra_auto_map}
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             write_weights_checksums(save_directory)
@@ -394,6 +398,11 @@ def build_model_card(facts: dict) -> ModelCard:
         "# prompts: the user's sessions as [BOS] page ... [EOS], then one [BOS]",
         "output = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, return_dict_in_generate=True)",
         "output.sequences, output.clusters  # new tokens per row, cluster per row",
+        "",
+        "# the text-generation pipeline (pipeline_tag): the prompt in the tokenizer's text, the next session's",
+        "# page names out, space-separated; the pipeline samples (temperature 0.7) unless do_sample=False",
+        'generator = pipeline("text-generation", model=FOLDER, trust_remote_code=True)',
+        'generator("[BOS] /home /category/shoes [EOS] [BOS]", return_full_text=False, do_sample=False)',
         "",
         "# with the hetlm package installed: page names in, page names out",
         "import inference.pipeline  # registers the next-session-prediction task",

@@ -136,6 +136,8 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
     """
 
     config_class = HeTLMConfig
+    # Saved folders also load with AutoModelForCausalLM (trust_remote_code=True without this package).
+    extra_auto_map = {"AutoModelForCausalLM": "modeling_hetlm.HeTLMForCausalLM"}
     base_model_prefix = "hetlm"
     main_input_name = "input_ids"
     accepts_loss_kwargs = False
@@ -854,6 +856,46 @@ def _describe(value) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
+class HeTLMForCausalLM(HeTLMForBrowsing):
+    """HeTLM as `AutoModelForCausalLM` loads it, for `pipeline("text-generation", model=folder)`: the same
+    folder, weights and routing as `HeTLMForBrowsing`, but `generate` returns each prompt followed by its new
+    tokens, as every `transformers` causal LM does (the pipeline cuts the prompt off by its length).
+
+    The text-generation prompt is the page tokenizer's text: each past session `[BOS] page ... [EOS]`, oldest
+    first, then the open `[BOS]` (pages separated by spaces); `generated_text` is the next session's page names,
+    space-separated (`return_full_text=False` leaves the prompt out). The pipeline's own defaults apply where the
+    model's generation config keeps transformers' (`do_sample=False` is one): it samples at temperature 0.7 unless
+    called with `do_sample=False`.
+
+    Example:
+        >>> generator = pipeline("text-generation", model="runs/hetlm")  # doctest: +SKIP
+        >>> generator("[BOS] /home /category/shoes [EOS] [BOS]", return_full_text=False)  # doctest: +SKIP
+        [{'generated_text': '/product/sneakers-189 cart'}]
+    """
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> torch.LongTensor | tuple[torch.LongTensor, torch.LongTensor] | HeTLMGenerateOutput:
+        """`HeTLMForBrowsing.generate` (same arguments and outputs) with each row's prompt, as given (left padding
+        included), before its new tokens: `[B, T + N]` (`[B * n, T + N]` with `num_return_sequences=n`)."""
+        prompts = input_ids if input_ids is not None else kwargs.get("session_ids")
+        output = super().generate(input_ids, attention_mask, **kwargs)
+        new_tokens = output.sequences if isinstance(output, HeTLMGenerateOutput) else output
+        if isinstance(output, tuple):
+            new_tokens = output[0]
+        copies = new_tokens.shape[0] // prompts.shape[0]
+        sequences = torch.cat([prompts.repeat_interleave(copies, dim=0), new_tokens], dim=1)
+        if isinstance(output, HeTLMGenerateOutput):
+            output.sequences = sequences
+            return output
+        return (sequences, output[1]) if isinstance(output, tuple) else sequences
+
+
 HeTLMForBrowsing.register_for_auto_class("AutoModel")
+HeTLMForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
 __all__ = ["HeTLMForBrowsing", "HeTLMGenerateOutput", "HeTLMOutput", "HeTLMRecommendations"]

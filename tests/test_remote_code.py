@@ -4,8 +4,9 @@ The environment is a real `python -m venv` whose site-packages holds symlinks to
 distributions that torch, transformers, safetensors and tokenizers need (their dependency
 closure, read from the installed metadata) and nothing else: neither this package (nor its
 editable-install finder) nor sentence-transformers. The child process checks that first, then
-loads each saved folder through the code files copied into it and writes its losses and greedy
-generations, which must equal those of the original models bit for bit; a folder with a flipped weight
+loads each saved folder through the code files copied into it (as `AutoModel` and, for the text-generation
+pipeline, as `AutoModelForCausalLM`) and writes its losses and greedy generations, which must equal those of the
+original models bit for bit; a folder with a flipped weight
 byte or another data set's page tokenizer must be refused there too.
 """
 
@@ -40,7 +41,7 @@ for name in ("modeling_hetlm", "tokenization", "trainers", "evaluation", "senten
         sys.exit(f"{name} is importable: not a fresh environment")
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel, AutoTokenizer, pipeline
 
 torch.set_num_threads(1)
 request = json.load(open(sys.argv[1]))
@@ -53,6 +54,11 @@ for name, folder in request["folders"].items():
     batch = {key: torch.tensor(value) for key, value in request["inputs"].items()}
     results[f"{name}.nll"] = model(batch["ids"], batch["mask"]).per_cluster_nll
     results[f"{name}.generated"] = model.generate(batch["prompts"], batch["prompt_mask"], **request["generation"])
+    generator = pipeline("text-generation", model=folder, trust_remote_code=True)
+    assert type(generator.model).__module__.startswith("transformers_modules"), type(generator.model).__module__
+    results[f"{name}.causal_lm"] = generator.model.generate(
+        batch["prompts"], batch["prompt_mask"], **request["generation"]
+    )
 for folder, expected in request["refused"].items():
     try:
         AutoModel.from_pretrained(folder, trust_remote_code=True)
@@ -141,3 +147,4 @@ def test_remote_code_loads_in_a_fresh_environment(fresh_python, tmp_path):
     for family, model in models.items():
         assert torch.equal(results[f"{family}.nll"], model(ids, mask).per_cluster_nll)
         assert torch.equal(results[f"{family}.generated"], model.generate(prompts, prompt_mask, **GENERATION))
+        assert torch.equal(results[f"{family}.causal_lm"], torch.cat([prompts, results[f"{family}.generated"]], 1))

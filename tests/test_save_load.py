@@ -71,6 +71,7 @@ def test_folder_contents_and_model_card(tmp_path):
     assert config["auto_map"] == {
         "AutoConfig": "configuration_hetlm.HeTLMConfig",
         "AutoModel": "modeling_hetlm.HeTLMForBrowsing",
+        "AutoModelForCausalLM": "modeling_hetlm.HeTLMForCausalLM",
     }
     generation = json.loads((tmp_path / "generation_config.json").read_text())
     assert (generation["eos_token_id"], generation["pad_token_id"]) == (3, 0)
