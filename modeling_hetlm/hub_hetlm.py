@@ -90,7 +90,8 @@ class HeTLMHubMixin:
         """Save a self-contained folder: config (with `auto_map`, `extra_auto_map` included), safetensors
         weights (encoder and page table included) and their sha256 (`weights_sha256.json`), generation config,
         the code files, the page tokenizer (`page_tokenizer` or `self.page_tokenizer`, checked against the
-        model) and a model card built from `training_summary` (its `cluster_sizes` fill the cluster table) and `metrics`.
+        model) and a model card built from `training_summary` (its `cluster_sizes` fill the cluster table)
+        and `metrics`.
 
         Example:
             >>> model.save_pretrained("runs/hetlm", page_tokenizer=tok, metrics={"IoU": 0.31})  # doctest: +SKIP
