@@ -92,7 +92,7 @@ def _action_spec(action: argparse.Action, formatter: argparse.HelpFormatter, pro
 
 
 def add_help_arguments(parser: argparse.ArgumentParser, groups: list[dict[str, Any]]) -> None:
-    """Add the options of :func:`parser_spec`'s ``groups`` to ``parser`` (made with ``add_help=False`` or not).
+    """Add the options of :func:`parser_spec`'s ``groups`` to ``parser`` (made with argparse's ``-h/--help``).
 
     The options parse only as text and without choices (``--help`` is all they are for); a ``choices`` list is
     shown as argparse shows choices.
@@ -102,9 +102,7 @@ def add_help_arguments(parser: argparse.ArgumentParser, groups: list[dict[str, A
         container = existing.get(group["title"]) or parser.add_argument_group(group["title"], group["description"])
         for action in group["actions"]:
             if action["action"] == "help":
-                if "-h" not in parser._option_string_actions:
-                    container.add_argument(*action["option_strings"], action="help", help=action.get("help"))
-                continue
+                continue  # the parser's own -h/--help
             options: dict[str, Any] = {"action": action["action"], "required": action.get("required", False)}
             if "nargs" in action:
                 options["nargs"] = action["nargs"]
