@@ -10,7 +10,10 @@ For each cluster, from the sessions of its training users:
 - ``distinctive_pages``: the pages with the highest **lift**, ``share`` in the cluster over ``overall_share``
   among all training users, among the pages at least ``min_support`` of its users visited (so one user's
   rare page does not win) and with a lift above 1;
-- ``label``: the two most distinctive pages and the outcome rates, e.g.
+- ``label_pages``: the pages that name the cluster: the most visited among those at least ``min_support``
+  of its users visited with a lift of at least 1.25 (a cluster is named by what most of its users do more than
+  others, not by one product few of them saw);
+- ``label``: the first two label pages (``general`` without any) and the outcome rates, e.g.
   ``"category/electronics/phones + category/electronics browsers, cart 42%, purchase 12%"``.
 
 The profiles are saved as ``cluster_profiles.json`` in the model folder (:func:`save_cluster_profiles`) so
@@ -57,6 +60,7 @@ PROFILE_COLUMNS: list[str] = [
     "Label",
 ]
 _LABEL_PAGES = 2
+LABEL_MIN_LIFT = 1.25
 
 
 def compute_cluster_profiles(
@@ -107,6 +111,10 @@ def compute_cluster_profiles(
                 for page in distinctive
             ],
         }
+        profile["label_pages"] = sorted(
+            (page for page in counts if share[page] >= min_support and lift[page] >= LABEL_MIN_LIFT),
+            key=lambda page: (-counts[page], -lift[page], page),
+        )[:_LABEL_PAGES]
         profile["label"] = cluster_label(profile)
         profiles.append(profile)
     return profiles
@@ -117,35 +125,31 @@ def _share_containing(sessions: Sequence[Sequence[str]], page: str) -> float:
 
 
 def cluster_label(profile: dict[str, Any]) -> str:
-    """A readable name for a profile: its two most distinctive pages (else its top pages) and outcome rates.
+    """A readable name for a profile: its label pages and outcome rates.
 
     Example:
-        >>> cluster_label({"distinctive_pages": [{"page": "category/phones"}], "top_pages": [{"page": "home"}],
-        ...                "cart_rate": 0.42, "purchase_rate": 0.1})
+        >>> cluster_label({"label_pages": ["category/phones"], "cart_rate": 0.42, "purchase_rate": 0.1})
         'category/phones browsers, cart 42%, purchase 10%'
-        >>> cluster_label({"distinctive_pages": [], "top_pages": [], "cart_rate": 0.0, "purchase_rate": 0.0})
+        >>> cluster_label({"label_pages": [], "cart_rate": 0.0, "purchase_rate": 0.0})
         'general browsers, cart 0%, purchase 0%'
     """
-    pages = [item["page"] for item in (profile["distinctive_pages"] or profile["top_pages"])[:_LABEL_PAGES]]
-    what = " + ".join(pages) if pages else "general"
+    what = " + ".join(profile["label_pages"]) or "general"
     return f"{what} browsers, cart {profile['cart_rate']:.0%}, purchase {profile['purchase_rate']:.0%}"
 
 
-def save_cluster_profiles(
-    profiles: list[dict[str, Any]], model_dir: str | os.PathLike, min_support: float = DEFAULT_MIN_SUPPORT
-) -> Path:
+def save_cluster_profiles(profiles: list[dict[str, Any]], model_dir: str | os.PathLike) -> Path:
     """Write ``cluster_profiles.json`` into the model folder; return its path.
 
     Example:
         >>> import tempfile
         >>> folder = tempfile.mkdtemp()
-        >>> path = save_cluster_profiles(compute_cluster_profiles([[["a"]]], [0]), folder)
+        >>> path = save_cluster_profiles(compute_cluster_profiles([[["a"]], [["b"]]], [0, 1]), folder)
         >>> load_cluster_profiles(folder)[0]["label"]
         'a browsers, cart 0%, purchase 0%'
     """
     path = Path(model_dir) / PROFILES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"computed_from": "training users", "min_support": min_support, "clusters": profiles}
+    document = {"computed_from": "training users", "clusters": profiles}
     write_text_atomically(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path
 

@@ -23,7 +23,7 @@ from evaluation.composite import COMPOSITE_GROUPS, OVERALL
 GLOSSARY_TITLE = "## Glossary"
 _AT_K = re.compile(r"^(?P<name>[A-Za-z]+)@\d+$")
 _COMPOSITE = (
-    "Composite (paper section 5.3): against a baseline model (the single large LM in the experiment), the fraction "
+    "the paper's section 5.3 score: against a baseline model (the single large LM in the experiment), the fraction "
     "of metrics on which the model is strictly better (lower is better for the -var columns), shown as "
     "score (wins/ties/losses); values are compared at the 3 decimals the tables show, so an invisible difference "
     "is a tie."
@@ -70,7 +70,8 @@ GLOSSARY: dict[str, str] = {
     "NMI": "normalised mutual information between the model's clusters and the known segments (1 = the same "
     "partition, 0 = independent).",
     "Cluster profile": "what a cluster of a clusterwise model is, computed from the training users the model "
-    "routes to it: its users, outcome rates, top and distinctive pages, and a label made of them.",
+    "routes to it: its users, outcome rates, top and distinctive pages, and a label: the pages most of its users "
+    "visited with a lift of at least 1.25, and its outcome rates.",
     "rate": "in a cluster profile (Cart rate, Purchase rate): the share of the cluster's training sessions that "
     "contain the outcome page.",
     "Top pages": "in a cluster profile: the pages most of the cluster's training users visited (share of its users).",

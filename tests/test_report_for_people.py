@@ -110,7 +110,8 @@ def test_profiles_of_a_planted_case(caplog):
     # shoes: 4/4 of the cluster over 4/8 overall = lift 2; home 1.0 / (7/8) < 2; socks (1 user) under min_support.
     assert [(item["page"], item["lift"]) for item in shoe["distinctive_pages"]] == [("shoes", 2.0), ("home", 8 / 7)]
     assert [item["page"] for item in book["distinctive_pages"]] == ["books"]  # home: 3/4 vs 7/8, lift < 1
-    assert shoe["label"] == "shoes + home browsers, cart 40%, purchase 0%"
+    # The label: pages most users visited with a lift of at least 1.25 (home, 8/7, is everyone's).
+    assert shoe["label_pages"] == ["shoes"] and shoe["label"] == "shoes browsers, cart 40%, purchase 0%"
     assert book["label"] == "books browsers, cart 0%, purchase 25%"
     assert "cart" not in {item["page"] for item in shoe["top_pages"]}  # outcomes are rates, not pages
     with pytest.raises(ValueError, match="2 users' sessions but 1 cluster"):
