@@ -79,6 +79,10 @@ GLOSSARY: dict[str, str] = {
     "share of the cluster's users visited (share of its users, then the lift as x2.5).",
     "Lift": "of a page in a cluster: the share of the cluster's users who visited it over the share of all "
     "training users who did (above 1 = typical of the cluster).",
+    "Validation NLL": "the validation users' mean per-token negative log-likelihood of their next session under the "
+    "predictor each is routed to (lower is better).",
+    "Moved since K-means": "in the cluster dynamics: training users whose cluster is no longer their K-means one.",
+    "Moved since last": "in the cluster dynamics: training users whose cluster changed since the previous routing.",
     **{
         group: f"composite over the {len(metrics)} metrics {', '.join(metrics)}."
         for group, metrics in COMPOSITE_GROUPS.items()
@@ -88,7 +92,9 @@ GLOSSARY: dict[str, str] = {
     "Composite": _COMPOSITE,
 }
 # Headers that are names, not abbreviations.
-PLAIN_HEADERS = frozenset({"Model", "Cluster", "Decoding", "Stage", "Seconds", "Reused", "Segment", "Users", "Label"})
+PLAIN_HEADERS = frozenset(
+    {"Model", "Cluster", "Decoding", "Stage", "Seconds", "Reused", "Segment", "Users", "Label", "Epoch", "Sizes"}
+)
 
 
 def header_terms(header: str) -> list[str]:
