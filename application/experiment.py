@@ -36,6 +36,7 @@ import torch
 
 from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
 from evaluation.model_cards import write_metrics_to_model_cards
+from evaluation.report_tables import rebase_image_links
 from inference.loading import load_pretrained_lm
 from modeling_hetlm.builders import tiny_encoder
 from modeling_hetlm.hub_hetlm import update_model_card
@@ -47,7 +48,7 @@ from trainers.kmeans_baseline import train_kmeans_baseline
 from trainers.model_sizes import cpu_supports_bf16
 from trainers.pretrain import pretrain_language_model
 
-from .experiment_report import report_markdown
+from .experiment_report import EVALUATION_STAGE, report_markdown
 from .experiment_settings import ExperimentSettings, hetlm_stage_name
 from .source_fingerprint import prepared_data_fingerprint, source_fingerprint
 from .stages import RunLock, StageRunner
@@ -158,7 +159,10 @@ def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[
                 },
                 "uncertainty": comparison["uncertainty"],
             }
-            text = (decoding_dir / "comparison.md").read_text(encoding="utf-8")
+            # Embedded in the run folder's report.md: image links relative to the run folder.
+            text = rebase_image_links(
+                (decoding_dir / "comparison.md").read_text(encoding="utf-8"), decoding_dir.relative_to(out_dir.parent)
+            )
             markdown.append(text.replace("# Combined results", f"# Combined results ({decoding} decoding)"))
         headline = by_decoding[settings.decodings[0]]
         return {
@@ -236,7 +240,7 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
     model_names = [LARGE_LM, SMALL_LM, *clusterwise_results]  # the first is the composites' baseline
     specs = [str(runner.stage_dir(name)) for name in model_names] + list(SIMPLE_BASELINES)
     evaluation = runner.run(
-        "evaluation",
+        EVALUATION_STAGE,
         {
             **cluster_config,
             "models": model_names,
@@ -272,7 +276,9 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
         "total_seconds": time.perf_counter() - started,
     }
     write_text_atomically(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-    write_text_atomically(run_dir / "report.md", report_markdown(summary, evaluation["comparison_markdown"], settings))
+    write_text_atomically(
+        run_dir / "report.md", report_markdown(summary, evaluation["comparison_markdown"], settings, run_dir)
+    )
     return summary
 
 

@@ -5,6 +5,7 @@ never touch ``pyplot``'s global state, so plotting works on headless machines an
 
 - :func:`plot_cluster_metrics`: grouped bars of metrics per cluster (and Combined).
 - :func:`plot_cluster_sizes`: users per cluster.
+- :func:`plot_metric_intervals`: every model side by side on a few metrics, estimates with their intervals.
 - :func:`plot_training_log`: losses, the number of clusters K, the cluster sizes and the share of users
   moved (since K-means, since the last routing) over training,
   from a ``transformers`` ``Trainer`` log history (:func:`load_training_log`).
@@ -93,6 +94,43 @@ def plot_cluster_sizes(rows: Sequence[dict[str, Any]], path: str | Path, title: 
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_ylabel("users")
     axes.set_title(title)
+    return _save(figure, path)
+
+
+def plot_metric_intervals(intervals: dict[str, dict[str, dict[str, float]]], path: str | Path, title: str) -> Path:
+    """Side by side, one panel per metric: every model's estimate as a dot with its interval as a bar, models in
+    the given order top to bottom (``intervals[model][metric]`` holds ``estimate``, ``low`` and ``high``, as
+    :func:`evaluation.comparison_uncertainty.combined_intervals` returns them); a non-finite value leaves its
+    model's row empty.
+
+    Example:
+        >>> import tempfile
+        >>> intervals = {"a": {"HR": {"estimate": 0.5, "low": 0.4, "high": 0.6}},
+        ...              "b": {"HR": {"estimate": 0.7, "low": 0.6, "high": 0.8}}}
+        >>> plot_metric_intervals(intervals, Path(tempfile.mkdtemp()) / "hr.png", "HR").stat().st_size > 0
+        True
+    """
+    models = list(intervals)
+    metrics = list(dict.fromkeys(metric for model in models for metric in intervals[model]))
+    if not models or not metrics:
+        raise ValueError("no model or no metric to plot intervals of")
+    figure = Figure(figsize=(3.2 * len(metrics) + 1.5, 0.35 * len(models) + 1.6))
+    rows = np.arange(len(models))[::-1]
+    for index, metric in enumerate(metrics):
+        axes = figure.add_subplot(1, len(metrics), index + 1)
+        for row, model in zip(rows, models):
+            value = intervals[model].get(metric, {})
+            estimate, low, high = (value.get(key) for key in ("estimate", "low", "high"))
+            if not all(_is_number(number) for number in (estimate, low, high)):
+                continue
+            axes.errorbar(
+                estimate, row, xerr=[[estimate - low], [high - estimate]], fmt="o", color="tab:blue", capsize=3
+            )
+        axes.set_yticks(rows, models if index == 0 else [""] * len(models))
+        axes.set_ylim(-0.7, len(models) - 0.3)
+        axes.set_title(metric)
+        axes.grid(axis="x", alpha=0.3)
+    figure.suptitle(title)
     return _save(figure, path)
 
 

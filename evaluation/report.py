@@ -56,6 +56,7 @@ from evaluation.comparison_uncertainty import uncertainty_markdown, uncertainty_
 from evaluation.composite import COMPOSITE_GROUPS, OVERALL, composite_scores
 from evaluation.decisions import DecisionRule, outcome_probability_matrix
 from evaluation.forecasts import Forecast, Forecaster, SessionForecaster
+from evaluation.glossary import glossary_markdown
 from evaluation.outcome_metrics import OUTCOME_METRICS, aggregate_outcome_scores, outcome_labels
 from evaluation.outcome_probabilities import OUTCOMES, PROBABILITY_METRICS, outcome_probability_scores
 from evaluation.page_metrics import (
@@ -64,6 +65,7 @@ from evaluation.page_metrics import (
     aggregate_page_scores,
     per_user_page_scores,
 )
+from evaluation.plots import plot_metric_intervals
 from evaluation.ranking import per_user_rank_metrics, ranks_in_lists, scores_from_ranks
 from evaluation.report_tables import markdown_table, write_csv, write_json
 from tokenization.atomic_files import atomic_open, write_text_atomically
@@ -71,10 +73,14 @@ from tokenization.atomic_files import atomic_open, write_text_atomically
 logger = logging.getLogger(__name__)
 
 COMBINED = "Combined"
+INTERVALS_PLOT = "comparison_intervals.png"
 BLEU_COLUMN = "BLEU"
 PROBABILITY_COLUMNS: list[str] = [f"{outcome} {metric}" for outcome in OUTCOMES for metric in PROBABILITY_METRICS]
 RANKING_KS: tuple[int, ...] = (10, 20)
 RANKING_METRICS: list[str] = ["Recall@10", "Recall@20", "NDCG@10", "NDCG@20", "MRR@10"]
+# Beside the outcome accuracies: how often each outcome happens, and the accuracy of always predicting the majority.
+BASE_RATE_COLUMNS: list[str] = [f"{outcome} BaseRate" for outcome in OUTCOMES]
+MAJORITY_COLUMNS: list[str] = [f"{outcome} Majority Acc" for outcome in OUTCOMES]
 METRIC_COLUMNS: list[str] = [
     "Cluster",
     "N",
@@ -82,6 +88,7 @@ METRIC_COLUMNS: list[str] = [
     *PAGE_MEAN_METRICS,
     *PAGE_VARIANCE_METRICS,
     *OUTCOME_METRICS,
+    *MAJORITY_COLUMNS,
     BLEU_COLUMN,
     *PROBABILITY_COLUMNS,
     *RANKING_METRICS,
@@ -93,7 +100,10 @@ def report_sections() -> list[tuple[str, list[str]]]:
     return [
         ("Page generation (higher is better)", ["Cluster", "N", *PAGE_MEAN_METRICS]),
         ("Variance in page generation across users (lower is better)", ["Cluster", "N", *PAGE_VARIANCE_METRICS]),
-        ("Outcome prediction (higher is better)", ["Cluster", "N", *OUTCOME_METRICS]),
+        (
+            "Outcome prediction (higher is better; BaseRate and Majority Acc: always predicting the majority class)",
+            ["Cluster", "N", *BASE_RATE_COLUMNS, *MAJORITY_COLUMNS, *OUTCOME_METRICS],
+        ),
         ("BLEU (higher is better)", ["Cluster", "N", BLEU_COLUMN]),
         (
             "Outcome probabilities (ROC-AUC, PR-AUC higher; Brier, log-loss lower)",
@@ -190,6 +200,7 @@ class UserScores:
         }
         row.update({key: float(page_scores[key]) for key in (*PAGE_MEAN_METRICS, *PAGE_VARIANCE_METRICS)})
         row.update({key: float(outcomes[key]) for key in OUTCOME_METRICS})
+        row.update(outcome_base_rates({key: take(values) for key, values in self.outcomes.items()}))
         scored = bleu[~np.isnan(bleu)]
         row[BLEU_COLUMN] = float(scored.mean()) if scored.size else float("nan")
         evaluated = take(self.outcomes["evaluated"])
@@ -201,6 +212,28 @@ class UserScores:
             ranking = scores_from_ranks(take(self.first_page_ranks)[evaluated], RANKING_KS)
             row.update({metric: ranking[metric] for metric in RANKING_METRICS})
         return row
+
+
+def outcome_base_rates(labels: dict[str, np.ndarray]) -> dict[str, float]:
+    """For Cart, Purchase and CoP: the share of the evaluated users whose actual session has the outcome
+    (``BaseRate``) and the accuracy of always predicting the majority class (``Majority Acc``), from
+    :func:`evaluation.outcome_metrics.outcome_labels` (NaN with no evaluated user).
+
+    Example:
+        >>> labels = outcome_labels([[], [], [], []], [["cart"], ["home"], ["home"], ["purchase"]])
+        >>> rates = outcome_base_rates(labels)
+        >>> rates["Cart BaseRate"], rates["Cart Majority Acc"], rates["CoP BaseRate"], rates["CoP Majority Acc"]
+        (0.25, 0.75, 0.5, 0.5)
+    """
+    evaluated = np.asarray(labels["evaluated"], dtype=bool)
+    cart = np.asarray(labels["actual_cart"], dtype=bool)[evaluated]
+    purchase = np.asarray(labels["actual_purchase"], dtype=bool)[evaluated]
+    rates: dict[str, float] = {}
+    for outcome, actual in zip(OUTCOMES, (cart, purchase, cart | purchase)):
+        base_rate = float(actual.mean()) if actual.size else float("nan")
+        rates[f"{outcome} BaseRate"] = base_rate
+        rates[f"{outcome} Majority Acc"] = max(base_rate, 1.0 - base_rate)
+    return rates
 
 
 def metric_row(
@@ -563,9 +596,10 @@ def save_comparison(
     """Write ``comparison.md``, ``comparison.csv`` and ``comparison.json`` into ``out_dir``; return the Markdown
     tables.
 
-    The Markdown shows each model's decoding, the Combined rows in the tables of a report, 95% bootstrap
-    intervals of the headline metrics and, with a baseline, the paired tests against it and the
-    composite scores as ``score (wins/ties/losses)`` per group (the paper's Table 5).
+    The Markdown starts with the glossary (:mod:`evaluation.glossary`), then shows each model's decoding, the
+    Combined rows in the tables of a report, 95% bootstrap intervals of the headline metrics (a table and the
+    side-by-side plot ``comparison_intervals.png``, embedded) and, with a baseline, the paired tests against it
+    and the composite scores as ``score (wins/ties/losses)`` per group (the paper's Table 5).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -586,7 +620,15 @@ def save_comparison(
             + markdown_table(composite_rows, ["Model", *groups])
         )
     sections.append(uncertainty_markdown(uncertainty))
-    text = "\n\n".join(sections)
+    plot_metric_intervals(
+        uncertainty["intervals"],
+        out_dir / INTERVALS_PLOT,
+        f"Combined, {uncertainty['confidence']:.0%} bootstrap intervals ({uncertainty['n_resamples']} resamples)",
+    )
+    sections.append(
+        f"![All models on the headline metrics, {uncertainty['confidence']:.0%} intervals]({INTERVALS_PLOT})"
+    )
+    text = "\n\n".join([glossary_markdown().rstrip("\n"), *sections])
     write_text_atomically(out_dir / "comparison.md", f"# Combined results\n\n{text}\n")
     composite_columns = list(
         dict.fromkeys(key for row in rows for key in row if key not in METRIC_COLUMNS + ["Model"])

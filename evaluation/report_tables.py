@@ -14,11 +14,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tokenization.atomic_files import atomic_open, write_text_atomically
+
+_IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 
 
 def format_value(value: Any, digits: int = 3) -> str:
@@ -51,6 +54,34 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], digit
     ]
     lines += ["| " + " | ".join(format_value(row.get(column), digits) for column in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def image_links(markdown: str) -> list[str]:
+    """The targets of the Markdown image links (``![text](target)``) in ``markdown``, in order.
+
+    Example:
+        >>> image_links("![a](x.png) and ![b](plots/y.png)")
+        ['x.png', 'plots/y.png']
+    """
+    return [match.group(2) for match in _IMAGE_LINK.finditer(markdown)]
+
+
+def rebase_image_links(markdown: str, folder: str | Path) -> str:
+    """``markdown`` with every relative image link prefixed by ``folder``: the same text embedded in a document
+    one or more folders up (absolute paths and URLs are left as they are).
+
+    Example:
+        >>> rebase_image_links("![plot](comparison.png) ![web](https://x.org/a.png)", "evaluation")
+        '![plot](evaluation/comparison.png) ![web](https://x.org/a.png)'
+    """
+
+    def rebase(match: re.Match) -> str:
+        target = match.group(2)
+        if "://" in target or target.startswith("/"):
+            return match.group(0)
+        return f"![{match.group(1)}]({Path(folder, target).as_posix()})"
+
+    return _IMAGE_LINK.sub(rebase, markdown)
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, columns: Sequence[str]) -> Path:

@@ -10,6 +10,9 @@ encode them with the model's own page tokenizer (pages unseen in training become
 are counted), route each user to a cluster and generate the next session, greedy, in batches.
 With ``num_samples`` N, N more sessions are sampled per user and the share of them containing
 ``cart`` / ``purchase`` estimates the probability of a cart / a purchase in the next session.
+Each row carries the user's cluster id and, when the model folder holds the clusters' profiles
+(``cluster_profiles.json``, :mod:`evaluation.cluster_profiles`), the cluster's readable label
+(``cluster_label``); without them the column is left out and a warning says why.
 
 One row per user is written as soon as its batch is done (JSON lines or CSV), so the outputs of a
 big log are never held in memory; the events themselves stream through the on-disk per-user
@@ -59,6 +62,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from evaluation.cluster_profiles import PROFILES_FILE, load_cluster_profiles
 from inference.loading import first_line, load_model_folder
 from inference.session_generator import ModelSessionGenerator
 from modeling_hetlm import HeTLMForBrowsing
@@ -73,6 +77,8 @@ from tokenization.readers import read_events
 logger = logging.getLogger(__name__)
 
 PREDICTION_FORMATS = ("jsonl", "csv")
+# The label of a cluster the profiles do not know (a model whose clusters changed after they were computed).
+UNPROFILED_LABEL = "(no profile)"
 _FORMAT_OF_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
 # How many unknown page names (the most frequent) the summary lists.
 UNKNOWN_PAGES_LISTED = 20
@@ -338,9 +344,16 @@ class NextSessionPredictor:
         2
     """
 
-    def __init__(self, model: HeTLMForBrowsing, tokenizer: PreTrainedTokenizerBase, options: BatchGenerationOptions):
+    def __init__(
+        self,
+        model: HeTLMForBrowsing,
+        tokenizer: PreTrainedTokenizerBase,
+        options: BatchGenerationOptions,
+        cluster_labels: dict[int, str] | None = None,
+    ):
         self.tokenizer = tokenizer
         self.options = options
+        self.cluster_labels = cluster_labels
         self.max_input_sessions = (
             options.max_input_sessions
             or getattr(model.config, "max_input_sessions", None)
@@ -372,6 +385,11 @@ class NextSessionPredictor:
                 "user_id": history.user_id,
                 "predicted_session": session,
                 "cluster": cluster,
+                **(
+                    {"cluster_label": self.cluster_labels.get(cluster, UNPROFILED_LABEL)}
+                    if self.cluster_labels is not None
+                    else {}
+                ),
                 # Sessions the model sees: a prompt cut to fit loses its oldest sessions first.
                 "num_input_sessions": prompt.count(self.tokenizer.eos_token_id),
                 "unknown_input_pages": len(unknown),
@@ -449,15 +467,19 @@ class PredictionWriter:
         self._output.__exit__(*exc_info)
 
 
-def prediction_columns(num_samples: int, has_segment: bool) -> list[str]:
+def prediction_columns(num_samples: int, has_segment: bool, has_cluster_labels: bool = False) -> list[str]:
     """The output columns, in order.
 
     Example:
         >>> prediction_columns(num_samples=10, has_segment=False)  # doctest: +NORMALIZE_WHITESPACE
         ['user_id', 'predicted_session', 'cluster', 'num_input_sessions', 'unknown_input_pages',
          'cart_probability', 'purchase_probability']
+        >>> prediction_columns(num_samples=0, has_segment=False, has_cluster_labels=True)[:4]
+        ['user_id', 'predicted_session', 'cluster', 'cluster_label']
     """
     columns = ["user_id", "predicted_session", "cluster", "num_input_sessions", "unknown_input_pages"]
+    if has_cluster_labels:
+        columns.insert(3, "cluster_label")
     if num_samples:
         columns += ["cart_probability", "purchase_probability"]
     if has_segment:
@@ -521,7 +543,9 @@ def generate_predictions(
         model, tokenizer = load_model_folder(model_dir, device, hetlm_only=True)
     except (OSError, ValueError) as error:
         raise BatchGenerationError(str(error)) from None
-    predictor = NextSessionPredictor(model, tokenizer, options)
+    profiles = load_cluster_profiles(model_dir)  # None (and a warning) for a model saved without them
+    cluster_labels = {cluster: profile["label"] for cluster, profile in profiles.items()} if profiles else None
+    predictor = NextSessionPredictor(model, tokenizer, options, cluster_labels)
     # The new log's pages are mapped as the training data's were (URL normalisation, outcome pages).
     page_rules = PageRules.of_tokenizer(tokenizer)
     torch.manual_seed(options.seed)
@@ -530,7 +554,7 @@ def generate_predictions(
             log = SessionizedLog(stream, options, work_dir, page_rules)
         except (DataFormatError, ValueError, OSError) as error:
             raise BatchGenerationError(f"{where}: {first_line(error)}") from None
-        columns = prediction_columns(options.num_samples, log.has_segment)
+        columns = prediction_columns(options.num_samples, log.has_segment, cluster_labels is not None)
         with (
             PredictionWriter(out, output_format, columns) as writer,
             tqdm(total=log.users_seen, desc="predicting", unit=" users", disable=not options.progress) as bar,
@@ -568,6 +592,9 @@ def generate_predictions(
         "unknown_distinct_pages": len(predictor.unknown_pages),
         "unknown_pages_most_common": dict(predictor.unknown_pages.most_common(UNKNOWN_PAGES_LISTED)),
         "users_per_cluster": {str(cluster): count for cluster, count in sorted(predictor.clusters.items())},
+        "cluster_labels": {str(cluster): label for cluster, label in sorted(cluster_labels.items())}
+        if cluster_labels is not None
+        else f"none: {Path(model_dir) / PROFILES_FILE} is missing",
         "options": {**asdict(options), "max_input_sessions": predictor.max_input_sessions},
         "device": str(device),
         "seconds": round(seconds, 3),

@@ -15,6 +15,9 @@ from application.commands.experiment import add_arguments, experiment_settings
 from application.experiment import CONFIG_FILE
 from application.experiment_settings import ExperimentSettings, hetlm_stage_name, route_setting
 from application.source_fingerprint import prepared_data_fingerprint
+from evaluation.cluster_profiles import load_cluster_profiles
+from evaluation.glossary import undefined_headers
+from evaluation.report_tables import image_links
 from modeling_hetlm import HeTLMForBrowsing
 
 MODELS = [
@@ -65,6 +68,35 @@ def test_the_report_folder_holds_every_model_side_by_side(smoke_run):
         assert interval["low"] <= summary["models"][name]["Combined"]["IoU"] <= interval["high"], name
     assert set(summary["uncertainty"]["paired"]["tests"]) == set(MODELS) - {"lm-large"}
     assert "bootstrap intervals" in report and "Paired tests against lm-large" in report
+
+
+def test_the_report_is_written_for_people(smoke_run):
+    report = (smoke_run / "report.md").read_text()
+    # The glossary first, defining every header of every table below it.
+    assert report.index("## Glossary") < report.index("## Summary") and report.count("## Glossary") == 1
+    lines = report.splitlines()
+    headers = [
+        cell.strip()
+        for line, below in zip(lines, lines[1:])
+        if line.startswith("| ") and below.startswith("|---")
+        for cell in line.strip().strip("|").split(" | ")
+    ]
+    assert "Cart Majority Acc" in headers and "Distinctive pages" in headers
+    assert undefined_headers(headers) == []
+    # Every image link resolves from the report's folder: the side-by-side plot and each model's plots.
+    links = image_links(report)
+    assert "evaluation/comparison_intervals.png" in links and "evaluation/hetlm-a5-b9/training.png" in links
+    assert all((smoke_run / link).is_file() for link in links), [
+        link for link in links if not (smoke_run / link).is_file()
+    ]
+    # Each clusterwise model's profiles: saved with the model and shown in the report.
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    for name in ("kmeans-k3", "hetlm-a5-b9"):
+        profiles = load_cluster_profiles(smoke_run / name)
+        training_users = sum(summary["clusterwise"][name]["kmeans"]["sizes"])
+        assert sum(profile["users"] for profile in profiles.values()) == training_users
+        section = report.split(f"**{name}**\n\n")[1]
+        assert all(profile["label"] in section for profile in profiles.values())
 
 
 def test_the_models_load_and_the_large_lm_is_k_times_bigger(smoke_run):

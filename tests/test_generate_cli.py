@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
 from collections import Counter, defaultdict
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ import pytest
 import torch
 
 from application.cli import main
+from evaluation.cluster_profiles import compute_cluster_profiles, save_cluster_profiles
 from inference.batch_generation import BatchGenerationOptions, NextSessionPredictor, SessionizedLog
 from modeling_fixtures import predictor_config
 from modeling_hetlm import HeTLMForBrowsing, build_encoder_tokenizer, build_hetlm
@@ -135,6 +137,25 @@ def test_one_valid_row_per_user(jsonl_run, model_dir, sessions_per_user):
     assert summary["users_predicted"] == summary["users_seen"] == len(rows)
     assert summary["users_skipped"] == {}
     assert sum(summary["users_per_cluster"].values()) == len(rows)
+    # A model saved without cluster profiles: no label column, and the summary says why.
+    assert "cluster_label" not in rows[0] and summary["cluster_labels"].startswith("none: ")
+
+
+def test_each_user_carries_its_clusters_label_from_the_saved_profiles(model_dir, log_csv, tmp_path):
+    labelled = tmp_path / "labelled"
+    shutil.copytree(model_dir, labelled)
+    planted = [[["category/a"]], [["category/b"]], [["category/c", "cart"]]]
+    profiles = compute_cluster_profiles(planted, list(range(NUM_CLUSTERS)))
+    save_cluster_profiles(profiles, labelled)
+    out = tmp_path / "predictions.csv"
+    assert run_cli(labelled, log_csv, "--out", out, "--batch-size", 8, "--max-new-tokens", 2) == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:4] == ["user_id", "predicted_session", "cluster", "cluster_label"]
+    assert all(row["cluster_label"] == profiles[int(row["cluster"])]["label"] for row in rows)
+    assert profiles[2]["label"] == "category/c browsers, cart 100%, purchase 0%"
+    summary = json.loads(out.with_suffix(".summary.json").read_text(encoding="utf-8"))
+    assert summary["cluster_labels"] == {str(profile["cluster"]): profile["label"] for profile in profiles}
 
 
 def test_unknown_pages_are_counted(jsonl_run, sessions_per_user, held_out_page, capsys):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from evaluation.cluster_profiles import load_cluster_profiles
 from inference.prompts import pad_sequences
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.page_tokenizer import encode_sessions
@@ -124,6 +125,11 @@ def test_kmeans_baseline_saves_loads_and_generates(tmp_path):
         for entry in history["clusters"]
         if entry["validation_users"]
     )
+
+    # The clusters' profiles are saved with the model, computed over every training user.
+    profiles = load_cluster_profiles(tmp_path / "kmeans")
+    assert sum(profile["users"] for profile in profiles.values()) == len(set(splits["train"]["user_id"]))
+    assert set(profiles) <= set(range(k)) and all(profile["label"] for profile in profiles.values())
 
     reloaded = HeTLMForBrowsing.from_pretrained(tmp_path / "kmeans")
     assert reloaded.config.routing == "centroids" and reloaded.config.num_clusters == k

@@ -25,7 +25,7 @@ def test_prepare_simulator_end_to_end(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert code == 0
-    assert "SYNTHETIC DATA" in printed and "short_sessions" in printed and "Users per true" in printed
+    assert "SYNTHETIC DATA" in printed and "short_sessions" in printed and "Users per known segment" in printed
     dataset, tokenizer, summary = load_prepared(out)
     assert summary["synthetic"] is True and "SYNTHETIC DATA" in summary["label"]
     assert "SYNTHETIC DATA" in (out / "summary.md").read_text()

@@ -173,6 +173,8 @@ def prepare(
             source,
             describe_outcome_pages(rules),
         )
+    if stream.segment_codes:
+        summary["segment_codes"] = dict(stream.segment_codes)
     summary["timings_s"]["save"] = save_seconds
     summary["timings_s"]["total"] = time.perf_counter() - started
     summary["events_per_second"] = summary["events"]["read"] / max(summary["timings_s"]["total"], 1e-9)
@@ -387,12 +389,15 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if any(segments.values()):
         lines += [
             "",
-            "Users per true (simulated) segment: "
+            "Users per known segment (the simulator's true segments, or the log's segment column): "
             + "; ".join(
                 f"{split} " + ", ".join(f"{segment}: {count:,}" for segment, count in counts.items())
                 for split, counts in segments.items()
             ),
         ]
+        if summary.get("segment_codes"):
+            codes = ", ".join(f"{label!r} = {code}" for label, code in summary["segment_codes"].items())
+            lines += ["", f"Segment codes (label = code, in order of first appearance): {codes}"]
     lines += ["", "| filter | users | sessions | events | reason |", "|---|---:|---:|---:|---|"]
     for item in summary["filters"]:
         cells = [f"{item[key]:,}" if key in item else "-" for key in ("users", "sessions", "events")]

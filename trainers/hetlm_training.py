@@ -32,7 +32,12 @@ from modeling_hetlm import HeTLMForBrowsing
 from .checkpoints import newest_complete_checkpoint
 from .data import BrowsingCollator
 from .hetlm_trainer import HeTLMTrainer
-from .initialization import ClusterwiseStart, save_clusterwise_model, start_clusterwise_training
+from .initialization import (
+    ClusterwiseStart,
+    save_clusterwise_model,
+    start_clusterwise_training,
+    training_cluster_profiles,
+)
 from .training_arguments import ClusterwiseTrainingArguments, resolve_training_arguments
 
 logger = logging.getLogger(__name__)
@@ -185,7 +190,8 @@ def train_hetlm(
         ari_before,
         ari_after,
     )
-    save_clusterwise_model(model, output_dir, tokenizer, history, _card_summary(history, splits))
+    profiles = training_cluster_profiles(model, start, splits["train"])
+    save_clusterwise_model(model, output_dir, tokenizer, history, _card_summary(history, splits), profiles)
     return HeTLMResult(model, trainer, initial_eval_nll, final_eval_nll, history)
 
 

@@ -7,7 +7,8 @@ Start (steps 1-3 of Algorithm 1 and the selector's pretraining):
 3. K-means on the training users' embeddings (K fixed or by silhouette), its centres as centroids;
 4. the selector pretrained to reproduce the K-means labels.
 
-End: the model folder and ``training_history.json`` (:func:`save_clusterwise_model`).
+End: the model folder, ``training_history.json`` and the clusters' profiles (``cluster_profiles.json``, see
+:mod:`evaluation.cluster_profiles`) (:func:`save_clusterwise_model`).
 
 Clusters hold USERS. A train user may have many rows (one per session, see
 :mod:`tokenization.examples`); :func:`user_rows` maps rows to users (``user_index`` column). A user
@@ -39,6 +40,7 @@ from accelerate import PartialState
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from evaluation.cluster_profiles import compute_cluster_profiles, save_cluster_profiles
 from modeling_hetlm import HeTLMForBrowsing, build_hetlm
 from tokenization.page_rules import record_page_rules
 
@@ -99,6 +101,40 @@ def user_rows(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     latest = np.zeros(len(numbers), dtype=np.int64)
     np.maximum.at(latest, index, np.arange(len(dataset)))
     return index, latest
+
+
+def user_sessions(dataset: Dataset) -> list[list[list[str]]]:
+    """Every user's sessions in the split, users in user-index order (:func:`user_rows`): the input sessions of
+    its first row, then each of its rows' target session (rows hold one target each, in time order).
+
+    Example:
+        >>> from datasets import Dataset
+        >>> rows = Dataset.from_dict({"user_id": ["b", "a", "b"], "input_sessions": [[["x"]], [["y"]], [["x"], ["z"]]],
+        ...                          "target_session": [["z"], ["w"], ["v"]]})
+        >>> user_sessions(rows)
+        [[['x'], ['z'], ['v']], [['y'], ['w']]]
+    """
+    index, _ = user_rows(dataset)
+    sessions: list[list[list[str]] | None] = [None] * (int(index.max()) + 1 if len(index) else 0)
+    for user, inputs, target in zip(index, dataset["input_sessions"], dataset["target_session"]):
+        if sessions[user] is None:
+            sessions[user] = list(inputs)
+        sessions[user].append(target)
+    return sessions
+
+
+def training_cluster_profiles(model: HeTLMForBrowsing, start: ClusterwiseStart, train: Dataset) -> list[dict]:
+    """The profile of each of the model's clusters (:mod:`evaluation.cluster_profiles`) over the training users
+    as the model now routes them (``train``: the raw train split, ``input_sessions`` and ``target_session``).
+
+    Example:
+        >>> profiles = training_cluster_profiles(model, start, splits["train"])  # doctest: +SKIP
+        >>> profiles[0]["label"]  # doctest: +SKIP
+        'category/electronics/phones + category/electronics browsers, cart 42%, purchase 12%'
+    """
+    embeddings = torch.tensor(start.train_users_latest["user_embeddings"], dtype=torch.float32)
+    clusters = model.assign_clusters(embeddings).tolist()
+    return compute_cluster_profiles(user_sessions(train), clusters)
 
 
 def add_user_index_and_embeddings(
@@ -255,13 +291,16 @@ def save_clusterwise_model(
     tokenizer: PreTrainedTokenizerBase,
     history: dict[str, Any],
     card_summary: dict[str, Any],
+    profiles: list[dict[str, Any]],
 ) -> None:
     """The common end of HeTLM and the K-means baseline: the model folder (weights, config with the data's
-    page rules (``outcome_pages``, ``url_normalization``), page tokenizer, model card with ``card_summary``)
-    and ``training_history.json``, written by the main process only.
+    page rules (``outcome_pages``, ``url_normalization``), page tokenizer, model card with ``card_summary``),
+    ``training_history.json`` and ``cluster_profiles.json`` (:func:`training_cluster_profiles`), written by
+    the main process only.
 
     Example:
-        >>> save_clusterwise_model(model, "runs/hetlm", tokenizer, history, {"method": "HeTLM"})  # doctest: +SKIP
+        >>> card = {"method": "HeTLM"}
+        >>> save_clusterwise_model(model, "runs/hetlm", tokenizer, history, card, profiles)  # doctest: +SKIP
     """
     if not PartialState().is_main_process:
         return
@@ -269,3 +308,4 @@ def save_clusterwise_model(
     record_page_rules(model.config, tokenizer)
     model.save_pretrained(output_dir, page_tokenizer=tokenizer, training_summary=card_summary)
     (output_dir / HISTORY_FILE).write_text(json.dumps(history, indent=2, default=str) + "\n", encoding="utf-8")
+    save_cluster_profiles(profiles, output_dir)

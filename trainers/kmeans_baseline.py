@@ -33,7 +33,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from modeling_hetlm import HeTLMForBrowsing
 
 from .hetlm_training import routed_nll, segment_recovery
-from .initialization import save_clusterwise_model, start_clusterwise_training
+from .initialization import save_clusterwise_model, start_clusterwise_training, training_cluster_profiles
 from .pretrain import train_language_model
 from .training_arguments import ClusterwiseTrainingArguments
 
@@ -129,5 +129,6 @@ def train_kmeans_baseline(
         "K": clusters.k,
         "cluster_sizes": cluster_sizes,
     }
-    save_clusterwise_model(model, output_dir, tokenizer, history, card_summary)
+    profiles = training_cluster_profiles(model, start, splits["train"])
+    save_clusterwise_model(model, output_dir, tokenizer, history, card_summary, profiles)
     return KMeansBaselineResult(model=model, history=history)

@@ -85,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Score every MODEL (and the baseline), write the reports and print the Combined tables."""
     from evaluation.batch_evaluation import EvaluationOptions, evaluate_models
+    from evaluation.glossary import without_glossary
     from evaluation.model_cards import write_metrics_to_model_cards
 
     options = EvaluationOptions(
@@ -108,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
     synthetic = " (synthetic data: simulator)" if next(iter(reports.values())).metadata["synthetic"] else ""
     users = len(next(iter(reports.values())).user_ids)
     text = (out_dir / "comparison.md").read_text(encoding="utf-8").removeprefix("# Combined results\n\n")
-    print(f"# Combined results on {args.data} [{args.split}, {users} users]{synthetic}\n\n{text}")
-    print(f"\nReports written to {out_dir}")
+    print(f"# Combined results on {args.data} [{args.split}, {users} users]{synthetic}\n\n{without_glossary(text)}")
+    print(f"\nReports written to {out_dir} (the abbreviations are defined at the top of comparison.md)")
     return 0

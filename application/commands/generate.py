@@ -1,6 +1,7 @@
 """``hetlm generate``: predict the next session of every user of an event log with a saved HeTLM model.
 
-For each user: the predicted next session (page names), the cluster the user was routed to, the
+For each user: the predicted next session (page names), the cluster the user was routed to (and its
+readable label, ``cluster_label``, when the model folder holds ``cluster_profiles.json``), the
 number of input sessions used, the count of input pages unknown to the model (``[UNK]``) and, with
 ``--num-samples N``, the estimated probability of a cart and of a purchase in the next session (the
 share of N sampled sessions containing ``cart`` / ``purchase``). One row per user goes to OUT

@@ -9,7 +9,8 @@ Formats (one module each):
 
 - ``"events"`` (:mod:`.events`): a generic event log, CSV / Parquet / JSON lines by extension;
   ``"csv"``, ``"parquet"``, ``"jsonl"`` force the file format. Options: ``user_column``,
-  ``session_column``, ``timestamp_column``, ``page_column``, ``timestamp_unit``. Without a
+  ``session_column``, ``timestamp_column``, ``page_column``, ``timestamp_unit``, ``segment_column`` (known
+  user segments, scored like the simulator's with ARI / NMI). Without a
   session column ``session_id`` is null and the examples stage splits sessions at
   ``session_gap_minutes``.
 - ``"ga360"`` (:mod:`.ga360`): Google Analytics 360 ``ga_sessions_*`` JSON-lines exports.
@@ -73,10 +74,13 @@ class EventStream:
     Attributes:
         source: What was read.
         format: The format name.
-        schema: The schema of the batches (``EVENT_SCHEMA``, plus ``segment`` for the simulator).
+        schema: The schema of the batches (``EVENT_SCHEMA``, plus ``segment`` for the simulator and a
+            generic log read with ``segment_column``).
         synthetic: True for simulator data; every output built from it must say so.
         report: Rows skipped (``on_bad_rows="skip"``) or deliberately ignored, by reason.
         session_gap_minutes: The inactivity gap the examples stage splits null sessions at.
+        segment_codes: For a generic log read with ``segment_column``: each segment label's code (filled
+            while iterating), else empty.
 
     Example:
         >>> stream = read_events("simulator", "simulator", num_users=20, seed=3)
@@ -95,6 +99,7 @@ class EventStream:
         session_gap_minutes: float,
         schema: pa.Schema = EVENT_SCHEMA,
         synthetic: bool = False,
+        segment_codes: dict[str, int] | None = None,
     ):
         self._batches = batches
         self.source = source
@@ -104,6 +109,7 @@ class EventStream:
         self.session_gap_minutes = session_gap_minutes
         self.schema = schema
         self.synthetic = synthetic
+        self.segment_codes = segment_codes if segment_codes is not None else {}
         self.report: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -189,10 +195,17 @@ def read_events(
     _check_options(format, format_options)
     if in_memory:
         reader = InMemoryEventReader(source, batch_size=batch_size, **format_options)
-        return EventStream(reader.batches, **{**common, "source": reader.source})
+        return EventStream(
+            reader.batches,
+            schema=reader.schema,
+            segment_codes=reader.segment_codes,
+            **{**common, "source": reader.source},
+        )
     if format in FILE_FORMATS:
         format_options = {**format_options, "file_format": format}
     reader = _READERS.get(format, EventLogReader)(source, batch_size=batch_size, **format_options)
+    if isinstance(reader, EventLogReader):
+        return EventStream(reader.batches, schema=reader.schema, segment_codes=reader.segment_codes, **common)
     return EventStream(reader.batches, **common)
 
 

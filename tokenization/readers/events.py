@@ -1,6 +1,9 @@
 """Reader for generic event logs: CSV, Parquet or JSON lines with one row per page view.
 
 Columns (names configurable): ``user_id``, ``timestamp``, ``page`` and, optionally, ``session_id``.
+With ``segment_column``, a column of known user segments (a CRM tier, an A/B arm, ...) is read too
+and carried, like the simulator's true segments, through ``prepare`` into the prepared data, where the
+evaluation scores how well the clusters recover it (ARI, NMI).
 
 - The file format comes from the extension (``.csv``; ``.parquet`` / ``.pq``; ``.jsonl`` /
   ``.ndjson`` / ``.json`` for JSON lines; optionally compressed, e.g. ``.csv.gz``) unless
@@ -14,6 +17,11 @@ Columns (names configurable): ``user_id``, ``timestamp``, ``page`` and, optional
   reader leaves ``session_id`` null: the examples stage (``tokenization/examples.py``) splits those
   events into sessions at the inactivity gap (``session_gap_minutes``, default 30). The reader
   cannot do it itself because a user's events may be spread over several batches.
+
+- **Segments.** The segment values are labels (text or integers, trimmed); they are coded as integers
+  0, 1, 2, ... in order of first appearance in the log (the same log always gives the same codes;
+  the codes are logged and kept in ``segment_codes``). A user's segment is the one on its first event.
+  A row without a segment is a bad row ("missing segment").
 
 User and session ids are trimmed of surrounding whitespace (``' u000 '`` is user ``u000``). Rows with
 a blank ``user_id`` or ``page``, a null-like page text (``NaN``, ``null``, ``None``, ...), a page holding
@@ -31,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from ..constants import EVENT_SCHEMA
+from ..constants import EVENT_SCHEMA, SEGMENT_FIELD
 from ..errors import DataFormatError
 from .bad_rows import ROW_COLUMN, BadRowPolicy, Check
 from .columns import DEFAULT_MAX_PAGE_LENGTH, blank_to_null, is_blank, page_checks, text_column
@@ -56,6 +65,8 @@ FILE_FORMATS: dict[str, tuple[str, ...]] = {
     "jsonl": (".jsonl", ".ndjson", ".json"),
 }
 _BYTES_PER_ROW = 64
+_SEGMENT_LABEL = "__segment_label"
+logger = logging.getLogger(__name__)
 
 
 class EventLogReader:
@@ -68,6 +79,7 @@ class EventLogReader:
         user_column, session_column, timestamp_column, page_column: The column names in the file.
         timestamp_unit: "auto" (default), "s", "ms", "us" or "ns" for numeric timestamps.
         max_page_length: Pages longer than this many characters are bad rows (default 1000).
+        segment_column: The column of known user segments (None: no segments); see the module docstring.
     """
 
     def __init__(
@@ -82,6 +94,7 @@ class EventLogReader:
         page_column: str = "page",
         timestamp_unit: str = "auto",
         max_page_length: int = DEFAULT_MAX_PAGE_LENGTH,
+        segment_column: str | None = None,
     ):
         if file_format is not None and file_format not in FILE_FORMATS:
             raise DataFormatError(
@@ -90,7 +103,9 @@ class EventLogReader:
         extensions = FILE_FORMATS[file_format] if file_format else sum(FILE_FORMATS.values(), ())
         self.files = source_files(source, extensions)
         self.formats = [file_format or _format_of(path) for path in self.files]
-        self._set_columns(user_column, session_column, timestamp_column, page_column, timestamp_unit, max_page_length)
+        self._set_columns(
+            user_column, session_column, timestamp_column, page_column, timestamp_unit, max_page_length, segment_column
+        )
         self.batch_size = batch_size
         self.block_bytes = block_bytes_for(batch_size, _BYTES_PER_ROW)
         for path, file_format in zip(self.files, self.formats):
@@ -109,6 +124,7 @@ class EventLogReader:
         page_column: str,
         timestamp_unit: str,
         max_page_length: int,
+        segment_column: str | None,
     ) -> None:
         self.columns = {
             "user_id": user_column,
@@ -117,6 +133,12 @@ class EventLogReader:
             "page": page_column,
         }
         self.required = [user_column, timestamp_column, page_column]
+        if segment_column is not None:
+            self.columns["segment"] = segment_column
+            self.required.append(segment_column)
+        self.schema = EVENT_SCHEMA.append(SEGMENT_FIELD) if segment_column is not None else EVENT_SCHEMA
+        # Segment label -> code, in order of first appearance (kept across batches and re-reads).
+        self.segment_codes: dict[str, int] = {}
         self.timestamp_unit = check_choice("timestamp_unit", timestamp_unit, TIMESTAMP_UNITS)
         self.max_page_length = max_page_length
 
@@ -189,14 +211,31 @@ class EventLogReader:
         events = pa.table(
             [user, session, timestamps, page, table.column(ROW_COLUMN)], names=[*EVENT_SCHEMA.names, ROW_COLUMN]
         )
+        checks = []
+        if "segment" in names:
+            segment = pc.utf8_trim_whitespace(text_column(table.column(names["segment"]), names["segment"], file))
+            events = events.append_column(_SEGMENT_LABEL, segment)
+            checks.append(Check(is_blank(segment), "missing segment", names["segment"]))
         events = policy.reject(
             events,
             Check(is_blank(user), "missing user_id", names["user_id"]),
             *page_checks(page, names["page"], self.max_page_length),
             Check(raw_time.is_null(), "missing timestamp", names["timestamp"]),
             Check(timestamps.is_null(), "unparsable timestamp", names["timestamp"], raw_time),
+            *checks,
         )
-        return events.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+        if "segment" in names:
+            events = events.append_column("segment", self._segment_codes(events.column(_SEGMENT_LABEL)))
+        return events.select(self.schema.names).cast(self.schema)
+
+    def _segment_codes(self, labels: pa.ChunkedArray) -> pa.Array:
+        """The code of each segment label; labels not seen before get the next codes, in order of appearance."""
+        new = [label for label in pc.unique(labels).to_pylist() if label not in self.segment_codes]
+        for label in new:
+            self.segment_codes[label] = len(self.segment_codes)
+        if new:
+            logger.info("segment codes (label: code): %s", self.segment_codes)
+        return pc.index_in(labels, value_set=pa.array(list(self.segment_codes), pa.string())).cast(pa.int32())
 
 
 def _format_of(path: Path) -> str:

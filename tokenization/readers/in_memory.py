@@ -90,8 +90,8 @@ class InMemoryEventReader(EventLogReader):
     Args:
         table: A pandas DataFrame, a pyarrow Table / RecordBatch or a ``datasets.Dataset``.
         batch_size: At most this many rows per batch.
-        user_column, session_column, timestamp_column, page_column, timestamp_unit, max_page_length: As for
-            :class:`EventLogReader`.
+        user_column, session_column, timestamp_column, page_column, timestamp_unit, max_page_length,
+            segment_column: As for :class:`EventLogReader`.
     """
 
     def __init__(
@@ -105,10 +105,13 @@ class InMemoryEventReader(EventLogReader):
         page_column: str = "page",
         timestamp_unit: str = "auto",
         max_page_length: int = DEFAULT_MAX_PAGE_LENGTH,
+        segment_column: str | None = None,
     ):
         arrow_table = as_arrow_table(table)
         self.source = describe_in_memory(table)
-        self._set_columns(user_column, session_column, timestamp_column, page_column, timestamp_unit, max_page_length)
+        self._set_columns(
+            user_column, session_column, timestamp_column, page_column, timestamp_unit, max_page_length, segment_column
+        )
         self.batch_size = batch_size
         require_columns(self.source, arrow_table.column_names, self.required, "an event table")
         if arrow_table.num_rows == 0:
