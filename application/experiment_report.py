@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evaluation.history_blend import HISTORY_SUFFIX
 from evaluation.report_tables import markdown_table
 
 from .experiment_settings import ExperimentSettings
@@ -43,7 +44,11 @@ def summary_table(summary: dict[str, Any]) -> str:
     rows = []
     for name, result in summary["models"].items():
         rows.append(
-            {"Model": name, **result["Combined"], "K": summary["clusterwise"].get(name, {}).get("num_clusters")}
+            {
+                "Model": name,
+                **result["Combined"],
+                "K": summary["clusterwise"].get(name.removesuffix(HISTORY_SUFFIX), {}).get("num_clusters"),
+            }
         )
     return markdown_table(rows, columns)
 

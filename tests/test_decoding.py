@@ -135,7 +135,9 @@ def test_thresholds_are_tuned_on_validation_then_applied_to_test():
     test = Dataset.from_dict(
         {"input_sessions": [[["b"]], [["a"]]], "target_session": [["bags", "home"], ["home", "cart"]]}
     )
-    report = evaluate_forecaster(forecaster, test, validation, progress=False, decoding="sampled")
+    report = evaluate_forecaster(
+        forecaster, test, validation, progress=False, decoding="sampled", page_rule="threshold"
+    )
     assert report.decisions["tau"]["threshold"] == 0.5 and report.decisions["tau"]["score"] == 1.0
     assert report.decisions["theta"]["Cart"]["threshold"] == 0.7
     assert report.decisions["theta"]["Purchase"]["threshold"] == 0.3
