@@ -247,6 +247,8 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
             "max_new_tokens": settings.max_new_tokens,
             "decodings": settings.decodings,
             "num_samples": settings.num_samples,
+            "page_rule": settings.page_rule,
+            "history_blend": settings.history_blend,
         },
         _evaluation_stage(settings, data_dir, specs),
     )

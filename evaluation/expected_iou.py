@@ -15,11 +15,11 @@ elsewhere (the outcome pages of :mod:`evaluation.decisions`) are ``fixed``: alwa
 the IoU. The set holds at least one non-fixed page when any has P > 0 (an empty G scores IoU 0).
 
 Example:
-    >>> sessions = [({"home", "shoes"}, 0.5), ({"home", "bags"}, 0.5)]
+    >>> sessions = [({"home", "shoes"}, 0.6), ({"home", "bags"}, 0.4)]
     >>> expected_iou_set(sessions)
-    ['home']
-    >>> round(expected_iou(["home"], sessions), 3), round(expected_iou(["home", "shoes"], sessions), 3)
-    (0.5, 0.667)
+    ['home', 'shoes']
+    >>> [round(expected_iou(pages, sessions), 3) for pages in (["home"], ["home", "shoes"], ["home", "shoes", "bags"])]
+    [0.5, 0.733, 0.667]
 """
 
 from __future__ import annotations
