@@ -138,6 +138,8 @@ def _evaluation_stage(settings: ExperimentSettings, data_dir: Path, specs: list[
                 seed=settings.seed,
                 decoding=decoding,
                 num_samples=settings.num_samples,
+                page_rule=settings.page_rule,
+                history_blend=settings.history_blend,
             )
             decoding_dir = out_dir if index == 0 else out_dir / f"decoding-{decoding}"
             reports = evaluate_models(specs, data_dir, decoding_dir, baseline=specs[0], options=options)
@@ -249,6 +251,8 @@ def _run_stages(settings: ExperimentSettings, run_dir: Path, force: bool) -> dic
             "max_new_tokens": settings.max_new_tokens,
             "decodings": settings.decodings,
             "num_samples": settings.num_samples,
+            "page_rule": settings.page_rule,
+            "history_blend": settings.history_blend,
         },
         _evaluation_stage(settings, data_dir, specs),
     )

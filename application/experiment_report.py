@@ -15,6 +15,7 @@ from typing import Any
 
 from evaluation.cluster_profiles import load_cluster_profiles, profiles_markdown
 from evaluation.glossary import glossary_markdown, without_glossary
+from evaluation.history_blend import HISTORY_SUFFIX
 from evaluation.report import INTERVALS_PLOT
 from evaluation.report_tables import markdown_table
 
@@ -59,7 +60,11 @@ def summary_table(summary: dict[str, Any]) -> str:
     rows = []
     for name, result in summary["models"].items():
         rows.append(
-            {"Model": name, **result["Combined"], "K": summary["clusterwise"].get(name, {}).get("num_clusters")}
+            {
+                "Model": name,
+                **result["Combined"],
+                "K": summary["clusterwise"].get(name.removesuffix(HISTORY_SUFFIX), {}).get("num_clusters"),
+            }
         )
     return markdown_table(rows, columns)
 

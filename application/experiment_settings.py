@@ -65,6 +65,10 @@ class ExperimentSettings:
             tuned on validation; ``greedy``: the paper's); the first is the headline, each other one is
             reported beside it.
         num_samples: S, sessions sampled per user by the sampled decoding.
+        page_rule: How the sampled decoding chooses each user's pages (``expected-iou``: the set maximising the
+            user's expected IoU under the samples; ``threshold``: one tau tuned on validation).
+        history_blend: Also report each model with the history-aware decoding (``<model>+history``: its samples
+            mixed with the user's input sessions, the weight tuned on validation).
         seed: Seed of data split, training and generation.
         pretraining: Overrides of :class:`PretrainingArguments` for both single LMs (``family``, ``bf16``,
             ``learning_rate``...; ``min_ratio`` defaults to ``num_clusters``).
@@ -92,6 +96,8 @@ class ExperimentSettings:
     batch_size: int = 64
     decodings: list[str] = field(default_factory=lambda: ["sampled"])
     num_samples: int = 16
+    page_rule: str = "expected-iou"
+    history_blend: bool = True
     seed: int = 0
     pretraining: dict[str, Any] = field(default_factory=dict)
     clusterwise: dict[str, Any] = field(default_factory=dict)

@@ -6,12 +6,15 @@ fitted on the train split). Each one
 forecasts every test user (:mod:`evaluation.forecasts`): a model decodes by sampling S sessions per
 user (``decoding="sampled"``, the default; thresholds tuned on the validation split, which the same
 model forecasts first) or greedily (``decoding="greedy"``, the paper's), and ranks the next session's
-first page by its next-token distribution; a baseline gives its session. Scores are per cluster and
-Combined; ``OUT/<name>/`` gets ``report.md``, ``report.csv``, ``report.json``, ``generations.jsonl``,
-PNG plots, ``reliability.png`` (the outcome probabilities' calibration) and ``training.png`` when a
-training log is found. With a
-baseline, ``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite
-scores against it.
+first page by its next-token distribution; a baseline gives its session. A sampled model's pages are
+each user's expected-IoU-optimal set (``page_rule="expected-iou"``, the default) or those above one tuned
+threshold (``"threshold"``); with ``history_blend`` (the default) the same samples are also scored by the
+history-aware decoding (:mod:`evaluation.history_blend`: the samples mixed with the user's own input
+sessions, the weight tuned on validation) as a second report, ``<name>+history``, so the pure model's figures
+stay apart. Scores are per cluster and Combined; ``OUT/<name>/`` gets ``report.md``, ``report.csv``,
+``report.json``, ``generations.jsonl``, PNG plots, ``reliability.png`` (the outcome probabilities'
+calibration) and ``training.png`` when a training log is found. With a baseline,
+``OUT/comparison.{md,csv,json}`` sets every model's Combined row beside its composite scores against it.
 
 Example:
     >>> reports = evaluate_models(["repeat-last", "markov"], "runs/default/data", "runs/default/evaluation",
@@ -37,13 +40,15 @@ from tokenization.examples import load_prepared
 from tokenization.page_rules import URL_NORMALIZATION_KEY, PageRules, describe_outcome_pages
 
 from .baselines import BASELINES, fit_baseline
+from .decisions import PAGE_RULES
 from .forecasts import BaselineForecaster, Forecaster
+from .history_blend import HISTORY_SUFFIX, HISTORY_WEIGHTS
 from .model_forecaster import DECODINGS, ModelForecaster
 from .outcome_metrics import OUTCOME_METRICS
 from .page_metrics import PAGE_MEAN_METRICS
 from .plots import load_training_log, plot_report, plot_training_log
 from .reliability_plot import plot_reliability
-from .report import EvaluationReport, evaluate_forecaster, save_comparison
+from .report import EvaluationReport, forecast_split, save_comparison, score_forecasts
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,10 @@ class EvaluationOptions:
         num_samples: S, sessions sampled per user.
         temperature: Sampling temperature.
         top_k: Sample among the k most likely pages only (0: the model's whole distribution).
+        page_rule: How sampled forecasts choose their pages (:data:`evaluation.decisions.PAGE_RULES`):
+            ``"expected-iou"``, each user's expected-IoU-optimal set, or ``"threshold"``, one tuned tau.
+        history_blend: Also score each sampled model with the history-aware decoding (its samples mixed
+            with the user's input sessions, the weight tuned on validation), as ``<name>+history``.
         validation_split: The split sampled forecasts tune their thresholds on (never the scored split).
         max_validation_users: Tune on only the first N validation users (None: all).
         markov_sample: The markov baseline samples (seeded) instead of greedy decoding.
@@ -88,6 +97,8 @@ class EvaluationOptions:
     num_samples: int = 16
     temperature: float = 1.0
     top_k: int = 0
+    page_rule: str = "expected-iou"
+    history_blend: bool = True
     validation_split: str = "validation"
     max_validation_users: int | None = None
     markov_sample: bool = False
@@ -105,6 +116,8 @@ class EvaluationOptions:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
         if self.num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {self.num_samples}")
+        if self.page_rule not in PAGE_RULES:
+            raise ValueError(f"page_rule must be one of {PAGE_RULES}, got {self.page_rule!r}")
         if self.decoding == "sampled" and self.validation_split == self.split:
             raise ValueError(f"thresholds must be tuned on another split than the scored one ({self.split!r})")
         self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -199,6 +212,52 @@ def _unique_name(spec: str, taken: set[str], options: EvaluationOptions) -> str:
     return name
 
 
+def _save_report(
+    report: EvaluationReport,
+    spec: str,
+    data_dir: str | Path,
+    summary: dict,
+    options: EvaluationOptions,
+    out_dir: Path,
+    validation_users: int,
+) -> None:
+    """Complete the report's metadata and write it, its plots and the spec's training curve to ``out_dir/<name>``."""
+    report.metadata.update(
+        {
+            "model": spec,
+            "data": str(data_dir),
+            "split": options.split,
+            "synthetic": bool(summary.get("synthetic", False)),
+            "outcome_pages": describe_outcome_pages(PageRules.from_dict(summary)),
+        }
+    )
+    if report.decisions is not None:
+        report.metadata.update(
+            {
+                "num_samples": options.num_samples,
+                "temperature": options.temperature,
+                "top_k": options.top_k,
+                "validation_split": options.validation_split,
+                "validation_users": validation_users,
+            }
+        )
+    model_out = out_dir / report.name
+    report.save(model_out)
+    plot_report(report.rows, model_out, PAGE_MEAN_METRICS, OUTCOME_METRICS, report.name)
+    _plot_outcome_reliability(report, model_out / "reliability.png")
+    training_log = _find_training_log(spec, options)
+    if training_log is not None:
+        try:
+            records = load_training_log(training_log)
+        except ValueError as error:
+            if options.training_log:  # asked for by name: a bad file is an error
+                raise
+            logger.info("%s: no training curve to plot (%s)", report.name, error)
+        else:
+            plot_training_log(records, model_out / "training.png")
+    logger.info("%s: report written to %s", report.name, model_out)
+
+
 def evaluate_models(
     specs: list[str],
     data_dir: str | Path,
@@ -235,55 +294,34 @@ def evaluate_models(
     if baseline and baseline not in specs:
         specs.append(baseline)
     reports: dict[str, EvaluationReport] = {}
+    validation_users = len(validation) if validation is not None else 0
     for spec in specs:
         name = _unique_name(spec, {report.name for report in reports.values()}, options)
         forecaster = build_forecaster(spec, dataset["train"], tokenizer, options, summary.get("session_length_cutoff"))
         is_model = isinstance(forecaster, ModelForecaster)
-        report = evaluate_forecaster(
-            forecaster,
-            test,
-            validation if forecaster.probabilistic else None,
-            batch_size=options.batch_size,
-            vocabulary=vocabulary,
-            name=name,
-            progress=options.progress,
-            decoding=options.decoding if is_model else None,
-        )
-        report.metadata.update(
-            {
-                "model": spec,
-                "data": str(data_dir),
-                "split": options.split,
-                "synthetic": bool(summary.get("synthetic", False)),
-                "outcome_pages": describe_outcome_pages(PageRules.from_dict(summary)),
-            }
-        )
+        validation_forecasts = None
         if forecaster.probabilistic:
-            report.metadata.update(
-                {
-                    "num_samples": options.num_samples,
-                    "temperature": options.temperature,
-                    "top_k": options.top_k,
-                    "validation_split": options.validation_split,
-                    "validation_users": len(validation),
-                }
+            validation_forecasts = forecast_split(
+                forecaster, validation, options.batch_size, f"validating {name}", options.progress
             )
-        model_out = out_dir / name
-        report.save(model_out)
-        plot_report(report.rows, model_out, PAGE_MEAN_METRICS, OUTCOME_METRICS, name)
-        _plot_outcome_reliability(report, model_out / "reliability.png")
-        training_log = _find_training_log(spec, options)
-        if training_log is not None:
-            try:
-                records = load_training_log(training_log)
-            except ValueError as error:
-                if options.training_log:  # asked for by name: a bad file is an error
-                    raise
-                logger.info("%s: no training curve to plot (%s)", name, error)
-            else:
-                plot_training_log(records, model_out / "training.png")
-        logger.info("%s: report written to %s", name, model_out)
-        reports[spec] = report
+        test_forecasts = forecast_split(forecaster, test, options.batch_size, f"evaluating {name}", options.progress)
+        variants = {spec: (name, (0.0,))}
+        if forecaster.probabilistic and options.history_blend:
+            variants[f"{spec}{HISTORY_SUFFIX}"] = (f"{name}{HISTORY_SUFFIX}", HISTORY_WEIGHTS)
+        for key, (variant_name, history_weights) in variants.items():
+            report = score_forecasts(
+                test_forecasts,
+                test,
+                validation_forecasts,
+                validation if forecaster.probabilistic else None,
+                vocabulary=vocabulary,
+                name=variant_name,
+                decoding=options.decoding if is_model else None,
+                page_rule=options.page_rule,
+                history_weights=history_weights,
+            )
+            _save_report(report, spec, data_dir, summary, options, out_dir, validation_users)
+            reports[key] = report
 
     save_comparison(list(reports.values()), out_dir, reports[baseline] if baseline else None)
     return reports

@@ -5,7 +5,9 @@ A forecast of a user's next session holds
 - ``session``: a point prediction (a greedy session, or a baseline's session);
 - ``page_probabilities``: P(page in the next session) for each page with P > 0 (outcome pages included);
 - ``outcome_probabilities``: P(cart), P(purchase), P(cart or purchase) in the next session;
-- ``ranked_pages``: candidate FIRST pages of the next session, most likely first (Recall@K, NDCG@K, MRR@K).
+- ``ranked_pages``: candidate FIRST pages of the next session, most likely first (Recall@K, NDCG@K, MRR@K);
+- ``samples``: the sampled sessions the probabilities are shares of (empty for other forecasts), which the
+  decisions of :mod:`evaluation.decisions` take as the distribution of the next session.
 
 A :class:`Forecaster` turns a batch of users' input sessions into forecasts (and, for clusterwise
 models, each user's cluster); its ``probabilistic`` flag says whether the probabilities are graded, so
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from tokenization.constants import OUTCOME_CART, OUTCOME_PURCHASE
@@ -44,6 +46,7 @@ class Forecast:
     page_probabilities: dict[str, float]
     outcome_probabilities: tuple[float, float, float]
     ranked_pages: list[str]
+    samples: list[list[str]] = field(default_factory=list)
 
 
 class Forecaster(Protocol):
@@ -97,7 +100,13 @@ def sampled_forecast(
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     probabilities = {page: count / len(sets) for page, count in ranked}
     either = sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in sets) / len(sets)
-    return Forecast(list(session), probabilities, _outcome_probabilities(probabilities, either), ranked_pages)
+    return Forecast(
+        list(session),
+        probabilities,
+        _outcome_probabilities(probabilities, either),
+        ranked_pages,
+        [list(sample) for sample in samples],
+    )
 
 
 class SessionForecaster:

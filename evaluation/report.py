@@ -381,14 +381,26 @@ def describe_decoding(report: EvaluationReport) -> str:
         "the predictor's own session (P = 1 for its pages)"
     """
     if report.decisions is not None:
-        tau, theta = report.decisions["tau"], report.decisions["theta"]
-        samples = report.metadata.get("num_samples")
+        decisions, samples = report.decisions, report.metadata.get("num_samples")
+        weights = decisions.get("history_weight", {"pages": 0.0, "outcomes": 0.0})
+        if decisions.get("page_rule", "threshold") == "threshold":
+            tau = decisions["tau"]
+            pages = f"pages with P >= tau={tau['threshold']:.3f} (validation mean IoU {tau['score']:.3f})"
+        else:
+            score = decisions["validation_scores"]["pages"][str(weights["pages"])]
+            pages = f"each user's expected-IoU-optimal pages (validation mean IoU {score:.3f})"
+        history = "pure model (no history blend)"
+        if len(decisions.get("validation_scores", {}).get("outcomes", {})) > 1:
+            history = (
+                f"history-aware: P mixed with the user's input sessions at lambda={weights['pages']:.1f} for pages, "
+                f"{weights['outcomes']:.1f} for outcomes (validation-tuned; 0 = pure model)"
+            )
         return (
-            f"{report.decoding or 'probabilistic'}{f' ({samples} sessions per user)' if samples else ''}; "
-            f"G = pages with P >= tau={tau['threshold']:.3f} (validation mean IoU {tau['score']:.3f}) plus "
+            f"{report.decoding or 'probabilistic'}{f' ({samples} sessions per user)' if samples else ''}, {history}; "
+            f"G = {pages} plus "
             + ", ".join(
                 f"{outcome.lower()} if P >= {choice['threshold']:.3f} (validation F1 {choice['score']:.3f})"
-                for outcome, choice in theta.items()
+                for outcome, choice in decisions["theta"].items()
             )
         )
     if report.decoding is not None:
@@ -430,6 +442,33 @@ def _check_split(dataset: Dataset, split: str) -> None:
         raise ValueError(f"the {split} dataset has no users to evaluate")
 
 
+@dataclass
+class SplitForecasts:
+    """Every user's forecast of one split, the clusters (None when the forecaster has none) and the time taken."""
+
+    forecasts: list[Forecast]
+    clusters: list[int] | None
+    seconds: float
+
+
+def forecast_split(
+    forecaster: Forecaster, dataset: Dataset, batch_size: int = 64, desc: str = "forecasting", progress: bool = True
+) -> SplitForecasts:
+    """Forecast every user of ``dataset`` (columns ``input_sessions`` and ``target_session``) in batches.
+
+    Example:
+        >>> from datasets import Dataset
+        >>> from evaluation.baselines import RepeatLastSessionBaseline
+        >>> users = Dataset.from_dict({"input_sessions": [[["a", "b"]]], "target_session": [["a"]]})
+        >>> forecast_split(SessionForecaster(RepeatLastSessionBaseline()), users, progress=False).forecasts[0].session
+        ['a', 'b']
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    _check_split(dataset, "forecast")
+    return SplitForecasts(*_forecast_users(forecaster, dataset, batch_size, desc, progress))
+
+
 def evaluate_forecaster(
     forecaster: Forecaster,
     test_dataset: Dataset,
@@ -440,12 +479,14 @@ def evaluate_forecaster(
     name: str = "model",
     progress: bool = True,
     decoding: str | None = None,
+    page_rule: str = "expected-iou",
+    history_weights: Sequence[float] = (0.0,),
 ) -> EvaluationReport:
     """Forecast the next session of every test user and score it per cluster and Combined.
 
     A probabilistic forecaster (``forecaster.probabilistic``) first forecasts the validation users,
-    whose forecasts tune the decision thresholds (:meth:`DecisionRule.tune`) applied unchanged to
-    the test users; otherwise G is each forecast's session.
+    whose forecasts tune the decision rule (:meth:`DecisionRule.tune`) applied unchanged to the test
+    users; otherwise G is each forecast's session.
 
     Args:
         forecaster: What to score (:class:`evaluation.forecasts.Forecaster`).
@@ -458,6 +499,9 @@ def evaluate_forecaster(
         name: The model's name in the tables.
         progress: Show tqdm progress bars.
         decoding: The decoding's name for the report (e.g. ``"sampled"``).
+        page_rule: How a probabilistic forecast's pages are chosen (:data:`evaluation.decisions.PAGE_RULES`).
+        history_weights: The weights of the user's input sessions tried on validation (the history-aware
+            decoding, :mod:`evaluation.history_blend`); ``(0.0,)``: the pure model.
 
     Example:
         >>> from datasets import Dataset
@@ -471,24 +515,70 @@ def evaluate_forecaster(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     _check_split(test_dataset, "test")
-    if clusters is not None and len(clusters) != len(test_dataset):
-        raise ValueError(f"{len(clusters)} cluster labels given for {len(test_dataset)} test users")
-    rule = None
-    validation_seconds = 0.0
+    validation = None
     if forecaster.probabilistic:
         if validation_dataset is None:
             raise ValueError(f"{name}: a probabilistic forecaster needs validation users to tune its thresholds on")
         _check_split(validation_dataset, "validation")
-        validation_forecasts, _, validation_seconds = _forecast_users(
-            forecaster, validation_dataset, batch_size, f"validating {name}", progress
-        )
-        rule = DecisionRule.tune(validation_forecasts, list(validation_dataset["target_session"]))
-    forecasts, forecast_clusters, seconds = _forecast_users(
-        forecaster, test_dataset, batch_size, f"evaluating {name}", progress
+        validation = forecast_split(forecaster, validation_dataset, batch_size, f"validating {name}", progress)
+    test = forecast_split(forecaster, test_dataset, batch_size, f"evaluating {name}", progress)
+    return score_forecasts(
+        test,
+        test_dataset,
+        validation,
+        validation_dataset,
+        vocabulary=vocabulary,
+        clusters=clusters,
+        name=name,
+        decoding=decoding,
+        page_rule=page_rule,
+        history_weights=history_weights,
     )
-    generated = rule.predicted_sets(forecasts) if rule is not None else [list(f.session) for f in forecasts]
+
+
+def score_forecasts(
+    test: SplitForecasts,
+    test_dataset: Dataset,
+    validation: SplitForecasts | None = None,
+    validation_dataset: Dataset | None = None,
+    vocabulary: set[str] | None = None,
+    clusters: Sequence[int] | None = None,
+    name: str = "model",
+    decoding: str | None = None,
+    page_rule: str = "expected-iou",
+    history_weights: Sequence[float] = (0.0,),
+) -> EvaluationReport:
+    """Score forecasts already made (:func:`forecast_split`), so that several decision rules share one sampling.
+
+    With validation forecasts the decision rule is tuned on them (:meth:`DecisionRule.tune`) and decides G;
+    without, G is each forecast's session. The arguments are those of :func:`evaluate_forecaster`.
+    """
+    _check_split(test_dataset, "test")
+    if len(test.forecasts) != len(test_dataset):
+        raise ValueError(f"{len(test.forecasts)} forecasts for {len(test_dataset)} test users")
+    if clusters is not None and len(clusters) != len(test_dataset):
+        raise ValueError(f"{len(clusters)} cluster labels given for {len(test_dataset)} test users")
+    test_inputs = list(test_dataset["input_sessions"])
+    rule = None
+    if validation is not None:
+        if validation_dataset is None or len(validation.forecasts) != len(validation_dataset):
+            raise ValueError(f"{name}: the validation forecasts need their validation dataset, one row per forecast")
+        rule = DecisionRule.tune(
+            validation.forecasts,
+            list(validation_dataset["target_session"]),
+            list(validation_dataset["input_sessions"]),
+            page_rule=page_rule,
+            history_weights=history_weights,
+        )
+    forecasts = test.forecasts
+    if rule is not None:
+        generated = rule.predicted_sets(forecasts, test_inputs)
+        outcome_probabilities = rule.outcome_probability_matrix(forecasts, test_inputs)
+    else:
+        generated = [list(forecast.session) for forecast in forecasts]
+        outcome_probabilities = outcome_probability_matrix(forecasts)
     actual = list(test_dataset["target_session"])
-    inputs = [[page for session in sessions for page in session] for sessions in test_dataset["input_sessions"]]
+    inputs = [[page for session in sessions for page in session] for sessions in test_inputs]
     user_ids = (
         list(test_dataset["user_id"])
         if "user_id" in test_dataset.column_names
@@ -496,13 +586,13 @@ def evaluate_forecaster(
     )
     segments = list(test_dataset["segment"]) if "segment" in test_dataset.column_names else []
 
-    assigned = [int(cluster) for cluster in clusters] if clusters is not None else forecast_clusters
+    assigned = [int(cluster) for cluster in clusters] if clusters is not None else test.clusters
     scores = UserScores.compute(
         generated,
         actual,
         inputs,
         vocabulary,
-        outcome_probability_matrix(forecasts),
+        outcome_probabilities,
         [forecast.ranked_pages for forecast in forecasts],
     )
     rows = []
@@ -524,8 +614,8 @@ def evaluate_forecaster(
         actual=actual,
         clusters=assigned,
         recovery=recovery,
-        seconds=seconds,
-        metadata={"validation_seconds": validation_seconds},
+        seconds=test.seconds,
+        metadata={"validation_seconds": validation.seconds if validation is not None else 0.0},
         scores=scores,
         decoding=decoding,
         decisions=rule.to_dict() if rule is not None else None,

@@ -135,7 +135,9 @@ def test_thresholds_are_tuned_on_validation_then_applied_to_test():
     test = Dataset.from_dict(
         {"input_sessions": [[["b"]], [["a"]]], "target_session": [["bags", "home"], ["home", "cart"]]}
     )
-    report = evaluate_forecaster(forecaster, test, validation, progress=False, decoding="sampled")
+    report = evaluate_forecaster(
+        forecaster, test, validation, progress=False, decoding="sampled", page_rule="threshold"
+    )
     assert report.decisions["tau"]["threshold"] == 0.5 and report.decisions["tau"]["score"] == 1.0
     assert report.decisions["theta"]["Cart"]["threshold"] == 0.7
     assert report.decisions["theta"]["Purchase"]["threshold"] == 0.3
@@ -214,3 +216,15 @@ def test_hetlm_evaluate_decodes_greedily_when_asked(smoke_run, tmp_path):
     assert report["decoding"] == "greedy" and report["decisions"] is None
     assert 0 <= report["rows"][-1]["NDCG@10"] <= 1 and report["rows"][-1]["Cart Brier"] is not None
     assert "greedy (one session per user" in (tmp_path / "comparison.md").read_text()
+
+
+def test_hetlm_evaluate_keeps_the_threshold_rule_and_skips_the_history_blend_when_asked(smoke_run, tmp_path):
+    from application.cli import main as cli_main
+
+    arguments = ["--log-level", "WARNING", "evaluate", str(smoke_run / "lm-small"), "--data", str(smoke_run / "data")]
+    arguments += ["--max-users", "10", "--num-samples", "4", "--out", str(tmp_path), "--no-progress"]
+    assert cli_main([*arguments, "--page-rule", "threshold", "--no-history-blend"]) == 0
+    report = json.loads((tmp_path / "lm-small" / "report.json").read_text())
+    assert report["decisions"]["page_rule"] == "threshold" and 0 < report["decisions"]["tau"]["threshold"] <= 1
+    assert not (tmp_path / "lm-small+history").exists()
+    assert "pages with P >= tau=" in (tmp_path / "comparison.md").read_text()

@@ -17,14 +17,13 @@ from application.experiment_settings import ExperimentSettings, hetlm_stage_name
 from application.source_fingerprint import prepared_data_fingerprint
 from evaluation.cluster_profiles import load_cluster_profiles
 from evaluation.glossary import undefined_headers
+from evaluation.history_blend import HISTORY_SUFFIX, HISTORY_WEIGHTS
 from evaluation.report_tables import image_links
 from modeling_hetlm import HeTLMForBrowsing
 
-MODELS = [
-    "lm-large",
-    "lm-small",
-    "kmeans-k3",
-    "hetlm-a5-b9",
+LANGUAGE_MODELS = ["lm-large", "lm-small", "kmeans-k3", "hetlm-a5-b9"]
+# Each sampled model is reported twice from the same samples: pure, then with the history-aware decoding.
+MODELS = [name for model in LANGUAGE_MODELS for name in (model, f"{model}{HISTORY_SUFFIX}")] + [
     "repeat-last",
     "most-popular",
     "markov",
@@ -59,7 +58,11 @@ def test_the_report_folder_holds_every_model_side_by_side(smoke_run):
     assert (smoke_run / "evaluation" / "hetlm-a5-b9" / "reliability.png").stat().st_size > 0
     assert summary["decodings"] == ["sampled"]
     hetlm = summary["models"]["hetlm-a5-b9"]
-    assert hetlm["decoding"] == "sampled" and 0 < hetlm["decisions"]["tau"]["threshold"] <= 1
+    assert hetlm["decoding"] == "sampled" and hetlm["decisions"]["page_rule"] == "expected-iou"
+    assert hetlm["decisions"]["history_weight"] == {"pages": 0.0, "outcomes": 0.0}
+    blended = summary["models"][f"hetlm-a5-b9{HISTORY_SUFFIX}"]["decisions"]
+    assert set(blended["history_weight"].values()) <= set(HISTORY_WEIGHTS)
+    assert len(blended["validation_scores"]["pages"]) == len(HISTORY_WEIGHTS)
     assert summary["models"]["markov"]["decisions"] is None
     for metric in ("NDCG@10", "Recall@20", "MRR@10", "CoP Brier"):
         assert 0 <= hetlm["Combined"][metric] <= 1, metric

@@ -4,9 +4,11 @@ Each MODEL is a saved model folder (a HeTLM model or a plain causal LM over page
 name of a simple baseline (``repeat-last``, ``most-popular``, ``markov``, ``personal-popular``,
 ``sknn``, fitted on the train split). For each one, every test user's next session is forecast (batched, with a
 progress bar):
-a model samples ``--num-samples`` sessions per user and its predicted set and outcomes come from
-thresholds tuned on the validation split (``--decoding sampled``, the default) or it decodes one greedy
-session (``--decoding greedy``, the paper's); outcome probabilities and the ranking of the next
+a model samples ``--num-samples`` sessions per user and its predicted set and outcomes are decided
+under them, with thresholds tuned on the validation split (``--decoding sampled``, the default: each
+user's expected-IoU-optimal pages, ``--page-rule``; also scored as ``MODEL+history``, the history-aware
+decoding that mixes the samples with the user's own input sessions, unless ``--no-history-blend``) or
+it decodes one greedy session (``--decoding greedy``, the paper's); outcome probabilities and the ranking of the next
 session's first page are scored too. ``OUT/<name>/`` gets ``report.md``, ``report.csv``,
 ``report.json``, ``generations.jsonl`` and PNG plots (``reliability.png``; ``training.png`` when a
 training log is found). With ``--baseline`` the baseline is scored too and ``OUT/comparison.{md,csv,json}`` sets
@@ -25,6 +27,7 @@ import argparse
 from pathlib import Path
 
 from evaluation.baselines import BASELINES
+from evaluation.decisions import PAGE_RULES
 
 from .device_option import add_device_option, resolve_device
 
@@ -58,6 +61,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "greedy session per user (the paper's).",
     )
     parser.add_argument("--num-samples", type=int, default=16, help="S, sessions sampled per user (default: 16).")
+    parser.add_argument(
+        "--page-rule",
+        choices=PAGE_RULES,
+        default="expected-iou",
+        help="How sampled decoding chooses each user's pages: expected-iou, the set maximising the user's "
+        "expected IoU under the samples (default); threshold, the pages with P >= one tau tuned on validation.",
+    )
+    parser.add_argument(
+        "--no-history-blend",
+        action="store_true",
+        help="Skip the history-aware decoding: by default each sampled model is also scored (as "
+        "MODEL+history) with its samples mixed with the user's own input sessions, the weight tuned on "
+        "the validation split.",
+    )
     parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature (default: 1.0).")
     parser.add_argument(
         "--top-k",
@@ -95,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         decoding=args.decoding,
         num_samples=args.num_samples,
+        page_rule=args.page_rule,
+        history_blend=not args.no_history_blend,
         temperature=args.temperature,
         top_k=args.top_k,
         markov_sample=args.markov_sample,
