@@ -56,7 +56,7 @@ from transformers import Trainer, TrainerCallback
 from .checkpoints import CLUSTER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
 from .clustering import pretrain_selector
 from .data import BrowsingCollator
-from .reassignment import REASSIGNMENTS, hard_em_labels, score_users
+from .reassignment import REASSIGNMENTS, RowScores, classification_em_labels, hard_em_labels, score_users
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 # L1 or L2, yet stays above fp32's underflow.
 RETIRED_LOGIT_GAP = 80.0
 LOGGED_LOSSES = ("l1", "l2", "l3", "critic_loss", "selector_loss")
+# Columns the trainer adds to the training rows for online EM (popped before the model's forward).
+INDEX_COLUMNS = ("user_index", "row_index")
 
 
 class ClusterMask:
@@ -107,14 +109,22 @@ class _ClusterPruningCallback(TrainerCallback):
         self.trainer = trainer
 
     def on_step_end(self, args, state, control, **kwargs):
-        every = self.trainer.prune_every_steps
+        trainer = self.trainer
+        reassign_every = trainer.reassign_every_steps
+        if trainer.reassignment != "none" and reassign_every and state.global_step % reassign_every == 0:
+            trainer.reassign_users()
+        every = trainer.prune_every_steps
         if every and state.global_step % every == 0:
-            self.trainer.prune_small_clusters()
+            trainer.prune_small_clusters()
 
     def on_epoch_end(self, args, state, control, **kwargs):
         trainer = self.trainer
         epoch = round(state.epoch or 0)
-        if trainer.reassignment != "none" and epoch % trainer.reassign_every_epochs == 0:
+        if (
+            trainer.reassignment != "none"
+            and not trainer.reassign_every_steps
+            and epoch % trainer.reassign_every_epochs == 0
+        ):
             trainer.reassign_users()
         if not trainer.prune_every_steps:
             trainer.prune_small_clusters()
@@ -141,10 +151,16 @@ class HeTLMTrainer(Trainer):
         prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end.
         reference_labels: The K-means labels of the training users (``[N]``); each routing of the
             training users then records how many of them the selector has moved away from K-means.
-        reassignment: ``"none"`` (the paper's loop only) or ``"hard_em"`` (:mod:`trainers.reassignment`:
+        reassignment: ``"none"`` (the paper's loop only), ``"hard_em"`` (:mod:`trainers.reassignment`:
             at the end of every ``reassign_every_epochs``-th epoch, retrain the selector on
             ``argmin_k NLL_k`` for ``reassign_selector_epochs`` epochs at ``reassign_learning_rate``,
-            targets smoothed by ``label_smoothing``; ``reassign_size_prior`` weighs the log cluster share).
+            targets smoothed by ``label_smoothing``; ``reassign_size_prior`` weighs the log cluster share)
+            or ``"online_em"`` (the same step on the NLLs L1 computed for each row before training on it,
+            with the shares of the current labels as mixing weights; the critic trains each user's rows
+            on its label's predictor, starting from ``reference_labels``, which it needs).
+            ``train_dataset`` then needs ``user_index`` (each row's user, the row of ``train_users``) unless
+            every row is a user of its own.
+        reassign_every_steps: Reassign every N optimizer steps instead of every ``reassign_every_epochs`` epochs.
         Other keyword arguments go to ``Trainer``.
     """
 
@@ -162,6 +178,7 @@ class HeTLMTrainer(Trainer):
         reference_labels: np.ndarray | None = None,
         reassignment: str = "none",
         reassign_every_epochs: int = 1,
+        reassign_every_steps: int | None = None,
         reassign_selector_epochs: int = 5,
         reassign_learning_rate: float = 1e-2,
         reassign_size_prior: float = 0.0,
@@ -186,7 +203,27 @@ class HeTLMTrainer(Trainer):
             )
         if isinstance(min_cluster_size, bool) or not isinstance(min_cluster_size, int) or min_cluster_size < 1:
             raise ValueError(f"min_cluster_size must be an integer >= 1, got {min_cluster_size!r}")
-        kwargs.setdefault("data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id))
+        if reassign_every_steps is not None and reassign_every_steps < 1:
+            raise ValueError(f"reassign_every_steps must be >= 1 or None, got {reassign_every_steps!r}")
+        self.row_scores = None
+        if reassignment == "online_em":
+            if reference_labels is None:
+                raise ValueError("reassignment='online_em' needs reference_labels (the starting cluster of each user)")
+            if "user_index" in train_dataset.column_names:
+                row_users = np.asarray(train_dataset["user_index"])
+            elif len(train_dataset) == len(train_users):
+                row_users = np.arange(len(train_dataset))
+                train_dataset = train_dataset.add_column("user_index", row_users.tolist())
+            else:
+                raise ValueError(
+                    f"reassignment='online_em' needs a 'user_index' column: {len(train_dataset)} training rows "
+                    f"for {len(train_users)} users"
+                )
+            train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))
+            self.row_scores = RowScores(row_users, len(train_users), model.config.num_clusters)
+        kwargs.setdefault(
+            "data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id, index_columns=INDEX_COLUMNS)
+        )
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         self.selector_learning_rate = selector_learning_rate
         self.selector_weight_decay = selector_weight_decay
@@ -194,6 +231,7 @@ class HeTLMTrainer(Trainer):
         self.prune_every_steps = prune_every_steps
         self.reassignment = reassignment
         self.reassign_every_epochs = reassign_every_epochs
+        self.reassign_every_steps = reassign_every_steps
         self.reassign_selector_epochs = reassign_selector_epochs
         self.reassign_learning_rate = reassign_learning_rate
         self.reassign_size_prior = reassign_size_prior
@@ -202,6 +240,8 @@ class HeTLMTrainer(Trainer):
             None if reference_labels is None else torch.as_tensor(reference_labels, dtype=torch.long)
         )
         self.train_users = train_users
+        # Online EM: the cluster of every training user, which the critic's rows follow.
+        self.labels = None if self.row_scores is None else self.reference_labels.clone()
         self.routing_embeddings = torch.tensor(train_users["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
         self._mask_hook = model.selector.register_forward_hook(self.cluster_mask)
@@ -211,6 +251,11 @@ class HeTLMTrainer(Trainer):
         self.cluster_sizes = self._sizes(self.assignments)
         self._pending: dict[str, list[float]] = defaultdict(list)
         self.add_callback(_ClusterPruningCallback(self))
+
+    def _set_signature_columns_if_needed(self) -> None:
+        """Keep the online-EM index columns when ``remove_unused_columns`` drops what the forward does not take."""
+        super()._set_signature_columns_if_needed()
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *INDEX_COLUMNS]))
 
     # ----- optimisation -----
 
@@ -250,10 +295,15 @@ class HeTLMTrainer(Trainer):
         """Training: ``critic_loss + selector_loss`` (records the loss terms for logging). Evaluation: ``critic_loss``,
         the validation NLL of each user under its routed predictor."""
         active_clusters = self.cluster_mask.active.to(inputs["input_ids"].device)
+        users, rows = (inputs.pop(name, None) for name in INDEX_COLUMNS)
         if not model.training:
             outputs = model(**inputs, compute_selector_loss=False, active_clusters=active_clusters)
             return (outputs.critic_loss, outputs) if return_outputs else outputs.critic_loss
-        outputs = model(**inputs, active_clusters=active_clusters)
+        assignments = None if self.labels is None else self.labels[users.cpu()].to(inputs["input_ids"].device)
+        outputs = model(**inputs, active_clusters=active_clusters, assignments=assignments)
+        if self.row_scores is not None:
+            tokens = (inputs["labels"][:, 1:] != -100).sum(dim=1, keepdim=True)
+            self.row_scores.record(rows, outputs.per_cluster_nll.detach() * tokens)
         unwrapped = self.accelerator.unwrap_model(model)
         for name in LOGGED_LOSSES:
             self._pending[name].append(float(getattr(outputs, name).detach()))
@@ -296,7 +346,10 @@ class HeTLMTrainer(Trainer):
 
     @torch.no_grad()
     def route_training_users(self) -> torch.Tensor:
-        """Cluster of every training user ``[N]`` (original cluster ids) under the current selector and mask."""
+        """Cluster of every training user ``[N]`` (original cluster ids): the online-EM labels, else the routing
+        of the current selector and mask."""
+        if self.labels is not None:
+            return self.labels.clone()
         model = self.model
         was_training = model.training
         model.eval()
@@ -310,19 +363,25 @@ class HeTLMTrainer(Trainer):
 
     def reassign_users(self) -> dict[str, Any]:
         """One hard-EM step: score every training user under every active predictor, retrain the selector
-        towards ``argmin_k NLL_k`` (see :mod:`trainers.reassignment`); returns (and records) what changed."""
+        towards ``argmin_k NLL_k`` (see :mod:`trainers.reassignment`); returns (and records) what changed.
+        With online EM the scores are those L1 recorded, and the critic follows the new labels from here on."""
         model = self.model
         active = self.cluster_mask.active
-        nll = score_users(
-            model,
-            self.train_users,
-            self.data_collator,
-            active,
-            batch_size=max(self.args.per_device_eval_batch_size, 64),
-            context=self.compute_loss_context_manager,
-        )
-        labels = hard_em_labels(nll, active, self.reassign_size_prior)
         before = self.route_training_users()
+        if self.labels is not None:
+            nll, seen = self.row_scores.user_scores()
+            labels = classification_em_labels(nll, seen, self.labels, active, self.reassign_size_prior)
+            self.labels = labels.clone()
+        else:
+            nll = score_users(
+                model,
+                self.train_users,
+                self.data_collator,
+                active,
+                batch_size=max(self.args.per_device_eval_batch_size, 64),
+                context=self.compute_loss_context_manager,
+            )
+            labels = hard_em_labels(nll, active, self.reassign_size_prior)
         fit = pretrain_selector(
             model,
             self.routing_embeddings.numpy(),
@@ -365,6 +424,8 @@ class HeTLMTrainer(Trainer):
         retired = [c for c in active if self.cluster_sizes[c] < self.min_cluster_size and c != largest]
         if retired:
             self.cluster_mask.retire(retired)
+            if self.labels is not None:
+                self._relabel_retired_users()
             self.assignments = self.route_training_users()
             self.cluster_sizes = self._sizes(self.assignments)
             logger.info(
@@ -392,6 +453,24 @@ class HeTLMTrainer(Trainer):
         )
         return retired
 
+    def _relabel_retired_users(self) -> None:
+        """Online EM: the users of retired clusters take their best active predictor by the recorded scores
+        (the selector's choice where none of their rows was scored yet)."""
+        active = self.cluster_mask.active
+        stranded = ~active[self.labels]
+        if not stranded.any():
+            return
+        nll, seen = self.row_scores.user_scores()
+        best = nll.masked_fill(~active, float("inf")).argmin(dim=1)
+        model = self.model
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            device = next(model.selector.parameters()).device
+            routed = model.assign_clusters(self.routing_embeddings.to(device), routing="selector").cpu()
+        model.train(was_training)
+        self.labels = torch.where(stranded, torch.where(seen, best, routed), self.labels)
+
     def save_cluster_state(self, folder: str | os.PathLike) -> None:
         """Write the active cluster set and the cluster history to ``folder/hetlm_clusters.json``."""
         state = {
@@ -400,6 +479,9 @@ class HeTLMTrainer(Trainer):
             "reassignments": self.reassignment_history,
             "assignments": self.assignments.tolist(),
         }
+        if self.labels is not None:
+            state["em_labels"] = self.labels.tolist()
+            state["row_scores"] = self.row_scores.table.nan_to_num(nan=-1.0).tolist()
         (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def load_cluster_state(self, folder: str | os.PathLike) -> None:
@@ -414,6 +496,12 @@ class HeTLMTrainer(Trainer):
         )
         self.cluster_history = state["history"]
         self.reassignment_history = state.get("reassignments", [])
+        if self.labels is not None:
+            if "em_labels" not in state:
+                raise ValueError(f"{path} holds no online-EM labels: it was not written with reassignment='online_em'")
+            self.labels = torch.tensor(state["em_labels"], dtype=torch.long)
+            table = torch.tensor(state["row_scores"], dtype=torch.float32)
+            self.row_scores.table = table.masked_fill(table < 0, float("nan"))
         saved = state.get("assignments")
         self.assignments = torch.tensor(saved) if saved is not None else self.route_training_users()
         self.cluster_sizes = self._sizes(self.route_training_users())

@@ -58,31 +58,56 @@ def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> fl
     """
     if "segment" not in users.column_names:
         return None
-    embeddings = torch.tensor(users["user_embeddings"], dtype=torch.float32)
-    assignments = model.assign_clusters(embeddings).numpy()
+    if model.config.routing == "likelihood":
+        assignments = route_and_score(model, users)[0]
+    else:
+        assignments = model.assign_clusters(torch.tensor(users["user_embeddings"], dtype=torch.float32)).numpy()
     return float(adjusted_rand_score(np.asarray(users["segment"]), assignments))
 
 
 @torch.no_grad()
-def routed_nll(model: HeTLMForBrowsing, users, batch_size: int = 64) -> float:
-    """Mean over ``users`` of each user's per-token NLL under the predictor it is routed to (``config.routing``):
-    the figure HeTLM and the K-means baseline are compared on.
+def route_and_score(
+    model: HeTLMForBrowsing, users, batch_size: int = 64, target_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's cluster under ``config.routing`` and its per-token NLL under that cluster's predictor (the
+    routing sees the user's input history only; the NLL scores the user's ``labels``, or with ``target_only``
+    just the tokens after its last ``[BOS]``: the next session, which no routing has seen).
 
     Example:
-        >>> routed_nll(model, users["validation"])  # doctest: +SKIP
-        2.84
+        >>> clusters, nll = route_and_score(model, users["validation"])  # doctest: +SKIP
     """
     was_training = model.training
     model.eval()
     collator = BrowsingCollator(pad_token_id=model.config.pad_token_id)
     columns = users.select_columns(["input_ids", "labels", "user_embeddings"])
-    total = 0.0
+    clusters, nll = [], []
     for start in range(0, len(columns), batch_size):
         batch = collator(columns.select(range(start, min(start + batch_size, len(columns)))).to_list())
+        if target_only:
+            batch["labels"] = _target_labels(batch["input_ids"], batch["labels"], model.config.bos_token_id)
         outputs = model(**batch, compute_selector_loss=False)
-        total += float(outputs.per_cluster_nll.gather(1, outputs.assignments.unsqueeze(1)).sum())
+        clusters.append(outputs.assignments.cpu())
+        nll.append(outputs.per_cluster_nll.gather(1, outputs.assignments.unsqueeze(1)).squeeze(1).float().cpu())
     model.train(was_training)
-    return total / len(columns)
+    return torch.cat(clusters).numpy(), torch.cat(nll).numpy()
+
+
+def _target_labels(input_ids: torch.Tensor, labels: torch.Tensor, bos_token_id: int) -> torch.Tensor:
+    """``labels`` with every position up to each row's last ``[BOS]`` set to -100 (the target session kept)."""
+    positions = torch.arange(input_ids.shape[1])
+    last_bos = torch.where(input_ids == bos_token_id, positions, -1).amax(dim=1, keepdim=True)
+    return labels.masked_fill(positions <= last_bos, -100)
+
+
+def routed_nll(model: HeTLMForBrowsing, users, batch_size: int = 64, target_only: bool = False) -> float:
+    """Mean over ``users`` of each user's per-token NLL under the predictor it is routed to (``config.routing``):
+    the figure HeTLM and the K-means baseline are compared on (``target_only``: the next session's tokens only).
+
+    Example:
+        >>> routed_nll(model, users["validation"])  # doctest: +SKIP
+        2.84
+    """
+    return float(route_and_score(model, users, batch_size, target_only)[1].mean())
 
 
 def build_hetlm_trainer(
@@ -94,10 +119,11 @@ def build_hetlm_trainer(
     num_parameters = start.model.predictors[0].num_parameters()
     arguments = resolve_training_arguments(args, output_dir, num_parameters, has_validation)
     columns = ["input_ids", "labels", "user_embeddings"]
+    train_columns = columns + ["user_index"] if args.reassignment == "online_em" else columns
     return HeTLMTrainer(
         model=start.model,
         args=arguments,
-        train_dataset=start.users["train"].select_columns(columns),
+        train_dataset=start.users["train"].select_columns(train_columns),
         eval_dataset=start.users["validation"].select_columns(columns) if has_validation else None,
         selector_learning_rate=args.selector_learning_rate,
         selector_weight_decay=args.selector_weight_decay,
@@ -107,6 +133,7 @@ def build_hetlm_trainer(
         reference_labels=start.clusters.labels,
         reassignment=args.reassignment,
         reassign_every_epochs=args.reassign_every_epochs,
+        reassign_every_steps=args.reassign_every_steps,
         reassign_selector_epochs=args.reassign_selector_epochs,
         reassign_learning_rate=args.reassign_learning_rate,
         reassign_size_prior=args.reassign_size_prior,
@@ -138,7 +165,13 @@ def train_hetlm(
         if resume_from_checkpoint is None:
             raise ValueError(f"No complete checkpoint found in {output_dir / 'trainer'} to resume from")
     start = start_clusterwise_training(
-        splits, tokenizer, lm, args, encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config
+        splits,
+        tokenizer,
+        lm,
+        args,
+        routing=args.routing,
+        encoder_tokenizer=encoder_tokenizer,
+        encoder_config=encoder_config,
     )
     trainer = build_hetlm_trainer(start, output_dir / "trainer", args)
     has_validation = trainer.eval_dataset is not None
@@ -165,6 +198,9 @@ def train_hetlm(
         "segment_ari_kmeans_init": ari_before,
         "segment_ari": ari_after,
         "routed_validation_nll": routed_nll(model, start.users["validation"]) if has_validation else None,
+        "routed_validation_target_nll": (
+            routed_nll(model, start.users["validation"], target_only=True) if has_validation else None
+        ),
         "kept_clusters": kept,
         "cluster_sizes": trainer.cluster_sizes,
         "cluster_history": trainer.cluster_history,

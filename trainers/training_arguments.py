@@ -163,6 +163,14 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       L1 gradient).
     - ``reassign_size_prior``: weight w of ``-w log(n_k / N)`` in the hard-EM choice (classification EM with
       mixing weights): near-ties go to the larger cluster, so clusters splitting one segment merge.
+    - ``reassignment="online_em"``: the same step on the NLLs L1 computes for each training row before the
+      predictors train on it (held-out in the first epoch, no extra pass), with the current labels' shares as
+      mixing weights (w = 1 is the mixture's own), and the critic trains each user's rows on its label's
+      predictor; ``reassign_every_steps`` runs the step every N optimizer steps (several rounds per epoch, the
+      first N steps a warm-up of the critic on the K-means clusters).
+    - ``routing``: how HeTLM routes a user: ``"selector"`` (argmax pi) or ``"likelihood"`` (the predictor giving
+      the user's input history the lowest NLL; see :class:`~modeling_hetlm.HeTLMConfig`). The K-means baseline
+      always routes to the nearest centroid.
 
     Example:
         >>> ClusterwiseTrainingArguments(kmeans_k="4").kmeans_k
@@ -214,15 +222,27 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     reassignment: str = field(
         default="hard_em",
         metadata={
-            "help": "hard_em: retrain the selector towards argmin_k NLL_k; none: L1 only.",
-            "choices": ("hard_em", "none"),
+            "help": "hard_em: retrain the selector towards argmin_k NLL_k; online_em: the same on the NLLs L1 "
+            "computed before training on each row, the critic following the labels; none: L1 only.",
+            "choices": ("hard_em", "online_em", "none"),
         },
     )
     reassign_every_epochs: int = field(default=1, metadata={"help": "Hard-EM step every N epochs."})
+    reassign_every_steps: int | None = field(
+        default=None, metadata={"help": "Hard-EM step every N optimizer steps instead (several per epoch)."}
+    )
     reassign_selector_epochs: int = field(default=5, metadata={"help": "Selector epochs per hard-EM step."})
     reassign_learning_rate: float = field(default=1e-2, metadata={"help": "Selector learning rate of hard EM."})
     reassign_size_prior: float = field(
         default=0.0, metadata={"help": "Weight w of -w log(n_k/N) in the hard-EM choice (near-ties join the larger)."}
+    )
+    routing: str = field(
+        default="selector",
+        metadata={
+            "help": "HeTLM's routing: argmax of the selector, or the predictor with the lowest NLL of the "
+            "user's input history.",
+            "choices": ("selector", "likelihood"),
+        },
     )
     embedding_batch_size: int = field(default=64, metadata={"help": "Users per encoder batch when embedding."})
     embedding_cache_dir: str | None = field(
@@ -252,6 +272,10 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             raise ValueError(f"selector_label_smoothing must be in [0, 1), got {self.selector_label_smoothing}")
         if self.reassign_every_epochs < 1 or self.reassign_selector_epochs < 1:
             raise ValueError("reassign_every_epochs and reassign_selector_epochs must be >= 1")
+        if self.reassign_every_steps is not None and self.reassign_every_steps < 1:
+            raise ValueError(f"reassign_every_steps must be >= 1, got {self.reassign_every_steps}")
+        if self.routing not in ("selector", "likelihood"):
+            raise ValueError(f"routing must be 'selector' or 'likelihood', got {self.routing!r}")
         if self.reassign_size_prior < 0:
             raise ValueError(f"reassign_size_prior must be >= 0, got {self.reassign_size_prior}")
         super().__post_init__()
