@@ -12,8 +12,8 @@ segments are fewer than K; on ``behaviour``, ARI >= K-means' + 0.2).
 Example:
     python benchmarks/clustering_dynamics.py --out runs/clustering-dynamics
     python benchmarks/clustering_dynamics.py --scenarios behaviour --users 1200 --hetlm-option reassignment=none
-    python benchmarks/clustering_dynamics.py --hetlm-option reassignment=online_em --hetlm-option reassign_every_steps=40 \
-        --hetlm-option reassign_size_prior=1.0 --hetlm-option routing=likelihood
+    python benchmarks/clustering_dynamics.py --hetlm-option reassignment=online_em \
+        --hetlm-option reassign_every_steps=40 --hetlm-option reassign_size_prior=1.0 --hetlm-option routing=likelihood
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
         "hetlm_target_nll": hetlm["routed_validation_target_nll"],
         "kmeans_likelihood_routing": kmeans["likelihood_routing"],
         "hetlm_routing": hetlm["settings"]["routing"],
+        "hetlm_other_routing": hetlm["other_routing"],
         "kmeans_ari": kmeans["segment_ari"],
         "hetlm_ari": hetlm["segment_ari"],
         "selector_pretraining_mean_max_probability": hetlm["selector_pretraining_mean_max_probability"],
@@ -174,6 +175,11 @@ def print_result(result: dict[str, Any]) -> None:
         f"{result['kmeans_target_nll']:.4f}, HeTLM ({result['hetlm_routing']} routing) {result['hetlm_nll']:.4f} / "
         f"{result['hetlm_target_nll']:.4f}; K-means predictors routed by likelihood "
         f"{likelihood['routed_validation_nll']:.4f} / {likelihood['routed_validation_target_nll']:.4f}"
+    )
+    other = result["hetlm_other_routing"]
+    print(
+        f"HeTLM routed the other way: {other['routed_validation_nll']:.4f} / "
+        f"{other['routed_validation_target_nll']:.4f}, segment ARI {other['segment_ari']:.3f}"
     )
     print(
         f"segment ARI: K-means {result['kmeans_ari']:.3f} (routed by likelihood {likelihood['segment_ari']:.3f}), "

@@ -111,7 +111,8 @@ class _ClusterPruningCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         trainer = self.trainer
         reassign_every = trainer.reassign_every_steps
-        if trainer.reassignment != "none" and reassign_every and state.global_step % reassign_every == 0:
+        due = reassign_every and state.global_step % reassign_every == 0
+        if trainer.reassignment != "none" and due and state.global_step > trainer.reassign_warmup_steps:
             trainer.reassign_users()
         every = trainer.prune_every_steps
         if every and state.global_step % every == 0:
@@ -124,6 +125,7 @@ class _ClusterPruningCallback(TrainerCallback):
             trainer.reassignment != "none"
             and not trainer.reassign_every_steps
             and epoch % trainer.reassign_every_epochs == 0
+            and state.global_step > trainer.reassign_warmup_steps
         ):
             trainer.reassign_users()
         if not trainer.prune_every_steps:
@@ -161,6 +163,8 @@ class HeTLMTrainer(Trainer):
             ``train_dataset`` then needs ``user_index`` (each row's user, the row of ``train_users``) unless
             every row is a user of its own.
         reassign_every_steps: Reassign every N optimizer steps instead of every ``reassign_every_epochs`` epochs.
+        reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
+            predictors first specialise on their starting clusters (copies of one LM score every user alike).
         Other keyword arguments go to ``Trainer``.
     """
 
@@ -179,6 +183,7 @@ class HeTLMTrainer(Trainer):
         reassignment: str = "none",
         reassign_every_epochs: int = 1,
         reassign_every_steps: int | None = None,
+        reassign_warmup_steps: int = 0,
         reassign_selector_epochs: int = 5,
         reassign_learning_rate: float = 1e-2,
         reassign_size_prior: float = 0.0,
@@ -205,6 +210,8 @@ class HeTLMTrainer(Trainer):
             raise ValueError(f"min_cluster_size must be an integer >= 1, got {min_cluster_size!r}")
         if reassign_every_steps is not None and reassign_every_steps < 1:
             raise ValueError(f"reassign_every_steps must be >= 1 or None, got {reassign_every_steps!r}")
+        if reassign_warmup_steps < 0:
+            raise ValueError(f"reassign_warmup_steps must be >= 0, got {reassign_warmup_steps!r}")
         self.row_scores = None
         if reassignment == "online_em":
             if reference_labels is None:
@@ -232,6 +239,7 @@ class HeTLMTrainer(Trainer):
         self.reassignment = reassignment
         self.reassign_every_epochs = reassign_every_epochs
         self.reassign_every_steps = reassign_every_steps
+        self.reassign_warmup_steps = reassign_warmup_steps
         self.reassign_selector_epochs = reassign_selector_epochs
         self.reassign_learning_rate = reassign_learning_rate
         self.reassign_size_prior = reassign_size_prior
@@ -301,7 +309,7 @@ class HeTLMTrainer(Trainer):
             return (outputs.critic_loss, outputs) if return_outputs else outputs.critic_loss
         assignments = None if self.labels is None else self.labels[users.cpu()].to(inputs["input_ids"].device)
         outputs = model(**inputs, active_clusters=active_clusters, assignments=assignments)
-        if self.row_scores is not None:
+        if self.row_scores is not None and self.state.global_step >= self.reassign_warmup_steps:
             tokens = (inputs["labels"][:, 1:] != -100).sum(dim=1, keepdim=True)
             self.row_scores.record(rows, outputs.per_cluster_nll.detach() * tokens)
         unwrapped = self.accelerator.unwrap_model(model)

@@ -110,6 +110,29 @@ def routed_nll(model: HeTLMForBrowsing, users, batch_size: int = 64, target_only
     return float(route_and_score(model, users, batch_size, target_only)[1].mean())
 
 
+def routing_figures(model: HeTLMForBrowsing, validation, train_users, routing: str) -> dict[str, Any] | None:
+    """Routed validation NLL (stream and next session) and segment ARI of ``model`` under another ``routing`` rule
+    (its own restored after): e.g. the K-means predictors routed by likelihood separate what a routing rule gains
+    from what learnt clusters gain. None without validation users.
+
+    Example:
+        >>> routing_figures(kmeans_model, users["validation"], train_users, "likelihood")  # doctest: +SKIP
+        {'routed_validation_nll': 2.71, 'routed_validation_target_nll': 2.95, 'segment_ari': 0.70}
+    """
+    if validation is None:
+        return None
+    own = model.config.routing
+    model.config.routing = routing
+    try:
+        return {
+            "routed_validation_nll": routed_nll(model, validation),
+            "routed_validation_target_nll": routed_nll(model, validation, target_only=True),
+            "segment_ari": segment_recovery(model, train_users),
+        }
+    finally:
+        model.config.routing = own
+
+
 def build_hetlm_trainer(
     start: ClusterwiseStart, output_dir: str | os.PathLike, args: ClusterwiseTrainingArguments
 ) -> HeTLMTrainer:
@@ -134,6 +157,7 @@ def build_hetlm_trainer(
         reassignment=args.reassignment,
         reassign_every_epochs=args.reassign_every_epochs,
         reassign_every_steps=args.reassign_every_steps,
+        reassign_warmup_steps=args.reassign_warmup_steps,
         reassign_selector_epochs=args.reassign_selector_epochs,
         reassign_learning_rate=args.reassign_learning_rate,
         reassign_size_prior=args.reassign_size_prior,
@@ -200,6 +224,12 @@ def train_hetlm(
         "routed_validation_nll": routed_nll(model, start.users["validation"]) if has_validation else None,
         "routed_validation_target_nll": (
             routed_nll(model, start.users["validation"], target_only=True) if has_validation else None
+        ),
+        "other_routing": routing_figures(
+            model,
+            start.users["validation"] if has_validation else None,
+            start.train_users_latest,
+            "selector" if args.routing == "likelihood" else "likelihood",
         ),
         "kept_clusters": kept,
         "cluster_sizes": trainer.cluster_sizes,

@@ -32,7 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing
 
-from .hetlm_training import routed_nll, segment_recovery
+from .hetlm_training import routed_nll, routing_figures, segment_recovery
 from .initialization import save_clusterwise_model, start_clusterwise_training
 from .pretrain import train_language_model
 from .training_arguments import ClusterwiseTrainingArguments
@@ -122,7 +122,7 @@ def train_kmeans_baseline(
         "routed_validation_target_nll": (
             routed_nll(model, validation, target_only=True) if validation is not None else None
         ),
-        "likelihood_routing": _likelihood_routing_figures(model, validation, start.train_users_latest),
+        "likelihood_routing": routing_figures(model, validation, start.train_users_latest, "likelihood"),
         "clusters": per_cluster,
         "bf16": any(item["bf16"] for item in per_cluster),
     }
@@ -135,19 +135,3 @@ def train_kmeans_baseline(
     }
     save_clusterwise_model(model, output_dir, tokenizer, history, card_summary)
     return KMeansBaselineResult(model=model, history=history)
-
-
-def _likelihood_routing_figures(model: HeTLMForBrowsing, validation, train_users) -> dict[str, Any] | None:
-    """The K-means predictors routed by likelihood instead of the nearest centroid (HeTLM's ``routing="likelihood"``
-    on the same predictors): separates what a routing rule gains from what learnt clusters gain."""
-    if validation is None:
-        return None
-    model.config.routing = "likelihood"
-    try:
-        return {
-            "routed_validation_nll": routed_nll(model, validation),
-            "routed_validation_target_nll": routed_nll(model, validation, target_only=True),
-            "segment_ari": segment_recovery(model, train_users),
-        }
-    finally:
-        model.config.routing = "centroids"

@@ -167,7 +167,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       predictors train on it (held-out in the first epoch, no extra pass), with the current labels' shares as
       mixing weights (w = 1 is the mixture's own), and the critic trains each user's rows on its label's
       predictor; ``reassign_every_steps`` runs the step every N optimizer steps (several rounds per epoch, the
-      first N steps a warm-up of the critic on the K-means clusters).
+      first N steps a warm-up of the critic on the K-means clusters); ``reassign_warmup_steps`` holds every
+      reassignment (and online EM's scoring) until that step.
     - ``routing``: how HeTLM routes a user: ``"selector"`` (argmax pi) or ``"likelihood"`` (the predictor giving
       the user's input history the lowest NLL; see :class:`~modeling_hetlm.HeTLMConfig`). The K-means baseline
       always routes to the nearest centroid.
@@ -231,6 +232,10 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     reassign_every_steps: int | None = field(
         default=None, metadata={"help": "Hard-EM step every N optimizer steps instead (several per epoch)."}
     )
+    reassign_warmup_steps: int = field(
+        default=0,
+        metadata={"help": "No hard-EM step (and no online-EM score recorded) before this step: the critic warms up."},
+    )
     reassign_selector_epochs: int = field(default=5, metadata={"help": "Selector epochs per hard-EM step."})
     reassign_learning_rate: float = field(default=1e-2, metadata={"help": "Selector learning rate of hard EM."})
     reassign_size_prior: float = field(
@@ -272,6 +277,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             raise ValueError(f"selector_label_smoothing must be in [0, 1), got {self.selector_label_smoothing}")
         if self.reassign_every_epochs < 1 or self.reassign_selector_epochs < 1:
             raise ValueError("reassign_every_epochs and reassign_selector_epochs must be >= 1")
+        if self.reassign_warmup_steps < 0:
+            raise ValueError(f"reassign_warmup_steps must be >= 0, got {self.reassign_warmup_steps}")
         if self.reassign_every_steps is not None and self.reassign_every_steps < 1:
             raise ValueError(f"reassign_every_steps must be >= 1, got {self.reassign_every_steps}")
         if self.routing not in ("selector", "likelihood"):
