@@ -112,10 +112,11 @@ class _ClusterPruningCallback(TrainerCallback):
         trainer = self.trainer
         reassign_every = trainer.reassign_every_steps
         due = reassign_every and state.global_step % reassign_every == 0
-        if trainer.reassignment != "none" and due and state.global_step > trainer.reassign_warmup_steps:
+        reassigned = trainer.reassignment != "none" and due and state.global_step > trainer.reassign_warmup_steps
+        if reassigned:
             trainer.reassign_users()
         every = trainer.prune_every_steps
-        if every and state.global_step % every == 0:
+        if reassigned or (every and state.global_step % every == 0):  # a reassignment may empty a cluster
             trainer.prune_small_clusters()
 
     def on_epoch_end(self, args, state, control, **kwargs):
@@ -150,7 +151,8 @@ class HeTLMTrainer(Trainer):
             ``reference_labels``: the users routed, counted and (with hard EM) scored; default ``train_dataset``.
         selector_learning_rate, selector_weight_decay: The selector's parameter group.
         min_cluster_size: Clusters routed fewer training users are retired (default 1: only empty ones).
-        prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end.
+        prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end (and
+            after each reassignment of ``reassign_every_steps``).
         reference_labels: The K-means labels of the training users (``[N]``); each routing of the
             training users then records how many of them the selector has moved away from K-means.
         reassignment: ``"none"`` (the paper's loop only), ``"hard_em"`` (:mod:`trainers.reassignment`:

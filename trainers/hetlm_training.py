@@ -49,8 +49,9 @@ class HeTLMResult:
     history: dict[str, Any]
 
 
-def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> float | None:
-    """Adjusted Rand index between the model's routing and the users' true ``segment`` (None without one).
+def segment_recovery(model: HeTLMForBrowsing, users, routing: str | None = None) -> float | None:
+    """Adjusted Rand index between the model's routing (``config.routing`` unless ``routing`` is given) and the
+    users' true ``segment`` (None without one).
 
     Example:
         >>> segment_recovery(model, users)  # doctest: +SKIP
@@ -58,10 +59,12 @@ def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> fl
     """
     if "segment" not in users.column_names:
         return None
-    if model.config.routing == "likelihood":
+    routing = routing or model.config.routing
+    if routing == "likelihood":
         assignments = route_and_score(model, users)[0]
     else:
-        assignments = model.assign_clusters(torch.tensor(users["user_embeddings"], dtype=torch.float32)).numpy()
+        embeddings = torch.tensor(users["user_embeddings"], dtype=torch.float32)
+        assignments = model.assign_clusters(embeddings, routing=routing).numpy()
     return float(adjusted_rand_score(np.asarray(users["segment"]), assignments))
 
 
@@ -200,7 +203,8 @@ def train_hetlm(
     trainer = build_hetlm_trainer(start, output_dir / "trainer", args)
     has_validation = trainer.eval_dataset is not None
     initial_eval_nll = trainer.evaluate()["eval_loss"] if has_validation else float("nan")
-    ari_before = segment_recovery(start.model, start.train_users_latest)
+    # At the start every predictor is the same LM: likelihood routing would tie, so the selector (= K-means) counts.
+    ari_before = segment_recovery(start.model, start.train_users_latest, routing="selector")
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     kept = trainer.finalize_clusters()
     model = trainer.model

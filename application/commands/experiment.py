@@ -88,10 +88,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reassignment",
-        choices=("hard_em", "none"),
-        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs.",
+        choices=("hard_em", "online_em", "none"),
+        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs; online_em: the same "
+        "on the NLLs L1 computed before training on each row, the critic following the labels.",
     )
     parser.add_argument("--reassign-every-epochs", type=int, help="Hard-EM step every N epochs (default 1).")
+    parser.add_argument("--reassign-every-steps", type=int, help="Hard-EM step every N steps instead.")
+    parser.add_argument(
+        "--reassign-warmup-steps", type=int, help="No hard-EM step (nor online-EM score) before this step."
+    )
+    parser.add_argument(
+        "--routing",
+        choices=("selector", "likelihood"),
+        help="HeTLM's routing: the selector (default) or the predictor with the lowest NLL of the input history.",
+    )
     parser.add_argument("--reassign-selector-epochs", type=int, help="Selector epochs per hard-EM step (default 5).")
     parser.add_argument(
         "--reassign-size-prior", type=float, help="Weight of -log(cluster share) in the hard-EM choice (default 0)."
@@ -127,6 +137,9 @@ FLAGS_TO_SETTINGS = (
     "selector_label_smoothing",
     "reassignment",
     "reassign_every_epochs",
+    "reassign_every_steps",
+    "reassign_warmup_steps",
+    "routing",
     "reassign_selector_epochs",
     "reassign_size_prior",
 )
