@@ -301,3 +301,55 @@ def test_forward_checks_given_assignments():
         model(**batch, assignments=torch.tensor([1, 0, 1]), active_clusters=torch.tensor([True, False]))
     with pytest.raises(ValueError, match="shape"):
         model(**batch, assignments=torch.tensor([1, 0]))
+
+
+def heldout_sessions(seed: int = 1) -> Dataset:
+    """Another session of every planted user (same group, another start page): the held-out rows of held-out EM,
+    scored on their last session only (the tokens after the stream's only [BOS] but the first)."""
+    users, _ = planted_users(seed)
+    labels = [[-100, *row[1:]] for row in users["labels"]]
+    return Dataset.from_dict({**users.to_dict(), "labels": labels})
+
+
+def test_heldout_em_moves_wrongly_started_users_on_sessions_nobody_trained_on(tmp_path):
+    users, groups = planted_users()
+    labels = wrong_start(groups)
+    trainer = planted_trainer(
+        planted_model(2),
+        users,
+        labels,
+        tmp_path,
+        reassignment="heldout_em",
+        heldout_users=heldout_sessions(),
+        reassign_every_steps=6,
+        reassign_size_prior=1.0,
+    )
+    trainer.train()
+    final = trainer.route_training_users().numpy()
+    assert (final == groups).all() or (final != groups).all()
+    assert trainer.cluster_history[-1]["users_moved_since_kmeans"] == (labels != groups).sum()
+
+
+def test_heldout_em_retires_a_cluster_that_adds_nothing(tmp_path):
+    """Group A split 2:1 over clusters 0 and 1: on held-out sessions neither half's predictor beats the other,
+    so the least gainful of the two is retired (by gain, not size: no size prior, minimum size 3) and K 3 -> 2."""
+    users, groups = planted_users()
+    labels = np.where(groups == 1, 2, 0)
+    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    trainer = planted_trainer(
+        planted_model(3),
+        users,
+        labels,
+        tmp_path,
+        reassignment="heldout_em",
+        heldout_users=heldout_sessions(),
+        reassign_every_steps=6,
+        reassign_size_prior=0.0,
+        retire_min_gain=2.0,
+    )
+    trainer.train()
+    kept = trainer.finalize_clusters()
+    assert len(kept) == 2 and 2 in kept
+    assert sorted(trainer.cluster_sizes) == [24, 24]
+    with pytest.raises(ValueError, match="heldout_users"):
+        planted_trainer(planted_model(2), users, groups, tmp_path, reassignment="heldout_em")

@@ -56,7 +56,15 @@ from transformers import Trainer, TrainerCallback
 from .checkpoints import CLUSTER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
 from .clustering import pretrain_selector
 from .data import BrowsingCollator
-from .reassignment import REASSIGNMENTS, RowScores, classification_em_labels, hard_em_labels, score_users
+from .reassignment import (
+    LABEL_FOLLOWING,
+    REASSIGNMENTS,
+    RowScores,
+    classification_em_labels,
+    cluster_gains,
+    hard_em_labels,
+    score_users,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +172,12 @@ class HeTLMTrainer(Trainer):
             on its label's predictor, starting from ``reference_labels``, which it needs).
             ``train_dataset`` then needs ``user_index`` (each row's user, the row of ``train_users``) unless
             every row is a user of its own.
+            ``"heldout_em"`` is online EM scored on ``heldout_users`` instead: one row per training user (in the
+            order of ``train_users``) that ``train_dataset`` does not hold, whose ``labels`` mark the tokens
+            scored (e.g. each user's last session): no predictor ever trains on them, so the scores are unbiased.
+        retire_min_gain: Also retire, at each pruning, the cluster with the lowest gain (the mean over its users of
+            the NLL their best other cluster gives minus their own's, in nats, on the latest EM scores) if it is
+            below this (at most one per pruning; never the last); ``None``: clusters retire by size only.
         reassign_every_steps: Reassign every N optimizer steps instead of every ``reassign_every_epochs`` epochs.
         reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
             predictors first specialise on their starting clusters (copies of one LM score every user alike).
@@ -189,6 +203,8 @@ class HeTLMTrainer(Trainer):
         reassign_selector_epochs: int = 5,
         reassign_learning_rate: float = 1e-2,
         reassign_size_prior: float = 0.0,
+        heldout_users: Dataset | None = None,
+        retire_min_gain: float | None = None,
         label_smoothing: float = 0.0,
         **kwargs: Any,
     ):
@@ -215,9 +231,11 @@ class HeTLMTrainer(Trainer):
         if reassign_warmup_steps < 0:
             raise ValueError(f"reassign_warmup_steps must be >= 0, got {reassign_warmup_steps!r}")
         self.row_scores = None
-        if reassignment == "online_em":
+        if reassignment == "heldout_em" and (heldout_users is None or len(heldout_users) != len(train_users)):
+            raise ValueError("reassignment='heldout_em' needs heldout_users: one held-out row per training user")
+        if reassignment in LABEL_FOLLOWING:
             if reference_labels is None:
-                raise ValueError("reassignment='online_em' needs reference_labels (the starting cluster of each user)")
+                raise ValueError(f"reassignment={reassignment!r} needs reference_labels (each user's first cluster)")
             if "user_index" in train_dataset.column_names:
                 row_users = np.asarray(train_dataset["user_index"])
             elif len(train_dataset) == len(train_users):
@@ -225,11 +243,12 @@ class HeTLMTrainer(Trainer):
                 train_dataset = train_dataset.add_column("user_index", row_users.tolist())
             else:
                 raise ValueError(
-                    f"reassignment='online_em' needs a 'user_index' column: {len(train_dataset)} training rows "
+                    f"reassignment={reassignment!r} needs a 'user_index' column: {len(train_dataset)} training rows "
                     f"for {len(train_users)} users"
                 )
             train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))
-            self.row_scores = RowScores(row_users, len(train_users), model.config.num_clusters)
+            if reassignment == "online_em":
+                self.row_scores = RowScores(row_users, len(train_users), model.config.num_clusters)
         kwargs.setdefault(
             "data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id, index_columns=INDEX_COLUMNS)
         )
@@ -250,8 +269,11 @@ class HeTLMTrainer(Trainer):
             None if reference_labels is None else torch.as_tensor(reference_labels, dtype=torch.long)
         )
         self.train_users = train_users
-        # Online EM: the cluster of every training user, which the critic's rows follow.
-        self.labels = None if self.row_scores is None else self.reference_labels.clone()
+        self.heldout_users = heldout_users
+        self.retire_min_gain = retire_min_gain
+        # Online / held-out EM: the cluster of every training user, which the critic's rows follow.
+        self.labels = self.reference_labels.clone() if reassignment in LABEL_FOLLOWING else None
+        self._em_scores: tuple[torch.Tensor, torch.Tensor] | None = None  # the latest EM scores and who has one
         self.routing_embeddings = torch.tensor(train_users["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
         self._mask_hook = model.selector.register_forward_hook(self.cluster_mask)
@@ -379,19 +401,16 @@ class HeTLMTrainer(Trainer):
         active = self.cluster_mask.active
         before = self.route_training_users()
         if self.labels is not None:
-            nll, seen = self.row_scores.user_scores()
+            if self.row_scores is not None:
+                nll, seen = self.row_scores.user_scores()
+            else:
+                nll = self._score(self.heldout_users)
+                seen = torch.ones(len(nll), dtype=torch.bool)
+            self._em_scores = (nll, seen)
             labels = classification_em_labels(nll, seen, self.labels, active, self.reassign_size_prior)
             self.labels = labels.clone()
         else:
-            nll = score_users(
-                model,
-                self.train_users,
-                self.data_collator,
-                active,
-                batch_size=max(self.args.per_device_eval_batch_size, 64),
-                context=self.compute_loss_context_manager,
-            )
-            labels = hard_em_labels(nll, active, self.reassign_size_prior)
+            labels = hard_em_labels(self._score(self.train_users), active, self.reassign_size_prior)
         fit = pretrain_selector(
             model,
             self.routing_embeddings.numpy(),
@@ -420,6 +439,25 @@ class HeTLMTrainer(Trainer):
         )
         return entry
 
+    def _score(self, users: Dataset) -> torch.Tensor:
+        return score_users(
+            self.model,
+            users,
+            self.data_collator,
+            self.cluster_mask.active,
+            batch_size=max(self.args.per_device_eval_batch_size, 64),
+            context=self.compute_loss_context_manager,
+        )
+
+    def _least_gainful_cluster(self) -> int | None:
+        """The active cluster with the lowest gain on the latest EM scores, if below ``retire_min_gain``."""
+        active = self.cluster_mask.active
+        if self.retire_min_gain is None or self._em_scores is None or int(active.sum()) < 2:
+            return None
+        gains = cluster_gains(*self._em_scores, self.labels, active)
+        cluster = int(gains.nan_to_num(nan=float("inf")).argmin())
+        return cluster if float(gains[cluster]) < self.retire_min_gain else None
+
     def prune_small_clusters(self) -> list[int]:
         """Retire active clusters routed fewer than ``min_cluster_size`` training users; returns those retired.
 
@@ -432,6 +470,9 @@ class HeTLMTrainer(Trainer):
         active = self.cluster_mask.active_clusters
         largest = max(active, key=lambda cluster: self.cluster_sizes[cluster])
         retired = [c for c in active if self.cluster_sizes[c] < self.min_cluster_size and c != largest]
+        least_gainful = None if retired else self._least_gainful_cluster()
+        if least_gainful is not None:
+            retired = [least_gainful]
         if retired:
             self.cluster_mask.retire(retired)
             if self.labels is not None:
@@ -464,13 +505,14 @@ class HeTLMTrainer(Trainer):
         return retired
 
     def _relabel_retired_users(self) -> None:
-        """Online EM: the users of retired clusters take their best active predictor by the recorded scores
-        (the selector's choice where none of their rows was scored yet)."""
+        """Online / held-out EM: the users of retired clusters take their best active predictor by the latest EM
+        scores (the selector's choice where they have none yet)."""
         active = self.cluster_mask.active
         stranded = ~active[self.labels]
         if not stranded.any():
             return
-        nll, seen = self.row_scores.user_scores()
+        users = len(self.labels)
+        nll, seen = self._em_scores or (torch.zeros(users, len(active)), torch.zeros(users, dtype=torch.bool))
         best = nll.masked_fill(~active, float("inf")).argmin(dim=1)
         model = self.model
         was_training = model.training
@@ -491,6 +533,7 @@ class HeTLMTrainer(Trainer):
         }
         if self.labels is not None:
             state["em_labels"] = self.labels.tolist()
+        if self.row_scores is not None:
             state["row_scores"] = self.row_scores.table.nan_to_num(nan=-1.0).tolist()
         (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
@@ -508,8 +551,9 @@ class HeTLMTrainer(Trainer):
         self.reassignment_history = state.get("reassignments", [])
         if self.labels is not None:
             if "em_labels" not in state:
-                raise ValueError(f"{path} holds no online-EM labels: it was not written with reassignment='online_em'")
+                raise ValueError(f"{path} holds no EM labels: not written with reassignment={self.reassignment!r}")
             self.labels = torch.tensor(state["em_labels"], dtype=torch.long)
+        if self.row_scores is not None:
             table = torch.tensor(state["row_scores"], dtype=torch.float32)
             self.row_scores.table = table.masked_fill(table < 0, float("nan"))
         saved = state.get("assignments")

@@ -32,7 +32,8 @@ from modeling_hetlm import HeTLMForBrowsing
 from .checkpoints import newest_complete_checkpoint
 from .data import BrowsingCollator
 from .hetlm_trainer import HeTLMTrainer
-from .initialization import ClusterwiseStart, save_clusterwise_model, start_clusterwise_training
+from .initialization import ClusterwiseStart, save_clusterwise_model, start_clusterwise_training, user_rows
+from .reassignment import LABEL_FOLLOWING
 from .training_arguments import ClusterwiseTrainingArguments, resolve_training_arguments
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,22 @@ def routing_figures(model: HeTLMForBrowsing, validation, train_users, routing: s
         model.config.routing = own
 
 
+def last_sessions_only(users, model: HeTLMForBrowsing):
+    """``users`` with ``labels`` on each stream's last session only (the tokens after its last ``[BOS]``).
+
+    Example:
+        >>> last_sessions_only(train_users, model)[0]["labels"]  # doctest: +SKIP
+        [-100, -100, -100, -100, 17, 3]
+    """
+    bos = model.config.bos_token_id
+
+    def mask(row):
+        ids = torch.tensor([row["input_ids"]])
+        return {"labels": _target_labels(ids, torch.tensor([row["labels"]]), bos)[0].tolist()}
+
+    return users.map(mask, desc="Keeping last sessions")
+
+
 def build_hetlm_trainer(
     start: ClusterwiseStart, output_dir: str | os.PathLike, args: ClusterwiseTrainingArguments
 ) -> HeTLMTrainer:
@@ -145,11 +162,22 @@ def build_hetlm_trainer(
     num_parameters = start.model.predictors[0].num_parameters()
     arguments = resolve_training_arguments(args, output_dir, num_parameters, has_validation)
     columns = ["input_ids", "labels", "user_embeddings"]
-    train_columns = columns + ["user_index"] if args.reassignment == "online_em" else columns
+    train_columns = columns + ["user_index"] if args.reassignment in LABEL_FOLLOWING else columns
+    train_rows = start.users["train"]
+    heldout_users = None
+    if args.reassignment == "heldout_em":
+        latest = user_rows(train_rows)[1]
+        train_rows = train_rows.select(np.setdiff1d(np.arange(len(train_rows)), latest))
+        heldout_users = last_sessions_only(start.train_users_latest.select_columns(columns), start.model)
+        logger.info(
+            "held-out EM: each training user's last session is scored, not trained on (%d of %d rows kept)",
+            len(train_rows),
+            len(start.users["train"]),
+        )
     return HeTLMTrainer(
         model=start.model,
         args=arguments,
-        train_dataset=start.users["train"].select_columns(train_columns),
+        train_dataset=train_rows.select_columns(train_columns),
         eval_dataset=start.users["validation"].select_columns(columns) if has_validation else None,
         selector_learning_rate=args.selector_learning_rate,
         selector_weight_decay=args.selector_weight_decay,
@@ -164,6 +192,8 @@ def build_hetlm_trainer(
         reassign_selector_epochs=args.reassign_selector_epochs,
         reassign_learning_rate=args.reassign_learning_rate,
         reassign_size_prior=args.reassign_size_prior,
+        heldout_users=heldout_users,
+        retire_min_gain=args.retire_min_gain,
         label_smoothing=args.selector_label_smoothing,
     )
 

@@ -21,6 +21,11 @@ on it: a held-out, prequential score), summed per user; :func:`classification_em
 scored user ``argmin_k NLL_k - w log(share_k)`` with the shares of the current labels (classification
 EM; ``w = 1`` is the mixture's own weight), and the critic then trains every user's rows on its label's
 predictor (the labels, not the selector, decide the critic's rows; the selector is retrained to follow).
+A row's input sessions were often trained on already (they are earlier rows' targets), so the bias is
+reduced, not gone. **Held-out EM** (``"heldout_em"``) removes it: each user's last session is kept out of
+the critic's rows and only scored (:func:`score_users` over it, every reassignment), at the price of
+those sessions' training signal. :func:`cluster_gains` says what each cluster adds on those scores (a
+cluster that splits one segment adds about nothing), which the trainer can retire clusters by.
 
 Example:
     >>> nll = torch.tensor([[10.0, 12.0, 9.0], [5.0, 4.0, 4.5], [3.0, 3.2, 1.0]])
@@ -40,7 +45,9 @@ import torch
 from datasets import Dataset
 from torch import nn
 
-REASSIGNMENTS = ("none", "hard_em", "online_em")
+REASSIGNMENTS = ("none", "hard_em", "online_em", "heldout_em")
+# Reassignments whose labels decide the critic's rows (the selector is retrained to follow them).
+LABEL_FOLLOWING = ("online_em", "heldout_em")
 
 
 @torch.no_grad()
@@ -163,3 +170,27 @@ def classification_em_labels(
     penalty = -size_prior * torch.log(shares) if size_prior else torch.zeros_like(shares)
     scores = (nll + penalty.masked_fill(shares == 0, float("inf"))).masked_fill(~active_clusters, float("inf"))
     return torch.where(seen, scores.argmin(dim=1), labels)
+
+
+def cluster_gains(
+    nll: torch.Tensor, seen: torch.Tensor, labels: torch.Tensor, active_clusters: torch.Tensor
+) -> torch.Tensor:
+    """``[K]`` each active cluster's gain: the mean over its ``seen`` users of (the lowest NLL among the other active
+    clusters - its own NLL), NaN for a cluster without such users or inactive.
+
+    Example:
+        >>> nll = torch.tensor([[1.0, 3.0, 1.5], [2.0, 5.0, 1.0], [4.0, 4.0, 4.5]])
+        >>> everyone = torch.ones(3, dtype=torch.bool)
+        >>> cluster_gains(nll, everyone, torch.tensor([0, 2, 1]), everyone)
+        tensor([0.5000, 0.0000, 1.0000])
+    """
+    scores = nll.masked_fill(~active_clusters, float("inf"))
+    gains = torch.full((nll.shape[1],), float("nan"))
+    for cluster in active_clusters.nonzero().flatten().tolist():
+        members = seen & (labels == cluster)
+        if not members.any():
+            continue
+        others = scores[members].clone()
+        others[:, cluster] = float("inf")
+        gains[cluster] = (others.min(dim=1).values - scores[members, cluster]).mean()
+    return gains

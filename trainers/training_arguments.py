@@ -169,6 +169,10 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       predictor; ``reassign_every_steps`` runs the step every N optimizer steps (several rounds per epoch, the
       first N steps a warm-up of the critic on the K-means clusters); ``reassign_warmup_steps`` holds every
       reassignment (and online EM's scoring) until that step.
+    - ``reassignment="heldout_em"``: online EM scored instead on each training user's last session, which the
+      critic never trains on (unbiased scores; the critic loses those sessions); ``retire_min_gain`` G then
+      retires a cluster whose users gain less than G nats each over their best other cluster (K shrinks when
+      clusters split one segment).
     - ``routing``: how HeTLM routes a user: ``"selector"`` (argmax pi) or ``"likelihood"`` (the predictor giving
       the user's input history the lowest NLL; see :class:`~modeling_hetlm.HeTLMConfig`). The K-means baseline
       always routes to the nearest centroid.
@@ -224,13 +228,21 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         default="hard_em",
         metadata={
             "help": "hard_em: retrain the selector towards argmin_k NLL_k; online_em: the same on the NLLs L1 "
-            "computed before training on each row, the critic following the labels; none: L1 only.",
-            "choices": ("hard_em", "online_em", "none"),
+            "computed before training on each row, the critic following the labels; heldout_em: online EM scored on "
+            "each user's last session, kept out of training; none: L1 only.",
+            "choices": ("hard_em", "online_em", "heldout_em", "none"),
         },
     )
     reassign_every_epochs: int = field(default=1, metadata={"help": "Hard-EM step every N epochs."})
     reassign_every_steps: int | None = field(
         default=None, metadata={"help": "Hard-EM step every N optimizer steps instead (several per epoch)."}
+    )
+    retire_min_gain: float | None = field(
+        default=None,
+        metadata={
+            "help": "Also retire the cluster whose users gain least (nats per user, on the EM scores) over their "
+            "best other cluster, when below this (one per pruning)."
+        },
     )
     reassign_warmup_steps: int = field(
         default=0,

@@ -88,9 +88,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reassignment",
-        choices=("hard_em", "online_em", "none"),
+        choices=("hard_em", "online_em", "heldout_em", "none"),
         help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs; online_em: the same "
-        "on the NLLs L1 computed before training on each row, the critic following the labels.",
+        "on the NLLs L1 computed before training on each row, the critic following the labels; heldout_em: online "
+        "EM scored on each user's last session, kept out of training.",
+    )
+    parser.add_argument(
+        "--retire-min-gain",
+        type=float,
+        help="Retire a cluster whose users gain less than this many nats each over their best other cluster.",
     )
     parser.add_argument("--reassign-every-epochs", type=int, help="Hard-EM step every N epochs (default 1).")
     parser.add_argument("--reassign-every-steps", type=int, help="Hard-EM step every N steps instead.")
@@ -138,6 +144,7 @@ FLAGS_TO_SETTINGS = (
     "reassignment",
     "reassign_every_epochs",
     "reassign_every_steps",
+    "retire_min_gain",
     "reassign_warmup_steps",
     "routing",
     "reassign_selector_epochs",
