@@ -187,7 +187,7 @@ def print_result(result: dict[str, Any]) -> None:
     )
     for row in result["dynamics"]:
         print(
-            f"  epoch {row['epoch']:.0f}: K={row['num_clusters']} sizes {row['cluster_sizes']} "
+            f"  epoch {row['epoch']:.2f}: K={row['num_clusters']} sizes {row['cluster_sizes']} "
             f"moved since K-means {row.get('users_moved_since_kmeans')}, "
             f"since last {row.get('users_moved_since_last')}, "
             f"validation NLL {row['validation_nll']}"

@@ -73,6 +73,7 @@ logger = logging.getLogger(__name__)
 # L1 or L2, yet stays above fp32's underflow.
 RETIRED_LOGIT_GAP = 80.0
 LOGGED_LOSSES = ("l1", "l2", "l3", "critic_loss", "selector_loss")
+GRAD_CLIPPINGS = ("separate", "global")
 # Columns the trainer adds to the training rows for online EM (popped before the model's forward).
 INDEX_COLUMNS = ("user_index", "row_index")
 
@@ -179,6 +180,9 @@ class HeTLMTrainer(Trainer):
             the NLL their best other cluster gives minus their own's, in nats, on the latest EM scores) if it is
             below this (at most one per pruning; never the last); ``None``: clusters retire by size only.
         reassign_every_steps: Reassign every N optimizer steps instead of every ``reassign_every_epochs`` epochs.
+        grad_clipping: ``"separate"`` (default) clips the predictors' and the selector's gradients to
+            ``max_grad_norm`` each on its own; ``"global"`` is ``Trainer``'s one norm over all (then the selector's
+            summed-NLL L1 gradient, far larger than the critic's, shrinks the critic's steps several times over).
         reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
             predictors first specialise on their starting clusters (copies of one LM score every user alike).
         Other keyword arguments go to ``Trainer``.
@@ -206,6 +210,7 @@ class HeTLMTrainer(Trainer):
         heldout_users: Dataset | None = None,
         retire_min_gain: float | None = None,
         label_smoothing: float = 0.0,
+        grad_clipping: str = "separate",
         **kwargs: Any,
     ):
         if reassignment not in REASSIGNMENTS:
@@ -230,6 +235,9 @@ class HeTLMTrainer(Trainer):
             raise ValueError(f"reassign_every_steps must be >= 1 or None, got {reassign_every_steps!r}")
         if reassign_warmup_steps < 0:
             raise ValueError(f"reassign_warmup_steps must be >= 0, got {reassign_warmup_steps!r}")
+        if grad_clipping not in GRAD_CLIPPINGS:
+            raise ValueError(f"grad_clipping must be one of {GRAD_CLIPPINGS}, got {grad_clipping!r}")
+        self.grad_clipping = grad_clipping
         self.row_scores = None
         if reassignment == "heldout_em" and (heldout_users is None or len(heldout_users) != len(train_users)):
             raise ValueError("reassignment='heldout_em' needs heldout_users: one held-out row per training user")
@@ -322,6 +330,20 @@ class HeTLMTrainer(Trainer):
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
         return self.optimizer
+
+    def _clip_grad_norm(self, model: nn.Module) -> torch.Tensor:
+        """``Trainer``'s gradient clipping; with ``grad_clipping="separate"`` the predictors' and the selector's
+        gradients are each clipped to ``max_grad_norm`` on their own, so the selector's summed-NLL L1 gradient
+        (tens of units) does not scale the critic's steps down. Returns the pre-clip norm of all gradients."""
+        if self.grad_clipping == "global":
+            return super()._clip_grad_norm(model)
+        selector = {id(parameter) for parameter in self.accelerator.unwrap_model(model).selector.parameters()}
+        groups: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                groups[id(parameter) in selector].append(parameter)
+        norms = [nn.utils.clip_grad_norm_(group, self.args.max_grad_norm) for group in groups if group]
+        return torch.stack(norms).pow(2).sum().sqrt()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Training: ``critic_loss + selector_loss`` (records the loss terms for logging). Evaluation: ``critic_loss``,

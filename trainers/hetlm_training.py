@@ -195,6 +195,7 @@ def build_hetlm_trainer(
         heldout_users=heldout_users,
         retire_min_gain=args.retire_min_gain,
         label_smoothing=args.selector_label_smoothing,
+        grad_clipping=args.grad_clipping,
     )
 
 

@@ -173,6 +173,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       critic never trains on (unbiased scores; the critic loses those sessions); ``retire_min_gain`` G then
       retires a cluster whose users gain less than G nats each over their best other cluster (K shrinks when
       clusters split one segment).
+    - ``grad_clipping``: ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm``
+      each on its own (with one global norm the selector's summed-NLL L1 gradient shrinks the critic's steps).
     - ``routing``: how HeTLM routes a user: ``"selector"`` (argmax pi) or ``"likelihood"`` (the predictor giving
       the user's input history the lowest NLL; see :class:`~modeling_hetlm.HeTLMConfig`). The K-means baseline
       always routes to the nearest centroid.
@@ -261,6 +263,14 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             "choices": ("selector", "likelihood"),
         },
     )
+    grad_clipping: str = field(
+        default="separate",
+        metadata={
+            "help": "separate: clip the predictors' and the selector's gradients to max_grad_norm each; global: one "
+            "norm over all (the selector's summed-NLL L1 gradient then shrinks the predictors' steps).",
+            "choices": ("separate", "global"),
+        },
+    )
     embedding_batch_size: int = field(default=64, metadata={"help": "Users per encoder batch when embedding."})
     embedding_cache_dir: str | None = field(
         default=None, metadata={"help": "Folder where user embeddings are kept and reused (default: no cache)."}
@@ -293,6 +303,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             raise ValueError(f"reassign_warmup_steps must be >= 0, got {self.reassign_warmup_steps}")
         if self.reassign_every_steps is not None and self.reassign_every_steps < 1:
             raise ValueError(f"reassign_every_steps must be >= 1, got {self.reassign_every_steps}")
+        if self.grad_clipping not in ("separate", "global"):
+            raise ValueError(f"grad_clipping must be 'separate' or 'global', got {self.grad_clipping!r}")
         if self.routing not in ("selector", "likelihood"):
             raise ValueError(f"routing must be 'selector' or 'likelihood', got {self.routing!r}")
         if self.reassign_size_prior < 0:
