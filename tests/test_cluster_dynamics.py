@@ -353,3 +353,30 @@ def test_heldout_em_retires_a_cluster_that_adds_nothing(tmp_path):
     assert sorted(trainer.cluster_sizes) == [24, 24]
     with pytest.raises(ValueError, match="heldout_users"):
         planted_trainer(planted_model(2), users, groups, tmp_path, reassignment="heldout_em")
+
+
+@pytest.mark.parametrize("grad_clipping", ["separate", "global"])
+def test_the_selector_gradient_does_not_shrink_the_critic_steps_when_clipped_apart(tmp_path, grad_clipping):
+    users, groups = planted_users()
+    trainer = planted_trainer(planted_model(2), users, groups, tmp_path, grad_clipping=grad_clipping)
+    model = trainer.model
+    selector = {id(parameter) for parameter in model.selector.parameters()}
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            parameter.grad = torch.ones_like(parameter)
+    predictor_grads = [p.grad for p in model.parameters() if p.requires_grad and id(p) not in selector]
+    selector_grads = [p.grad for p in model.selector.parameters()]
+    for grads, norm in ((predictor_grads, 0.5), (selector_grads, 100.0)):
+        scale = norm / torch.cat([grad.flatten() for grad in grads]).norm()
+        for grad in grads:
+            grad.mul_(scale)
+    total = trainer._clip_grad_norm(model)
+    assert float(total) == pytest.approx((0.5**2 + 100.0**2) ** 0.5, rel=1e-4)
+    predictor_norm = float(torch.cat([grad.flatten() for grad in predictor_grads]).norm())
+    selector_norm = float(torch.cat([grad.flatten() for grad in selector_grads]).norm())
+    if grad_clipping == "separate":  # max_grad_norm 1: the selector is clipped, the predictors are not
+        assert predictor_norm == pytest.approx(0.5, rel=1e-4) and selector_norm == pytest.approx(1.0, rel=1e-4)
+    else:
+        assert predictor_norm == pytest.approx(0.5 / float(total), rel=1e-3)
+    with pytest.raises(ValueError, match="grad_clipping"):
+        planted_trainer(planted_model(2), users, groups, tmp_path, grad_clipping="per_layer")
