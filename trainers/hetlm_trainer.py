@@ -451,6 +451,9 @@ class HeTLMTrainer(Trainer):
             "selector_agreement": fit.accuracy,
             "selector_mean_max_probability": fit.mean_max_probability,
         }
+        if self.labels is not None:  # what each cluster adds on these scores (nats per user; None: no member)
+            gains = cluster_gains(nll, seen, labels, active)
+            entry["cluster_gains"] = [None if gain != gain else round(float(gain), 3) for gain in gains.tolist()]
         self.reassignment_history.append(entry)
         logger.info(
             "step %d: hard-EM labels %s (%d users differ from the routing); selector agreement %.3f",
