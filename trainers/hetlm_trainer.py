@@ -180,9 +180,9 @@ class HeTLMTrainer(Trainer):
             the NLL their best other cluster gives minus their own's, in nats, on the latest EM scores) if it is
             below this (at most one per pruning; never the last); ``None``: clusters retire by size only.
         reassign_every_steps: Reassign every N optimizer steps instead of every ``reassign_every_epochs`` epochs.
-        grad_clipping: ``"separate"`` (default) clips the predictors' and the selector's gradients to
-            ``max_grad_norm`` each on its own; ``"global"`` is ``Trainer``'s one norm over all (then the selector's
-            summed-NLL L1 gradient, far larger than the critic's, shrinks the critic's steps several times over).
+        grad_clipping: ``"global"`` (default) is ``Trainer``'s one norm over all gradients (the selector's summed-NLL
+            L1 gradient, far larger than the critic's, then shrinks the critic's steps several times over);
+            ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm`` each on its own.
         reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
             predictors first specialise on their starting clusters (copies of one LM score every user alike).
         Other keyword arguments go to ``Trainer``.
@@ -210,7 +210,7 @@ class HeTLMTrainer(Trainer):
         heldout_users: Dataset | None = None,
         retire_min_gain: float | None = None,
         label_smoothing: float = 0.0,
-        grad_clipping: str = "separate",
+        grad_clipping: str = "global",
         **kwargs: Any,
     ):
         if reassignment not in REASSIGNMENTS:

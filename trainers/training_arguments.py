@@ -174,7 +174,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       retires a cluster whose users gain less than G nats each over their best other cluster (K shrinks when
       clusters split one segment).
     - ``grad_clipping``: ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm``
-      each on its own (with one global norm the selector's summed-NLL L1 gradient shrinks the critic's steps).
+      each on its own; ``"global"`` (default, ``Trainer``'s) lets the selector's summed-NLL L1 gradient shrink the
+      critic's steps.
     - ``routing``: how HeTLM routes a user: ``"selector"`` (argmax pi) or ``"likelihood"`` (the predictor giving
       the user's input history the lowest NLL; see :class:`~modeling_hetlm.HeTLMConfig`). The K-means baseline
       always routes to the nearest centroid.
@@ -264,10 +265,10 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         },
     )
     grad_clipping: str = field(
-        default="separate",
+        default="global",
         metadata={
-            "help": "separate: clip the predictors' and the selector's gradients to max_grad_norm each; global: one "
-            "norm over all (the selector's summed-NLL L1 gradient then shrinks the predictors' steps).",
+            "help": "global: one norm over all gradients (the selector's summed-NLL L1 gradient then shrinks the "
+            "predictors' steps); separate: clip the predictors' and the selector's gradients to max_grad_norm each.",
             "choices": ("separate", "global"),
         },
     )

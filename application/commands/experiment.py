@@ -104,6 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reassign-warmup-steps", type=int, help="No hard-EM step (nor online-EM score) before this step."
     )
     parser.add_argument(
+        "--grad-clipping",
+        choices=("global", "separate"),
+        help="global (default): one gradient norm; separate: the predictors and the selector clipped each on its own.",
+    )
+    parser.add_argument(
         "--routing",
         choices=("selector", "likelihood"),
         help="HeTLM's routing: the selector (default) or the predictor with the lowest NLL of the input history.",
@@ -147,6 +152,7 @@ FLAGS_TO_SETTINGS = (
     "retire_min_gain",
     "reassign_warmup_steps",
     "routing",
+    "grad_clipping",
     "reassign_selector_epochs",
     "reassign_size_prior",
 )
