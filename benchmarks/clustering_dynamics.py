@@ -12,6 +12,8 @@ segments are fewer than K; on ``behaviour``, ARI >= K-means' + 0.2).
 Example:
     python benchmarks/clustering_dynamics.py --out runs/clustering-dynamics
     python benchmarks/clustering_dynamics.py --scenarios behaviour --users 1200 --hetlm-option reassignment=none
+    python benchmarks/clustering_dynamics.py --hetlm-option reassignment=online_em \
+        --hetlm-option reassign_every_steps=40 --hetlm-option reassign_size_prior=1.0 --hetlm-option routing=likelihood
 """
 
 from __future__ import annotations
@@ -53,6 +55,16 @@ def parse_option(text: str) -> tuple[str, Any]:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return key, value
+
+
+def option_tag(options: dict[str, Any]) -> str:
+    """A folder-name tag for the HeTLM options of a run (``defaults`` without any).
+
+    Example:
+        >>> option_tag({"routing": "likelihood", "reassign_every_steps": 40})
+        'routing=likelihood,reassign_every_steps=40'
+    """
+    return ",".join(f"{key}={value}" for key, value in options.items()) or "defaults"
 
 
 def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[str, Any]) -> dict[str, Any]:
@@ -98,16 +110,18 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
         history = train_kmeans_baseline(
             splits, tokenizer, lm, out, ClusterwiseTrainingArguments(**common), **encoder
         ).history
-        return {key: history[key] for key in ("kmeans", "segment_ari", "routed_validation_nll")}
+        figures = ("kmeans", "segment_ari", "routed_validation_nll", "routed_validation_target_nll")
+        return {key: history[key] for key in (*figures, "likelihood_routing")}
 
-    kmeans = runner.run("kmeans", {**reader_options, **common, "encoder": args.encoder}, kmeans_stage)
+    kmeans_options = {**reader_options, **common, "encoder": args.encoder, "figures": "likelihood-routing"}
+    kmeans = runner.run("kmeans", kmeans_options, kmeans_stage)
     started = time.perf_counter()
     lm = load_pretrained_lm(lm_dir, tokenizer)
     hetlm = train_hetlm(
         splits,
         tokenizer,
         lm,
-        Path(args.out) / scenario / "hetlm",
+        Path(args.out) / scenario / f"hetlm-{option_tag(hetlm_options)}",
         ClusterwiseTrainingArguments(**common, **hetlm_options),
         **encoder,
     ).history
@@ -133,6 +147,11 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
         "moved_share": moved_share,
         "kmeans_nll": kmeans["routed_validation_nll"],
         "hetlm_nll": hetlm["routed_validation_nll"],
+        "kmeans_target_nll": kmeans["routed_validation_target_nll"],
+        "hetlm_target_nll": hetlm["routed_validation_target_nll"],
+        "kmeans_likelihood_routing": kmeans["likelihood_routing"],
+        "hetlm_routing": hetlm["settings"]["routing"],
+        "hetlm_other_routing": hetlm["other_routing"],
         "kmeans_ari": kmeans["segment_ari"],
         "hetlm_ari": hetlm["segment_ari"],
         "selector_pretraining_mean_max_probability": hetlm["selector_pretraining_mean_max_probability"],
@@ -150,11 +169,25 @@ def print_result(result: dict[str, Any]) -> None:
         f"K {result['k_before']} -> {result['k_after']}; "
         f"selector max-probability after pretraining {result['selector_pretraining_mean_max_probability']:.3f}"
     )
-    print(f"routed validation NLL: K-means {result['kmeans_nll']:.4f}, HeTLM {result['hetlm_nll']:.4f}")
-    print(f"segment ARI: K-means {result['kmeans_ari']:.3f}, HeTLM {result['hetlm_ari']:.3f}")
+    likelihood = result["kmeans_likelihood_routing"]
+    print(
+        f"routed validation NLL (stream / next session): K-means {result['kmeans_nll']:.4f} / "
+        f"{result['kmeans_target_nll']:.4f}, HeTLM ({result['hetlm_routing']} routing) {result['hetlm_nll']:.4f} / "
+        f"{result['hetlm_target_nll']:.4f}; K-means predictors routed by likelihood "
+        f"{likelihood['routed_validation_nll']:.4f} / {likelihood['routed_validation_target_nll']:.4f}"
+    )
+    other = result["hetlm_other_routing"]
+    print(
+        f"HeTLM routed the other way: {other['routed_validation_nll']:.4f} / "
+        f"{other['routed_validation_target_nll']:.4f}, segment ARI {other['segment_ari']:.3f}"
+    )
+    print(
+        f"segment ARI: K-means {result['kmeans_ari']:.3f} (routed by likelihood {likelihood['segment_ari']:.3f}), "
+        f"HeTLM {result['hetlm_ari']:.3f}"
+    )
     for row in result["dynamics"]:
         print(
-            f"  epoch {row['epoch']:.0f}: K={row['num_clusters']} sizes {row['cluster_sizes']} "
+            f"  epoch {row['epoch']:.2f}: K={row['num_clusters']} sizes {row['cluster_sizes']} "
             f"moved since K-means {row.get('users_moved_since_kmeans')}, "
             f"since last {row.get('users_moved_since_last')}, "
             f"validation NLL {row['validation_nll']}"
@@ -186,7 +219,8 @@ def main() -> None:
     results = [run_scenario(scenario, args, dict(args.hetlm_option)) for scenario in args.scenarios]
     for result in results:
         print_result(result)
-    summary = Path(args.out) / f"clustering_dynamics-{'-'.join(args.scenarios)}.json"
+    tag = option_tag(dict(args.hetlm_option))
+    summary = Path(args.out) / f"clustering_dynamics-{'-'.join(args.scenarios)}-{tag}.json"
     summary.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nfigures: {summary}")
 

@@ -16,7 +16,7 @@ from transformers.configuration_utils import SubConfigSpec
 
 SUPPORTED_PREDICTOR_TYPES = ("opt", "qwen2", "llama")
 CENTROID_DISTANCES = ("paper", "normalized")
-ROUTINGS = ("selector", "centroids")
+ROUTINGS = ("selector", "centroids", "likelihood")
 # Fields older versions kept in config.json: the page list now lives in the page tokenizer, cluster sizes in the
 # trainer's training_history.json and the model card, min_cluster_size among the trainer's settings.
 REMOVED_FIELDS = ("page_vocabulary", "cluster_sizes", "min_cluster_size")
@@ -82,7 +82,10 @@ class HeTLMConfig(PreTrainedConfig):
             `HeTLMForBrowsing.update_centroids`; in [0, 1).
         routing (`str`, *optional*, defaults to `"selector"`):
             How users are assigned to clusters: `"selector"` (argmax of the selector's
-            probabilities, HeTLM) or `"centroids"` (nearest centroid, the K-means baseline).
+            probabilities, HeTLM), `"centroids"` (nearest centroid, the K-means baseline) or
+            `"likelihood"` (the predictor giving the user's input history the lowest summed NLL: the
+            paper's appendix A.1 objective estimated on what is known at inference; K predictor
+            passes over each prompt; a row without a history to score falls back to the selector).
         num_pages (`int`, *optional*):
             Size of the page vocabulary (special tokens included): page ids are `0 .. num_pages - 1`;
             at most `predictor_config.vocab_size`. Set by `HeTLMForBrowsing.set_page_vocabulary`;

@@ -177,6 +177,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         compute_selector_loss: bool = True,
         active_clusters: torch.BoolTensor | None = None,
         return_logits: bool = False,
+        assignments: torch.LongTensor | None = None,
     ) -> HeTLMOutput:
         """Actor-critic losses of one batch of user streams (DESIGN.md section 4).
 
@@ -199,6 +200,10 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
                 L3. `None`: all clusters are active.
             return_logits: also return `logits`, each row's logits under its assigned predictor (one
                 more predictor call per cluster; the losses are unchanged).
+            assignments: `[B]` the cluster of each row, given instead of routed (the trainer's hard-EM
+                labels: the critic then trains each row's given predictor); must be active clusters.
+                `None`: routed by `config.routing` (`"likelihood"` scores each row's history, the
+                tokens up to its last `[BOS]`, under every active predictor).
 
         Example:
             >>> out = model(input_ids, attention_mask, user_embeddings=z)  # doctest: +SKIP
@@ -217,7 +222,14 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         z = self._checked_embeddings(user_embeddings, input_ids.shape[0])
         active = None if active_clusters is None else self._checked_active_clusters(active_clusters, z.device)
         probs = self.cluster_probabilities(z, active)
-        assignments = self.assign_clusters(z, cluster_probs=probs.detach(), active_clusters=active)
+        if assignments is not None:
+            assignments = self._checked_assignments(assignments, z.shape[0], active)
+        else:
+            assignments = self.assign_clusters(
+                z, cluster_probs=probs.detach(), active_clusters=active, routing=self._embedding_routing
+            )
+            if self.config.routing == "likelihood":
+                assignments = self.likelihood_clusters(input_ids, attention_mask, assignments, active)
         per_cluster_nll = self._per_cluster_nll(
             input_ids, attention_mask, labels, assignments, active, compute_selector_loss
         )
@@ -293,7 +305,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             raise ValueError("expected left-padded prompts, but a row ends with padding")
         if user_embeddings is None:
             user_embeddings = self.embed_users(input_ids, attention_mask)
-        clusters = self.assign_clusters(self._checked_embeddings(user_embeddings, input_ids.shape[0]))
+        clusters = self.route(input_ids, attention_mask, user_embeddings)
         logits = self.routed_logits(input_ids, attention_mask, clusters, logits_to_keep=1)[:, -1].float()
         logits = logits[:, : self.vocabulary_size]
         logits[:, list(self.config.special_token_ids.values())] = float("-inf")
@@ -505,6 +517,65 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             return distances.argmin(dim=-1).to(user_embeddings.device)
         raise ValueError(f"routing must be 'selector' or 'centroids', got {routing!r}")
 
+    @property
+    def _embedding_routing(self) -> str:
+        """The embedding rule of `config.routing`; likelihood routing falls back to the selector."""
+        return "selector" if self.config.routing == "likelihood" else self.config.routing
+
+    @torch.no_grad()
+    def route(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor,
+        user_embeddings: torch.Tensor,
+        active_clusters: torch.Tensor | None = None,
+    ) -> torch.LongTensor:
+        """Cluster of each row `[B]` per `config.routing`: `assign_clusters` on the embeddings, or with
+        `"likelihood"` :meth:`likelihood_clusters` on the page ids (the selector's choice as the fallback).
+
+        Example:
+            >>> clusters = model.route(prompt_ids, prompt_mask, z)  # doctest: +SKIP
+        """
+        z = self._checked_embeddings(user_embeddings, input_ids.shape[0])
+        clusters = self.assign_clusters(z, routing=self._embedding_routing, active_clusters=active_clusters)
+        if self.config.routing != "likelihood":
+            return clusters
+        return self.likelihood_clusters(input_ids, attention_mask, clusters.to(input_ids.device), active_clusters)
+
+    @torch.no_grad()
+    def likelihood_clusters(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.LongTensor,
+        fallback: torch.LongTensor,
+        active_clusters: torch.Tensor | None = None,
+    ) -> torch.LongTensor:
+        """`[B]` the active predictor giving each row's history the lowest summed NLL (`routing="likelihood"`).
+
+        The history is a row's tokens up to and including its last `[BOS]`: a training stream's input
+        sessions (its target session is not looked at), all of a generation prompt (which ends with the
+        open `[BOS]`). A row with no history token to score (a prompt of `[BOS]` alone) takes `fallback`.
+        Ties go to the lower cluster id. One no-gradient pass of each active predictor over all rows.
+
+        Example:
+            >>> model.likelihood_clusters(prompt_ids, prompt_mask, fallback=model.assign_clusters(z))  # doctest: +SKIP
+            tensor([2, 0, 0, 1])
+        """
+        input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
+        real = attention_mask.bool()
+        bos = (input_ids == self.config.bos_token_id) & real
+        width = input_ids.shape[1]
+        last_bos = torch.where(bos.any(dim=1), width - 1 - bos.flip(1).long().argmax(dim=1), width - 1)
+        history = real & (torch.arange(width, device=input_ids.device) <= last_bos.unsqueeze(1))
+        labels = input_ids.masked_fill(~history, -100)
+        scored = (labels[:, 1:] != -100).sum(dim=1)
+        # Every row given to cluster 0: each active predictor makes one pass over all rows (no gradient here).
+        everyone = torch.zeros_like(fallback, device=input_ids.device)
+        active = None if active_clusters is None else self._checked_active_clusters(active_clusters, input_ids.device)
+        per_token = self._per_cluster_nll(input_ids, attention_mask, labels, everyone, active, True)
+        summed = (per_token * scored.unsqueeze(1)).nan_to_num(nan=float("inf"))
+        return torch.where(scored > 0, summed.argmin(dim=1), fallback.to(input_ids.device))
+
     @torch.no_grad()
     def set_centroids(self, centroids: torch.Tensor) -> None:
         """Replace the embedding dictionary (e.g. with K-means centres) `[K, D]`.
@@ -540,6 +611,21 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         if not active_clusters.any():
             raise ValueError("active_clusters marks no cluster as active")
         return active_clusters.to(device)
+
+    def _checked_assignments(
+        self, assignments: torch.Tensor, rows: int, active: torch.Tensor | None
+    ) -> torch.LongTensor:
+        if not isinstance(assignments, torch.Tensor) or tuple(assignments.shape) != (rows,):
+            raise ValueError(f"assignments must have shape ({rows},), got {_describe(assignments)}")
+        assignments = assignments.long().to(self.centroids.device)
+        count = self.config.num_clusters
+        allowed = torch.ones(count, dtype=torch.bool, device=assignments.device) if active is None else active
+        invalid = (assignments < 0) | (assignments >= count)
+        invalid |= ~allowed[assignments.clamp(0, count - 1)]
+        if invalid.any():
+            row = int(invalid.nonzero()[0])
+            raise ValueError(f"row {row} is assigned cluster {int(assignments[row])}, not one of the active clusters")
+        return assignments
 
     def _checked_embeddings(self, user_embeddings: torch.Tensor, rows: int) -> torch.Tensor:
         expected = (rows, self.config.embedding_dim)
@@ -629,7 +715,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             )
         if user_embeddings is None:
             user_embeddings = self.embed_users(input_ids, attention_mask)
-        clusters = self.assign_clusters(self._checked_embeddings(user_embeddings, input_ids.shape[0]))
+        user_embeddings = self._checked_embeddings(user_embeddings, input_ids.shape[0])
         if "max_length" in generation_kwargs:
             raise ValueError(
                 "use max_new_tokens, not max_length: rows are regrouped per cluster, so a total length is ambiguous"
@@ -637,6 +723,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         generation_config = copy.deepcopy(generation_kwargs.pop("generation_config", None) or self.generation_config)
         predictor_kwargs = generation_config.update(**generation_kwargs)
         input_ids, attention_mask = self._fit_prompts(input_ids, attention_mask, generation_config.max_new_tokens)
+        clusters = self.route(input_ids, attention_mask, user_embeddings)
         copies = generation_config.num_return_sequences or 1
         as_dict = bool(generation_config.return_dict_in_generate)
         pieces = []

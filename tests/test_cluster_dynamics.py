@@ -210,3 +210,173 @@ def test_score_users_and_hard_em_labels_agree_with_the_forward():
     retired = torch.tensor([False, True])
     assert torch.isinf(score_users(model, users.select(range(4)), BrowsingCollator(0), retired)[:, 0]).all()
     assert (hard_em_labels(scores, retired) == 1).all()
+
+
+def test_online_em_moves_wrongly_started_users_and_likelihood_routing_follows(tmp_path):
+    """Online EM (scores L1 recorded before each step, no extra pass): the critic follows the labels, the
+    wrongly started users end in their group's cluster; then routing by likelihood sends each user's prompt to
+    its group's predictor, although the embeddings carry the group only weakly."""
+    users, groups = planted_users()
+    labels = wrong_start(groups)
+    trainer = planted_trainer(
+        planted_model(2),
+        users,
+        labels,
+        tmp_path,
+        reassignment="online_em",
+        reassign_every_steps=6,
+        reassign_size_prior=1.0,
+    )
+    trainer.train()
+    final = trainer.route_training_users().numpy()
+    assert len(trainer.reassignment_history) == 3  # 6 steps per epoch, 3 epochs
+    assert (final == groups).all() or (final != groups).all()
+    flipped = labels != groups
+    assert trainer.cluster_history[-1]["users_moved_since_kmeans"] == flipped.sum()
+    model = trainer.model.eval()
+    model.config.routing = "likelihood"
+    prompts = torch.tensor([row + [2] for row in users["input_ids"]])  # the session, then the open [BOS]
+    embeddings = torch.tensor(users["user_embeddings"])
+    routed = model.route(prompts, torch.ones_like(prompts), embeddings).numpy()
+    assert (routed == final).all()
+    outputs = model(**BrowsingCollator(pad_token_id=0)(users.select(range(4)).to_list()), compute_selector_loss=False)
+    single_session = model.assign_clusters(embeddings[:4], routing="selector")
+    assert torch.equal(outputs.assignments, single_session)  # no history before the row's only [BOS]: the selector
+
+
+def test_online_em_with_mixing_weights_merges_a_split_segment(tmp_path):
+    """Group A split 2:1 over clusters 0 and 1: classification EM's mixing weights send the smaller half to the
+    larger; cluster 1 empties and is retired, and its users' rows train predictor 0."""
+    users, groups = planted_users()
+    labels = np.where(groups == 1, 2, 0)
+    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    trainer = planted_trainer(
+        planted_model(3),
+        users,
+        labels,
+        tmp_path,
+        reassignment="online_em",
+        reassign_every_steps=6,
+        reassign_size_prior=3.0,
+    )
+    trainer.train()
+    assert trainer.cluster_history[-1]["num_clusters"] == 2
+    assert trainer.finalize_clusters() == [0, 2]
+    assert sorted(trainer.cluster_sizes) == [24, 24]
+
+
+def test_online_em_needs_the_users_of_the_rows(tmp_path):
+    users, groups = planted_users()
+    model = planted_model(2)
+    two_rows_each = Dataset.from_dict({name: list(users[name]) * 2 for name in users.column_names})
+    with pytest.raises(ValueError, match="user_index"):
+        HeTLMTrainer(
+            model=model,
+            args=TrainingArguments(str(tmp_path), report_to=[], use_cpu=True),
+            train_dataset=two_rows_each,
+            train_users=users,
+            reference_labels=groups,
+            selector_learning_rate=1e-3,
+            selector_weight_decay=0.0,
+            reassignment="online_em",
+        )
+    with pytest.raises(ValueError, match="reference_labels"):
+        HeTLMTrainer(
+            model=model,
+            args=TrainingArguments(str(tmp_path), report_to=[], use_cpu=True),
+            train_dataset=users,
+            selector_learning_rate=1e-3,
+            selector_weight_decay=0.0,
+            reassignment="online_em",
+        )
+
+
+def test_forward_checks_given_assignments():
+    users, _ = planted_users()
+    model = planted_model(2)
+    batch = BrowsingCollator(pad_token_id=0)(users.select(range(3)).to_list())
+    outputs = model(**batch, assignments=torch.tensor([1, 0, 1]))
+    assert outputs.assignments.tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match="not one of the active clusters"):
+        model(**batch, assignments=torch.tensor([1, 0, 1]), active_clusters=torch.tensor([True, False]))
+    with pytest.raises(ValueError, match="shape"):
+        model(**batch, assignments=torch.tensor([1, 0]))
+
+
+def heldout_sessions(seed: int = 1) -> Dataset:
+    """Another session of every planted user (same group, another start page): the held-out rows of held-out EM,
+    scored on their last session only (the tokens after the stream's only [BOS] but the first)."""
+    users, _ = planted_users(seed)
+    labels = [[-100, *row[1:]] for row in users["labels"]]
+    return Dataset.from_dict({**users.to_dict(), "labels": labels})
+
+
+def test_heldout_em_moves_wrongly_started_users_on_sessions_nobody_trained_on(tmp_path):
+    users, groups = planted_users()
+    labels = wrong_start(groups)
+    trainer = planted_trainer(
+        planted_model(2),
+        users,
+        labels,
+        tmp_path,
+        reassignment="heldout_em",
+        heldout_users=heldout_sessions(),
+        reassign_every_steps=6,
+        reassign_size_prior=1.0,
+    )
+    trainer.train()
+    final = trainer.route_training_users().numpy()
+    assert (final == groups).all() or (final != groups).all()
+    assert trainer.cluster_history[-1]["users_moved_since_kmeans"] == (labels != groups).sum()
+
+
+def test_heldout_em_retires_a_cluster_that_adds_nothing(tmp_path):
+    """Group A split 2:1 over clusters 0 and 1: on held-out sessions neither half's predictor beats the other,
+    so the least gainful of the two is retired (by gain, not size: no size prior, minimum size 3) and K 3 -> 2."""
+    users, groups = planted_users()
+    labels = np.where(groups == 1, 2, 0)
+    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    trainer = planted_trainer(
+        planted_model(3),
+        users,
+        labels,
+        tmp_path,
+        reassignment="heldout_em",
+        heldout_users=heldout_sessions(),
+        reassign_every_steps=6,
+        reassign_size_prior=0.0,
+        retire_min_gain=2.0,
+    )
+    trainer.train()
+    kept = trainer.finalize_clusters()
+    assert len(kept) == 2 and 2 in kept
+    assert sorted(trainer.cluster_sizes) == [24, 24]
+    with pytest.raises(ValueError, match="heldout_users"):
+        planted_trainer(planted_model(2), users, groups, tmp_path, reassignment="heldout_em")
+
+
+@pytest.mark.parametrize("grad_clipping", ["separate", "global"])
+def test_the_selector_gradient_does_not_shrink_the_critic_steps_when_clipped_apart(tmp_path, grad_clipping):
+    users, groups = planted_users()
+    trainer = planted_trainer(planted_model(2), users, groups, tmp_path, grad_clipping=grad_clipping)
+    model = trainer.model
+    selector = {id(parameter) for parameter in model.selector.parameters()}
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            parameter.grad = torch.ones_like(parameter)
+    predictor_grads = [p.grad for p in model.parameters() if p.requires_grad and id(p) not in selector]
+    selector_grads = [p.grad for p in model.selector.parameters()]
+    for grads, norm in ((predictor_grads, 0.5), (selector_grads, 100.0)):
+        scale = norm / torch.cat([grad.flatten() for grad in grads]).norm()
+        for grad in grads:
+            grad.mul_(scale)
+    total = trainer._clip_grad_norm(model)
+    assert float(total) == pytest.approx((0.5**2 + 100.0**2) ** 0.5, rel=1e-4)
+    predictor_norm = float(torch.cat([grad.flatten() for grad in predictor_grads]).norm())
+    selector_norm = float(torch.cat([grad.flatten() for grad in selector_grads]).norm())
+    if grad_clipping == "separate":  # max_grad_norm 1: the selector is clipped, the predictors are not
+        assert predictor_norm == pytest.approx(0.5, rel=1e-4) and selector_norm == pytest.approx(1.0, rel=1e-4)
+    else:
+        assert predictor_norm == pytest.approx(0.5 / float(total), rel=1e-3)
+    with pytest.raises(ValueError, match="grad_clipping"):
+        planted_trainer(planted_model(2), users, groups, tmp_path, grad_clipping="per_layer")

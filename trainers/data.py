@@ -108,10 +108,12 @@ def tokenize_users(
 class BrowsingCollator:
     """Pad ``input_ids`` (right) and ``labels`` (with -100) into a batch; stack ``user_embeddings`` if present.
 
-    Other columns are not passed to the model.
+    The integer columns named in ``index_columns`` (e.g. ``user_index``, for the trainer's own use) are passed
+    as ``[B]`` long tensors when the features have them. Other columns are not passed to the model.
     """
 
     pad_token_id: int
+    index_columns: tuple[str, ...] = ()
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         input_ids, attention_mask = pad_sequences([feature["input_ids"] for feature in features], self.pad_token_id)
@@ -121,4 +123,7 @@ class BrowsingCollator:
             batch["user_embeddings"] = torch.tensor(
                 [feature["user_embeddings"] for feature in features], dtype=torch.float32
             )
+        for name in self.index_columns:
+            if name in features[0]:
+                batch[name] = torch.tensor([feature[name] for feature in features], dtype=torch.long)
         return batch

@@ -56,7 +56,15 @@ from transformers import Trainer, TrainerCallback
 from .checkpoints import CLUSTER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
 from .clustering import pretrain_selector
 from .data import BrowsingCollator
-from .reassignment import REASSIGNMENTS, hard_em_labels, score_users
+from .reassignment import (
+    LABEL_FOLLOWING,
+    REASSIGNMENTS,
+    RowScores,
+    classification_em_labels,
+    cluster_gains,
+    hard_em_labels,
+    score_users,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +73,9 @@ logger = logging.getLogger(__name__)
 # L1 or L2, yet stays above fp32's underflow.
 RETIRED_LOGIT_GAP = 80.0
 LOGGED_LOSSES = ("l1", "l2", "l3", "critic_loss", "selector_loss")
+GRAD_CLIPPINGS = ("separate", "global")
+# Columns the trainer adds to the training rows for online EM (popped before the model's forward).
+INDEX_COLUMNS = ("user_index", "row_index")
 
 
 class ClusterMask:
@@ -107,14 +118,25 @@ class _ClusterPruningCallback(TrainerCallback):
         self.trainer = trainer
 
     def on_step_end(self, args, state, control, **kwargs):
-        every = self.trainer.prune_every_steps
-        if every and state.global_step % every == 0:
-            self.trainer.prune_small_clusters()
+        trainer = self.trainer
+        reassign_every = trainer.reassign_every_steps
+        due = reassign_every and state.global_step % reassign_every == 0
+        reassigned = trainer.reassignment != "none" and due and state.global_step > trainer.reassign_warmup_steps
+        if reassigned:
+            trainer.reassign_users()
+        every = trainer.prune_every_steps
+        if reassigned or (every and state.global_step % every == 0):  # a reassignment may empty a cluster
+            trainer.prune_small_clusters()
 
     def on_epoch_end(self, args, state, control, **kwargs):
         trainer = self.trainer
         epoch = round(state.epoch or 0)
-        if trainer.reassignment != "none" and epoch % trainer.reassign_every_epochs == 0:
+        if (
+            trainer.reassignment != "none"
+            and not trainer.reassign_every_steps
+            and epoch % trainer.reassign_every_epochs == 0
+            and state.global_step > trainer.reassign_warmup_steps
+        ):
             trainer.reassign_users()
         if not trainer.prune_every_steps:
             trainer.prune_small_clusters()
@@ -138,13 +160,31 @@ class HeTLMTrainer(Trainer):
             ``reference_labels``: the users routed, counted and (with hard EM) scored; default ``train_dataset``.
         selector_learning_rate, selector_weight_decay: The selector's parameter group.
         min_cluster_size: Clusters routed fewer training users are retired (default 1: only empty ones).
-        prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end.
+        prune_every_steps: Prune every N optimizer steps; ``None`` (default) prunes at each epoch's end (and
+            after each reassignment of ``reassign_every_steps``).
         reference_labels: The K-means labels of the training users (``[N]``); each routing of the
             training users then records how many of them the selector has moved away from K-means.
-        reassignment: ``"none"`` (the paper's loop only) or ``"hard_em"`` (:mod:`trainers.reassignment`:
+        reassignment: ``"none"`` (the paper's loop only), ``"hard_em"`` (:mod:`trainers.reassignment`:
             at the end of every ``reassign_every_epochs``-th epoch, retrain the selector on
             ``argmin_k NLL_k`` for ``reassign_selector_epochs`` epochs at ``reassign_learning_rate``,
-            targets smoothed by ``label_smoothing``; ``reassign_size_prior`` weighs the log cluster share).
+            targets smoothed by ``label_smoothing``; ``reassign_size_prior`` weighs the log cluster share)
+            or ``"online_em"`` (the same step on the NLLs L1 computed for each row before training on it,
+            with the shares of the current labels as mixing weights; the critic trains each user's rows
+            on its label's predictor, starting from ``reference_labels``, which it needs).
+            ``train_dataset`` then needs ``user_index`` (each row's user, the row of ``train_users``) unless
+            every row is a user of its own.
+            ``"heldout_em"`` is online EM scored on ``heldout_users`` instead: one row per training user (in the
+            order of ``train_users``) that ``train_dataset`` does not hold, whose ``labels`` mark the tokens
+            scored (e.g. each user's last session): no predictor ever trains on them, so the scores are unbiased.
+        retire_min_gain: Also retire, at each pruning, the cluster with the lowest gain (the mean over its users of
+            the NLL their best other cluster gives minus their own's, in nats, on the latest EM scores) if it is
+            below this (at most one per pruning; never the last); ``None``: clusters retire by size only.
+        reassign_every_steps: Reassign every N optimizer steps instead of every ``reassign_every_epochs`` epochs.
+        grad_clipping: ``"global"`` (default) is ``Trainer``'s one norm over all gradients (the selector's summed-NLL
+            L1 gradient, far larger than the critic's, then shrinks the critic's steps several times over);
+            ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm`` each on its own.
+        reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
+            predictors first specialise on their starting clusters (copies of one LM score every user alike).
         Other keyword arguments go to ``Trainer``.
     """
 
@@ -162,10 +202,15 @@ class HeTLMTrainer(Trainer):
         reference_labels: np.ndarray | None = None,
         reassignment: str = "none",
         reassign_every_epochs: int = 1,
+        reassign_every_steps: int | None = None,
+        reassign_warmup_steps: int = 0,
         reassign_selector_epochs: int = 5,
         reassign_learning_rate: float = 1e-2,
         reassign_size_prior: float = 0.0,
+        heldout_users: Dataset | None = None,
+        retire_min_gain: float | None = None,
         label_smoothing: float = 0.0,
+        grad_clipping: str = "global",
         **kwargs: Any,
     ):
         if reassignment not in REASSIGNMENTS:
@@ -186,7 +231,35 @@ class HeTLMTrainer(Trainer):
             )
         if isinstance(min_cluster_size, bool) or not isinstance(min_cluster_size, int) or min_cluster_size < 1:
             raise ValueError(f"min_cluster_size must be an integer >= 1, got {min_cluster_size!r}")
-        kwargs.setdefault("data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id))
+        if reassign_every_steps is not None and reassign_every_steps < 1:
+            raise ValueError(f"reassign_every_steps must be >= 1 or None, got {reassign_every_steps!r}")
+        if reassign_warmup_steps < 0:
+            raise ValueError(f"reassign_warmup_steps must be >= 0, got {reassign_warmup_steps!r}")
+        if grad_clipping not in GRAD_CLIPPINGS:
+            raise ValueError(f"grad_clipping must be one of {GRAD_CLIPPINGS}, got {grad_clipping!r}")
+        self.grad_clipping = grad_clipping
+        self.row_scores = None
+        if reassignment == "heldout_em" and (heldout_users is None or len(heldout_users) != len(train_users)):
+            raise ValueError("reassignment='heldout_em' needs heldout_users: one held-out row per training user")
+        if reassignment in LABEL_FOLLOWING:
+            if reference_labels is None:
+                raise ValueError(f"reassignment={reassignment!r} needs reference_labels (each user's first cluster)")
+            if "user_index" in train_dataset.column_names:
+                row_users = np.asarray(train_dataset["user_index"])
+            elif len(train_dataset) == len(train_users):
+                row_users = np.arange(len(train_dataset))
+                train_dataset = train_dataset.add_column("user_index", row_users.tolist())
+            else:
+                raise ValueError(
+                    f"reassignment={reassignment!r} needs a 'user_index' column: {len(train_dataset)} training rows "
+                    f"for {len(train_users)} users"
+                )
+            train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))
+            if reassignment == "online_em":
+                self.row_scores = RowScores(row_users, len(train_users), model.config.num_clusters)
+        kwargs.setdefault(
+            "data_collator", BrowsingCollator(pad_token_id=model.config.pad_token_id, index_columns=INDEX_COLUMNS)
+        )
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         self.selector_learning_rate = selector_learning_rate
         self.selector_weight_decay = selector_weight_decay
@@ -194,6 +267,8 @@ class HeTLMTrainer(Trainer):
         self.prune_every_steps = prune_every_steps
         self.reassignment = reassignment
         self.reassign_every_epochs = reassign_every_epochs
+        self.reassign_every_steps = reassign_every_steps
+        self.reassign_warmup_steps = reassign_warmup_steps
         self.reassign_selector_epochs = reassign_selector_epochs
         self.reassign_learning_rate = reassign_learning_rate
         self.reassign_size_prior = reassign_size_prior
@@ -202,6 +277,11 @@ class HeTLMTrainer(Trainer):
             None if reference_labels is None else torch.as_tensor(reference_labels, dtype=torch.long)
         )
         self.train_users = train_users
+        self.heldout_users = heldout_users
+        self.retire_min_gain = retire_min_gain
+        # Online / held-out EM: the cluster of every training user, which the critic's rows follow.
+        self.labels = self.reference_labels.clone() if reassignment in LABEL_FOLLOWING else None
+        self._em_scores: tuple[torch.Tensor, torch.Tensor] | None = None  # the latest EM scores and who has one
         self.routing_embeddings = torch.tensor(train_users["user_embeddings"], dtype=torch.float32)
         self.cluster_mask = ClusterMask(model.config.num_clusters)
         self._mask_hook = model.selector.register_forward_hook(self.cluster_mask)
@@ -211,6 +291,11 @@ class HeTLMTrainer(Trainer):
         self.cluster_sizes = self._sizes(self.assignments)
         self._pending: dict[str, list[float]] = defaultdict(list)
         self.add_callback(_ClusterPruningCallback(self))
+
+    def _set_signature_columns_if_needed(self) -> None:
+        """Keep the online-EM index columns when ``remove_unused_columns`` drops what the forward does not take."""
+        super()._set_signature_columns_if_needed()
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *INDEX_COLUMNS]))
 
     # ----- optimisation -----
 
@@ -246,14 +331,33 @@ class HeTLMTrainer(Trainer):
         self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
         return self.optimizer
 
+    def _clip_grad_norm(self, model: nn.Module) -> torch.Tensor:
+        """``Trainer``'s gradient clipping; with ``grad_clipping="separate"`` the predictors' and the selector's
+        gradients are each clipped to ``max_grad_norm`` on their own, so the selector's summed-NLL L1 gradient
+        (tens of units) does not scale the critic's steps down. Returns the pre-clip norm of all gradients."""
+        if self.grad_clipping == "global":
+            return super()._clip_grad_norm(model)
+        selector = {id(parameter) for parameter in self.accelerator.unwrap_model(model).selector.parameters()}
+        groups: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                groups[id(parameter) in selector].append(parameter)
+        norms = [nn.utils.clip_grad_norm_(group, self.args.max_grad_norm) for group in groups if group]
+        return torch.stack(norms).pow(2).sum().sqrt()
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Training: ``critic_loss + selector_loss`` (records the loss terms for logging). Evaluation: ``critic_loss``,
         the validation NLL of each user under its routed predictor."""
         active_clusters = self.cluster_mask.active.to(inputs["input_ids"].device)
+        users, rows = (inputs.pop(name, None) for name in INDEX_COLUMNS)
         if not model.training:
             outputs = model(**inputs, compute_selector_loss=False, active_clusters=active_clusters)
             return (outputs.critic_loss, outputs) if return_outputs else outputs.critic_loss
-        outputs = model(**inputs, active_clusters=active_clusters)
+        assignments = None if self.labels is None else self.labels[users.cpu()].to(inputs["input_ids"].device)
+        outputs = model(**inputs, active_clusters=active_clusters, assignments=assignments)
+        if self.row_scores is not None and self.state.global_step >= self.reassign_warmup_steps:
+            tokens = (inputs["labels"][:, 1:] != -100).sum(dim=1, keepdim=True)
+            self.row_scores.record(rows, outputs.per_cluster_nll.detach() * tokens)
         unwrapped = self.accelerator.unwrap_model(model)
         for name in LOGGED_LOSSES:
             self._pending[name].append(float(getattr(outputs, name).detach()))
@@ -296,7 +400,10 @@ class HeTLMTrainer(Trainer):
 
     @torch.no_grad()
     def route_training_users(self) -> torch.Tensor:
-        """Cluster of every training user ``[N]`` (original cluster ids) under the current selector and mask."""
+        """Cluster of every training user ``[N]`` (original cluster ids): the online-EM labels, else the routing
+        of the current selector and mask."""
+        if self.labels is not None:
+            return self.labels.clone()
         model = self.model
         was_training = model.training
         model.eval()
@@ -310,19 +417,22 @@ class HeTLMTrainer(Trainer):
 
     def reassign_users(self) -> dict[str, Any]:
         """One hard-EM step: score every training user under every active predictor, retrain the selector
-        towards ``argmin_k NLL_k`` (see :mod:`trainers.reassignment`); returns (and records) what changed."""
+        towards ``argmin_k NLL_k`` (see :mod:`trainers.reassignment`); returns (and records) what changed.
+        With online EM the scores are those L1 recorded, and the critic follows the new labels from here on."""
         model = self.model
         active = self.cluster_mask.active
-        nll = score_users(
-            model,
-            self.train_users,
-            self.data_collator,
-            active,
-            batch_size=max(self.args.per_device_eval_batch_size, 64),
-            context=self.compute_loss_context_manager,
-        )
-        labels = hard_em_labels(nll, active, self.reassign_size_prior)
         before = self.route_training_users()
+        if self.labels is not None:
+            if self.row_scores is not None:
+                nll, seen = self.row_scores.user_scores()
+            else:
+                nll = self._score(self.heldout_users)
+                seen = torch.ones(len(nll), dtype=torch.bool)
+            self._em_scores = (nll, seen)
+            labels = classification_em_labels(nll, seen, self.labels, active, self.reassign_size_prior)
+            self.labels = labels.clone()
+        else:
+            labels = hard_em_labels(self._score(self.train_users), active, self.reassign_size_prior)
         fit = pretrain_selector(
             model,
             self.routing_embeddings.numpy(),
@@ -341,6 +451,9 @@ class HeTLMTrainer(Trainer):
             "selector_agreement": fit.accuracy,
             "selector_mean_max_probability": fit.mean_max_probability,
         }
+        if self.labels is not None:  # what each cluster adds on these scores (nats per user; None: no member)
+            gains = cluster_gains(nll, seen, labels, active)
+            entry["cluster_gains"] = [None if gain != gain else round(float(gain), 3) for gain in gains.tolist()]
         self.reassignment_history.append(entry)
         logger.info(
             "step %d: hard-EM labels %s (%d users differ from the routing); selector agreement %.3f",
@@ -350,6 +463,25 @@ class HeTLMTrainer(Trainer):
             fit.accuracy,
         )
         return entry
+
+    def _score(self, users: Dataset) -> torch.Tensor:
+        return score_users(
+            self.model,
+            users,
+            self.data_collator,
+            self.cluster_mask.active,
+            batch_size=max(self.args.per_device_eval_batch_size, 64),
+            context=self.compute_loss_context_manager,
+        )
+
+    def _least_gainful_cluster(self) -> int | None:
+        """The active cluster with the lowest gain on the latest EM scores, if below ``retire_min_gain``."""
+        active = self.cluster_mask.active
+        if self.retire_min_gain is None or self._em_scores is None or int(active.sum()) < 2:
+            return None
+        gains = cluster_gains(*self._em_scores, self.labels, active)
+        cluster = int(gains.nan_to_num(nan=float("inf")).argmin())
+        return cluster if float(gains[cluster]) < self.retire_min_gain else None
 
     def prune_small_clusters(self) -> list[int]:
         """Retire active clusters routed fewer than ``min_cluster_size`` training users; returns those retired.
@@ -363,8 +495,13 @@ class HeTLMTrainer(Trainer):
         active = self.cluster_mask.active_clusters
         largest = max(active, key=lambda cluster: self.cluster_sizes[cluster])
         retired = [c for c in active if self.cluster_sizes[c] < self.min_cluster_size and c != largest]
+        least_gainful = None if retired else self._least_gainful_cluster()
+        if least_gainful is not None:
+            retired = [least_gainful]
         if retired:
             self.cluster_mask.retire(retired)
+            if self.labels is not None:
+                self._relabel_retired_users()
             self.assignments = self.route_training_users()
             self.cluster_sizes = self._sizes(self.assignments)
             logger.info(
@@ -392,6 +529,25 @@ class HeTLMTrainer(Trainer):
         )
         return retired
 
+    def _relabel_retired_users(self) -> None:
+        """Online / held-out EM: the users of retired clusters take their best active predictor by the latest EM
+        scores (the selector's choice where they have none yet)."""
+        active = self.cluster_mask.active
+        stranded = ~active[self.labels]
+        if not stranded.any():
+            return
+        users = len(self.labels)
+        nll, seen = self._em_scores or (torch.zeros(users, len(active)), torch.zeros(users, dtype=torch.bool))
+        best = nll.masked_fill(~active, float("inf")).argmin(dim=1)
+        model = self.model
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            device = next(model.selector.parameters()).device
+            routed = model.assign_clusters(self.routing_embeddings.to(device), routing="selector").cpu()
+        model.train(was_training)
+        self.labels = torch.where(stranded, torch.where(seen, best, routed), self.labels)
+
     def save_cluster_state(self, folder: str | os.PathLike) -> None:
         """Write the active cluster set and the cluster history to ``folder/hetlm_clusters.json``."""
         state = {
@@ -400,6 +556,10 @@ class HeTLMTrainer(Trainer):
             "reassignments": self.reassignment_history,
             "assignments": self.assignments.tolist(),
         }
+        if self.labels is not None:
+            state["em_labels"] = self.labels.tolist()
+        if self.row_scores is not None:
+            state["row_scores"] = self.row_scores.table.nan_to_num(nan=-1.0).tolist()
         (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def load_cluster_state(self, folder: str | os.PathLike) -> None:
@@ -414,6 +574,13 @@ class HeTLMTrainer(Trainer):
         )
         self.cluster_history = state["history"]
         self.reassignment_history = state.get("reassignments", [])
+        if self.labels is not None:
+            if "em_labels" not in state:
+                raise ValueError(f"{path} holds no EM labels: not written with reassignment={self.reassignment!r}")
+            self.labels = torch.tensor(state["em_labels"], dtype=torch.long)
+        if self.row_scores is not None:
+            table = torch.tensor(state["row_scores"], dtype=torch.float32)
+            self.row_scores.table = table.masked_fill(table < 0, float("nan"))
         saved = state.get("assignments")
         self.assignments = torch.tensor(saved) if saved is not None else self.route_training_users()
         self.cluster_sizes = self._sizes(self.route_training_users())

@@ -37,7 +37,9 @@ from .initialization import (
     save_clusterwise_model,
     start_clusterwise_training,
     training_cluster_profiles,
+    user_rows,
 )
+from .reassignment import LABEL_FOLLOWING
 from .training_arguments import ClusterwiseTrainingArguments, resolve_training_arguments
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,9 @@ class HeTLMResult:
     history: dict[str, Any]
 
 
-def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> float | None:
-    """Adjusted Rand index between the model's routing and the users' true ``segment`` (None without one).
+def segment_recovery(model: HeTLMForBrowsing, users, routing: str | None = None) -> float | None:
+    """Adjusted Rand index between the model's routing (``config.routing`` unless ``routing`` is given) and the
+    users' true ``segment`` (None without one).
 
     Example:
         >>> segment_recovery(model, users)  # doctest: +SKIP
@@ -63,31 +66,97 @@ def segment_recovery(model: HeTLMForBrowsing, users, split: str = "train") -> fl
     """
     if "segment" not in users.column_names:
         return None
-    embeddings = torch.tensor(users["user_embeddings"], dtype=torch.float32)
-    assignments = model.assign_clusters(embeddings).numpy()
+    routing = routing or model.config.routing
+    if routing == "likelihood":
+        assignments = route_and_score(model, users)[0]
+    else:
+        embeddings = torch.tensor(users["user_embeddings"], dtype=torch.float32)
+        assignments = model.assign_clusters(embeddings, routing=routing).numpy()
     return float(adjusted_rand_score(np.asarray(users["segment"]), assignments))
 
 
 @torch.no_grad()
-def routed_nll(model: HeTLMForBrowsing, users, batch_size: int = 64) -> float:
-    """Mean over ``users`` of each user's per-token NLL under the predictor it is routed to (``config.routing``):
-    the figure HeTLM and the K-means baseline are compared on.
+def route_and_score(
+    model: HeTLMForBrowsing, users, batch_size: int = 64, target_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's cluster under ``config.routing`` and its per-token NLL under that cluster's predictor (the
+    routing sees the user's input history only; the NLL scores the user's ``labels``, or with ``target_only``
+    just the tokens after its last ``[BOS]``: the next session, which no routing has seen).
 
     Example:
-        >>> routed_nll(model, users["validation"])  # doctest: +SKIP
-        2.84
+        >>> clusters, nll = route_and_score(model, users["validation"])  # doctest: +SKIP
     """
     was_training = model.training
     model.eval()
     collator = BrowsingCollator(pad_token_id=model.config.pad_token_id)
     columns = users.select_columns(["input_ids", "labels", "user_embeddings"])
-    total = 0.0
+    clusters, nll = [], []
     for start in range(0, len(columns), batch_size):
         batch = collator(columns.select(range(start, min(start + batch_size, len(columns)))).to_list())
+        if target_only:
+            batch["labels"] = _target_labels(batch["input_ids"], batch["labels"], model.config.bos_token_id)
         outputs = model(**batch, compute_selector_loss=False)
-        total += float(outputs.per_cluster_nll.gather(1, outputs.assignments.unsqueeze(1)).sum())
+        clusters.append(outputs.assignments.cpu())
+        nll.append(outputs.per_cluster_nll.gather(1, outputs.assignments.unsqueeze(1)).squeeze(1).float().cpu())
     model.train(was_training)
-    return total / len(columns)
+    return torch.cat(clusters).numpy(), torch.cat(nll).numpy()
+
+
+def _target_labels(input_ids: torch.Tensor, labels: torch.Tensor, bos_token_id: int) -> torch.Tensor:
+    """``labels`` with every position up to each row's last ``[BOS]`` set to -100 (the target session kept)."""
+    positions = torch.arange(input_ids.shape[1])
+    last_bos = torch.where(input_ids == bos_token_id, positions, -1).amax(dim=1, keepdim=True)
+    return labels.masked_fill(positions <= last_bos, -100)
+
+
+def routed_nll(model: HeTLMForBrowsing, users, batch_size: int = 64, target_only: bool = False) -> float:
+    """Mean over ``users`` of each user's per-token NLL under the predictor it is routed to (``config.routing``):
+    the figure HeTLM and the K-means baseline are compared on (``target_only``: the next session's tokens only).
+
+    Example:
+        >>> routed_nll(model, users["validation"])  # doctest: +SKIP
+        2.84
+    """
+    return float(route_and_score(model, users, batch_size, target_only)[1].mean())
+
+
+def routing_figures(model: HeTLMForBrowsing, validation, train_users, routing: str) -> dict[str, Any] | None:
+    """Routed validation NLL (stream and next session) and segment ARI of ``model`` under another ``routing`` rule
+    (its own restored after): e.g. the K-means predictors routed by likelihood separate what a routing rule gains
+    from what learnt clusters gain. None without validation users.
+
+    Example:
+        >>> routing_figures(kmeans_model, users["validation"], train_users, "likelihood")  # doctest: +SKIP
+        {'routed_validation_nll': 2.71, 'routed_validation_target_nll': 2.95, 'segment_ari': 0.70}
+    """
+    if validation is None:
+        return None
+    own = model.config.routing
+    model.config.routing = routing
+    try:
+        return {
+            "routed_validation_nll": routed_nll(model, validation),
+            "routed_validation_target_nll": routed_nll(model, validation, target_only=True),
+            "segment_ari": segment_recovery(model, train_users),
+        }
+    finally:
+        model.config.routing = own
+
+
+def last_sessions_only(users, model: HeTLMForBrowsing):
+    """``users`` with ``labels`` on each stream's last session only (the tokens after its last ``[BOS]``).
+
+    Example:
+        >>> last_sessions_only(train_users, model)[0]["labels"]  # doctest: +SKIP
+        [-100, -100, -100, -100, 17, 3]
+    """
+    bos = model.config.bos_token_id
+
+    def mask(row):
+        ids = torch.tensor([row["input_ids"]])
+        return {"labels": _target_labels(ids, torch.tensor([row["labels"]]), bos)[0].tolist()}
+
+    return users.map(mask, desc="Keeping last sessions")
 
 
 def build_hetlm_trainer(
@@ -99,10 +168,22 @@ def build_hetlm_trainer(
     num_parameters = start.model.predictors[0].num_parameters()
     arguments = resolve_training_arguments(args, output_dir, num_parameters, has_validation)
     columns = ["input_ids", "labels", "user_embeddings"]
+    train_columns = columns + ["user_index"] if args.reassignment in LABEL_FOLLOWING else columns
+    train_rows = start.users["train"]
+    heldout_users = None
+    if args.reassignment == "heldout_em":
+        latest = user_rows(train_rows)[1]
+        train_rows = train_rows.select(np.setdiff1d(np.arange(len(train_rows)), latest))
+        heldout_users = last_sessions_only(start.train_users_latest.select_columns(columns), start.model)
+        logger.info(
+            "held-out EM: each training user's last session is scored, not trained on (%d of %d rows kept)",
+            len(train_rows),
+            len(start.users["train"]),
+        )
     return HeTLMTrainer(
         model=start.model,
         args=arguments,
-        train_dataset=start.users["train"].select_columns(columns),
+        train_dataset=train_rows.select_columns(train_columns),
         eval_dataset=start.users["validation"].select_columns(columns) if has_validation else None,
         selector_learning_rate=args.selector_learning_rate,
         selector_weight_decay=args.selector_weight_decay,
@@ -112,10 +193,15 @@ def build_hetlm_trainer(
         reference_labels=start.clusters.labels,
         reassignment=args.reassignment,
         reassign_every_epochs=args.reassign_every_epochs,
+        reassign_every_steps=args.reassign_every_steps,
+        reassign_warmup_steps=args.reassign_warmup_steps,
         reassign_selector_epochs=args.reassign_selector_epochs,
         reassign_learning_rate=args.reassign_learning_rate,
         reassign_size_prior=args.reassign_size_prior,
+        heldout_users=heldout_users,
+        retire_min_gain=args.retire_min_gain,
         label_smoothing=args.selector_label_smoothing,
+        grad_clipping=args.grad_clipping,
     )
 
 
@@ -143,12 +229,19 @@ def train_hetlm(
         if resume_from_checkpoint is None:
             raise ValueError(f"No complete checkpoint found in {output_dir / 'trainer'} to resume from")
     start = start_clusterwise_training(
-        splits, tokenizer, lm, args, encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config
+        splits,
+        tokenizer,
+        lm,
+        args,
+        routing=args.routing,
+        encoder_tokenizer=encoder_tokenizer,
+        encoder_config=encoder_config,
     )
     trainer = build_hetlm_trainer(start, output_dir / "trainer", args)
     has_validation = trainer.eval_dataset is not None
     initial_eval_nll = trainer.evaluate()["eval_loss"] if has_validation else float("nan")
-    ari_before = segment_recovery(start.model, start.train_users_latest)
+    # At the start every predictor is the same LM: likelihood routing would tie, so the selector (= K-means) counts.
+    ari_before = segment_recovery(start.model, start.train_users_latest, routing="selector")
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     kept = trainer.finalize_clusters()
     model = trainer.model
@@ -170,6 +263,15 @@ def train_hetlm(
         "segment_ari_kmeans_init": ari_before,
         "segment_ari": ari_after,
         "routed_validation_nll": routed_nll(model, start.users["validation"]) if has_validation else None,
+        "routed_validation_target_nll": (
+            routed_nll(model, start.users["validation"], target_only=True) if has_validation else None
+        ),
+        "other_routing": routing_figures(
+            model,
+            start.users["validation"] if has_validation else None,
+            start.train_users_latest,
+            "selector" if args.routing == "likelihood" else "likelihood",
+        ),
         "kept_clusters": kept,
         "cluster_sizes": trainer.cluster_sizes,
         "cluster_history": trainer.cluster_history,

@@ -125,7 +125,9 @@ def user_sessions(dataset: Dataset) -> list[list[list[str]]]:
 
 def training_cluster_profiles(model: HeTLMForBrowsing, start: ClusterwiseStart, train: Dataset) -> list[dict]:
     """The profile of each of the model's clusters (:mod:`evaluation.cluster_profiles`) over the training users
-    as the model now routes them (``train``: the raw train split, ``input_sessions`` and ``target_session``).
+    as the model's selector now routes them (``train``: the raw train split, ``input_sessions`` and
+    ``target_session``). Under ``routing="likelihood"`` a user is served by the predictor its history fits best,
+    which may differ from its selector cluster: the profiles then describe the selector's clusters.
 
     Example:
         >>> profiles = training_cluster_profiles(model, start, splits["train"])  # doctest: +SKIP

@@ -32,7 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from modeling_hetlm import HeTLMForBrowsing
 
-from .hetlm_training import routed_nll, segment_recovery
+from .hetlm_training import routed_nll, routing_figures, segment_recovery
 from .initialization import save_clusterwise_model, start_clusterwise_training, training_cluster_profiles
 from .pretrain import train_language_model
 from .training_arguments import ClusterwiseTrainingArguments
@@ -119,6 +119,10 @@ def train_kmeans_baseline(
         "selector_agreement_with_kmeans": start.selector.accuracy,
         "segment_ari": segment_recovery(model, start.train_users_latest),
         "routed_validation_nll": routed_nll(model, validation) if validation is not None else None,
+        "routed_validation_target_nll": (
+            routed_nll(model, validation, target_only=True) if validation is not None else None
+        ),
+        "likelihood_routing": routing_figures(model, validation, start.train_users_latest, "likelihood"),
         "clusters": per_cluster,
         "bf16": any(item["bf16"] for item in per_cluster),
     }

@@ -163,6 +163,22 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       L1 gradient).
     - ``reassign_size_prior``: weight w of ``-w log(n_k / N)`` in the hard-EM choice (classification EM with
       mixing weights): near-ties go to the larger cluster, so clusters splitting one segment merge.
+    - ``reassignment="online_em"``: the same step on the NLLs L1 computes for each training row before the
+      predictors train on it (held-out in the first epoch, no extra pass), with the current labels' shares as
+      mixing weights (w = 1 is the mixture's own), and the critic trains each user's rows on its label's
+      predictor; ``reassign_every_steps`` runs the step every N optimizer steps (several rounds per epoch, the
+      first N steps a warm-up of the critic on the K-means clusters); ``reassign_warmup_steps`` holds every
+      reassignment (and online EM's scoring) until that step.
+    - ``reassignment="heldout_em"``: online EM scored instead on each training user's last session, which the
+      critic never trains on (unbiased scores; the critic loses those sessions); ``retire_min_gain`` G then
+      retires a cluster whose users gain less than G nats each over their best other cluster (K shrinks when
+      clusters split one segment).
+    - ``grad_clipping``: ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm``
+      each on its own; ``"global"`` (default, ``Trainer``'s) lets the selector's summed-NLL L1 gradient shrink the
+      critic's steps.
+    - ``routing``: how HeTLM routes a user: ``"selector"`` (argmax pi) or ``"likelihood"`` (the predictor giving
+      the user's input history the lowest NLL; see :class:`~modeling_hetlm.HeTLMConfig`). The K-means baseline
+      always routes to the nearest centroid.
 
     Example:
         >>> ClusterwiseTrainingArguments(kmeans_k="4").kmeans_k
@@ -214,15 +230,47 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     reassignment: str = field(
         default="hard_em",
         metadata={
-            "help": "hard_em: retrain the selector towards argmin_k NLL_k; none: L1 only.",
-            "choices": ("hard_em", "none"),
+            "help": "hard_em: retrain the selector towards argmin_k NLL_k; online_em: the same on the NLLs L1 "
+            "computed before training on each row, the critic following the labels; heldout_em: online EM scored on "
+            "each user's last session, kept out of training; none: L1 only.",
+            "choices": ("hard_em", "online_em", "heldout_em", "none"),
         },
     )
     reassign_every_epochs: int = field(default=1, metadata={"help": "Hard-EM step every N epochs."})
+    reassign_every_steps: int | None = field(
+        default=None, metadata={"help": "Hard-EM step every N optimizer steps instead (several per epoch)."}
+    )
+    retire_min_gain: float | None = field(
+        default=None,
+        metadata={
+            "help": "Also retire the cluster whose users gain least (nats per user, on the EM scores) over their "
+            "best other cluster, when below this (one per pruning)."
+        },
+    )
+    reassign_warmup_steps: int = field(
+        default=0,
+        metadata={"help": "No hard-EM step (and no online-EM score recorded) before this step: the critic warms up."},
+    )
     reassign_selector_epochs: int = field(default=5, metadata={"help": "Selector epochs per hard-EM step."})
     reassign_learning_rate: float = field(default=1e-2, metadata={"help": "Selector learning rate of hard EM."})
     reassign_size_prior: float = field(
         default=0.0, metadata={"help": "Weight w of -w log(n_k/N) in the hard-EM choice (near-ties join the larger)."}
+    )
+    routing: str = field(
+        default="selector",
+        metadata={
+            "help": "HeTLM's routing: argmax of the selector, or the predictor with the lowest NLL of the "
+            "user's input history.",
+            "choices": ("selector", "likelihood"),
+        },
+    )
+    grad_clipping: str = field(
+        default="global",
+        metadata={
+            "help": "global: one norm over all gradients (the selector's summed-NLL L1 gradient then shrinks the "
+            "predictors' steps); separate: clip the predictors' and the selector's gradients to max_grad_norm each.",
+            "choices": ("separate", "global"),
+        },
     )
     embedding_batch_size: int = field(default=64, metadata={"help": "Users per encoder batch when embedding."})
     embedding_cache_dir: str | None = field(
@@ -252,6 +300,14 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             raise ValueError(f"selector_label_smoothing must be in [0, 1), got {self.selector_label_smoothing}")
         if self.reassign_every_epochs < 1 or self.reassign_selector_epochs < 1:
             raise ValueError("reassign_every_epochs and reassign_selector_epochs must be >= 1")
+        if self.reassign_warmup_steps < 0:
+            raise ValueError(f"reassign_warmup_steps must be >= 0, got {self.reassign_warmup_steps}")
+        if self.reassign_every_steps is not None and self.reassign_every_steps < 1:
+            raise ValueError(f"reassign_every_steps must be >= 1, got {self.reassign_every_steps}")
+        if self.grad_clipping not in ("separate", "global"):
+            raise ValueError(f"grad_clipping must be 'separate' or 'global', got {self.grad_clipping!r}")
+        if self.routing not in ("selector", "likelihood"):
+            raise ValueError(f"routing must be 'selector' or 'likelihood', got {self.routing!r}")
         if self.reassign_size_prior < 0:
             raise ValueError(f"reassign_size_prior must be >= 0, got {self.reassign_size_prior}")
         super().__post_init__()

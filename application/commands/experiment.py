@@ -88,10 +88,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reassignment",
-        choices=("hard_em", "none"),
-        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs.",
+        choices=("hard_em", "online_em", "heldout_em", "none"),
+        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs; online_em: the same "
+        "on the NLLs L1 computed before training on each row, the critic following the labels; heldout_em: online "
+        "EM scored on each user's last session, kept out of training.",
+    )
+    parser.add_argument(
+        "--retire-min-gain",
+        type=float,
+        help="Retire a cluster whose users gain less than this many nats each over their best other cluster.",
     )
     parser.add_argument("--reassign-every-epochs", type=int, help="Hard-EM step every N epochs (default 1).")
+    parser.add_argument("--reassign-every-steps", type=int, help="Hard-EM step every N steps instead.")
+    parser.add_argument(
+        "--reassign-warmup-steps", type=int, help="No hard-EM step (nor online-EM score) before this step."
+    )
+    parser.add_argument(
+        "--grad-clipping",
+        choices=("global", "separate"),
+        help="global (default): one gradient norm; separate: the predictors and the selector clipped each on its own.",
+    )
+    parser.add_argument(
+        "--routing",
+        choices=("selector", "likelihood"),
+        help="HeTLM's routing: the selector (default) or the predictor with the lowest NLL of the input history.",
+    )
     parser.add_argument("--reassign-selector-epochs", type=int, help="Selector epochs per hard-EM step (default 5).")
     parser.add_argument(
         "--reassign-size-prior", type=float, help="Weight of -log(cluster share) in the hard-EM choice (default 0)."
@@ -127,6 +148,11 @@ FLAGS_TO_SETTINGS = (
     "selector_label_smoothing",
     "reassignment",
     "reassign_every_epochs",
+    "reassign_every_steps",
+    "retire_min_gain",
+    "reassign_warmup_steps",
+    "routing",
+    "grad_clipping",
     "reassign_selector_epochs",
     "reassign_size_prior",
 )
