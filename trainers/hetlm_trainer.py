@@ -231,8 +231,8 @@ class HeTLMTrainer(Trainer):
             )
         if isinstance(min_cluster_size, bool) or not isinstance(min_cluster_size, int) or min_cluster_size < 1:
             raise ValueError(f"min_cluster_size must be an integer >= 1, got {min_cluster_size!r}")
-        if reassign_every_steps is not None and reassign_every_steps < 1:
-            raise ValueError(f"reassign_every_steps must be >= 1 or None, got {reassign_every_steps!r}")
+        if reassign_every_steps is not None and reassign_every_steps < 0:
+            raise ValueError(f"reassign_every_steps must be >= 0 or None, got {reassign_every_steps!r}")
         if reassign_warmup_steps < 0:
             raise ValueError(f"reassign_warmup_steps must be >= 0, got {reassign_warmup_steps!r}")
         if grad_clipping not in GRAD_CLIPPINGS:

@@ -169,12 +169,17 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       predictor; ``reassign_every_steps`` runs the step every N optimizer steps (several rounds per epoch, the
       first N steps a warm-up of the critic on the K-means clusters); ``reassign_warmup_steps`` holds every
       reassignment (and online EM's scoring) until that step.
+    - Defaults: online EM every 25 steps after a 50-step warm-up, w = 1, clipping per part. Measured on
+      900 simulated users, K=6, one epoch (``benchmarks/clustering_dynamics.py``): routed validation NLL
+      against the K-means baseline 3.0753 vs 3.0763 (default scenario) and 3.1731 vs 3.1825 (behaviour
+      scenario), 5.2% / 7.1% of the users moved; hard EM with global clipping (the previous default): 3.0891
+      and 3.1766, 1.8% / 1.3% moved.
     - ``reassignment="heldout_em"``: online EM scored instead on each training user's last session, which the
       critic never trains on (unbiased scores; the critic loses those sessions); ``retire_min_gain`` G then
       retires a cluster whose users gain less than G nats each over their best other cluster (K shrinks when
       clusters split one segment).
     - ``grad_clipping``: ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm``
-      each on its own; ``"global"`` (default, ``Trainer``'s) lets the selector's summed-NLL L1 gradient shrink the
+      each on its own (default); ``"global"`` (``Trainer``'s) lets the selector's summed-NLL L1 gradient shrink the
       critic's steps.
     - ``routing``: how HeTLM routes a user: ``"selector"`` (argmax pi) or ``"likelihood"`` (the predictor giving
       the user's input history the lowest NLL; see :class:`~modeling_hetlm.HeTLMConfig`). The K-means baseline
@@ -228,7 +233,7 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         default=0.3, metadata={"help": "Label smoothing of the selector's (pre)training targets: keeps it soft."}
     )
     reassignment: str = field(
-        default="hard_em",
+        default="online_em",
         metadata={
             "help": "hard_em: retrain the selector towards argmin_k NLL_k; online_em: the same on the NLLs L1 "
             "computed before training on each row, the critic following the labels; heldout_em: online EM scored on "
@@ -238,7 +243,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     )
     reassign_every_epochs: int = field(default=1, metadata={"help": "Hard-EM step every N epochs."})
     reassign_every_steps: int | None = field(
-        default=None, metadata={"help": "Hard-EM step every N optimizer steps instead (several per epoch)."}
+        default=25,
+        metadata={"help": "Reassign every N optimizer steps; 0: every reassign_every_epochs epochs."},
     )
     retire_min_gain: float | None = field(
         default=None,
@@ -248,13 +254,13 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         },
     )
     reassign_warmup_steps: int = field(
-        default=0,
+        default=50,
         metadata={"help": "No hard-EM step (and no online-EM score recorded) before this step: the critic warms up."},
     )
     reassign_selector_epochs: int = field(default=5, metadata={"help": "Selector epochs per hard-EM step."})
     reassign_learning_rate: float = field(default=1e-2, metadata={"help": "Selector learning rate of hard EM."})
     reassign_size_prior: float = field(
-        default=0.0, metadata={"help": "Weight w of -w log(n_k/N) in the hard-EM choice (near-ties join the larger)."}
+        default=1.0, metadata={"help": "Weight w of -w log(n_k/N) in the hard-EM choice (near-ties join the larger)."}
     )
     routing: str = field(
         default="selector",
@@ -265,7 +271,7 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
         },
     )
     grad_clipping: str = field(
-        default="global",
+        default="separate",
         metadata={
             "help": "global: one norm over all gradients (the selector's summed-NLL L1 gradient then shrinks the "
             "predictors' steps); separate: clip the predictors' and the selector's gradients to max_grad_norm each.",
@@ -302,8 +308,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             raise ValueError("reassign_every_epochs and reassign_selector_epochs must be >= 1")
         if self.reassign_warmup_steps < 0:
             raise ValueError(f"reassign_warmup_steps must be >= 0, got {self.reassign_warmup_steps}")
-        if self.reassign_every_steps is not None and self.reassign_every_steps < 1:
-            raise ValueError(f"reassign_every_steps must be >= 1, got {self.reassign_every_steps}")
+        if self.reassign_every_steps is not None and self.reassign_every_steps < 0:
+            raise ValueError(f"reassign_every_steps must be >= 0, got {self.reassign_every_steps}")
         if self.grad_clipping not in ("separate", "global"):
             raise ValueError(f"grad_clipping must be 'separate' or 'global', got {self.grad_clipping!r}")
         if self.routing not in ("selector", "likelihood"):
