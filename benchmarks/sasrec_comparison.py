@@ -256,6 +256,10 @@ def our_ranking_metrics(scores: np.ndarray, data: ConvertedData) -> dict[str, fl
     return scores_from_ranks(all_ranks, RANKING_KS)
 
 
+class TrainingBudgetSpent(Exception):
+    """Raised after an epoch once ``max_train_minutes`` are spent; the best epoch so far is kept."""
+
+
 @dataclass
 class SASRecResult:
     """The trained SASRec's test scores ``[test rows, V]`` over our ids, RecBole's own test figures, the budget."""
@@ -326,10 +330,11 @@ def train_sasrec(
     learning_rate: float = 1e-3,
     seed: int = 0,
     max_seq_len: int = 50,
+    max_train_minutes: float | None = None,
 ) -> SASRecResult:
     """Write the benchmark files into ``work_dir``, train RecBole's SASRec with early stopping on the
-    validation rows, and score the test rows (the best epoch's weights, kept in memory: no checkpoint file
-    is written or unpickled)."""
+    validation rows (and, when given, no new epoch after ``max_train_minutes``), and score the test rows
+    (the best epoch's weights, kept in memory: no checkpoint file is written or unpickled)."""
     import torch
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
@@ -369,7 +374,16 @@ def train_sasrec(
         model = SASRec(config, train_data.dataset).to(config["device"])
         trainer = InMemoryBestTrainer(config, model)
         started = time.perf_counter()
-        _, best_valid = trainer.fit(train_data, valid_data, verbose=True, saved=True)
+
+        def stop_when_spent(epoch: int, valid_score: float) -> None:
+            if max_train_minutes is not None and time.perf_counter() - started >= 60 * max_train_minutes:
+                raise TrainingBudgetSpent(f"stopped after epoch {epoch}: {max_train_minutes} minutes spent")
+
+        try:
+            _, best_valid = trainer.fit(train_data, valid_data, verbose=True, saved=True, callback_fn=stop_when_spent)
+        except TrainingBudgetSpent as stop:
+            logger.warning("%s (best epoch %d)", stop, trainer.best_epoch)
+            best_valid = trainer.best_valid_result
         train_seconds = time.perf_counter() - started
         model.load_state_dict(trainer.best_state)
         recbole_test = trainer.evaluate(test_data, load_best_model=False)
@@ -428,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--max-seq-len", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-train-minutes", type=float, help="start no epoch after this much training time")
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args(argv)
     import torch
@@ -451,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             learning_rate=args.learning_rate,
             seed=args.seed,
             max_seq_len=args.max_seq_len,
+            max_train_minutes=args.max_train_minutes,
         )
     ours = our_ranking_metrics(result.scores, data)
     models = json.loads(Path(args.summary).read_text(encoding="utf-8"))["models"] if args.summary else {}

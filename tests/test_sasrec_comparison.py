@@ -164,3 +164,5 @@ def test_recbole_trains_sasrec_on_the_converted_files(tmp_path):
     figures = comparison.our_ranking_metrics(result.scores, data)
     assert figures["n_users"] == 2 and figures["Recall@20"] <= 0.5  # t2 has no known history page: a miss
     assert set(result.recbole_test) >= {"recall@10", "ndcg@10", "mrr@10"}
+    budgeted = comparison.train_sasrec(data, tmp_path / "budget", epochs=3, batch_size=32, max_train_minutes=0.0)
+    assert budgeted.epochs_run == 1 and budgeted.best_epoch == 0
