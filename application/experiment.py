@@ -336,6 +336,8 @@ def machine_description() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "cpu_model": model,
         "avx512": "avx512f" in flags,
+        # The kernels torch actually runs (lower than the CPU's flags under ATEN_CPU_CAPABILITY=avx2, say).
+        "kernel_isa": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16": cpu_supports_bf16(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

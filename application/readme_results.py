@@ -79,7 +79,8 @@ def _intro(summary: dict[str, Any]) -> str:
         "(do not edit by hand).",
         "",
         f"Machine: {machine.get('cpu_model') or machine.get('processor')}, {machine.get('cpu_count')} cores "
-        f"(AVX-512: {machine.get('avx512', 'unknown')}, bf16: {machine.get('cpu_bf16', 'unknown')}), "
+        f"(AVX-512: {machine.get('avx512', 'unknown')}, kernels: {machine.get('kernel_isa', 'unknown')}, "
+        f"bf16: {machine.get('cpu_bf16', 'unknown')}), "
         f"{machine.get('torch_threads')} torch threads, torch {machine.get('torch', '?')}.",
         f"Data: {'**synthetic** (simulator)' if summary.get('synthetic') else 'a real log'}; users {split_text}.",
         f"Settings: family `{settings.family}`, initial K={settings.num_clusters}, (alpha, beta) "
