@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from evaluation.report_tables import rebase_image_links
 
 from .experiment_settings import ExperimentSettings
 
@@ -90,13 +93,16 @@ def _intro(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def results_block(run_dir: str | Path) -> str:
-    """The README's results block for the run in ``run_dir``."""
+def results_block(run_dir: str | Path, readme_dir: str | Path = ".") -> str:
+    """The README's results block for the run in ``run_dir``, its image links made relative to ``readme_dir``
+    (the README's folder)."""
     run_dir = Path(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     summary.setdefault("run_dir", str(run_dir))
     report = (run_dir / "report.md").read_text(encoding="utf-8")
-    return "\n\n".join([_intro(summary), *report_sections(report)]) + "\n"
+    folder = os.path.relpath(run_dir, readme_dir)
+    sections = [rebase_image_links(section, folder) for section in report_sections(report)]
+    return "\n\n".join([_intro(summary), *sections]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     readme = Path(args.readme)
     readme.write_text(
-        replace_between_markers(readme.read_text(encoding="utf-8"), results_block(args.run_dir)), encoding="utf-8"
+        replace_between_markers(readme.read_text(encoding="utf-8"), results_block(args.run_dir, readme.parent)),
+        encoding="utf-8",
     )
     print(f"{readme}: results section regenerated from {args.run_dir}")
     return 0

@@ -160,6 +160,8 @@ def test_the_readme_results_block_comes_from_the_run(smoke_run, tmp_path):
     assert f"Wall time {summary['total_seconds'] / 60:.1f} minutes" in text
     hetlm_row = next(line for line in text.splitlines() if line.startswith(f"| {hetlm_stage_name(5.0, 9.0)} |"))
     assert f"{summary['models'][hetlm_stage_name(5.0, 9.0)]['Combined']['HR']:.3f}" in hetlm_row
+    links = image_links(text)
+    assert links and all((tmp_path / link).is_file() for link in links)  # the run's plots, from the README's folder
 
 
 class StopAfterStage(Exception):
