@@ -8,6 +8,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 from transformers import TrainerCallback
@@ -34,9 +35,14 @@ class KillAt(TrainerCallback):
             control.should_training_stop = True
 
 
-def make_trainer(splits, tokenizer, lm, encoder, output_dir):
+def make_trainer(splits, tokenizer, lm, encoder, output_dir, reassignment="hard_em"):
+    # hard_em: the selector routes, so the planted bias empties cluster 2; online_em: the EM labels and
+    # scores (reassigned every 2 steps) must come back from the checkpoint too.
     settings = ClusterwiseTrainingArguments(
         num_clusters=3,
+        reassignment=reassignment,
+        reassign_every_steps=2 if reassignment == "online_em" else 0,
+        reassign_warmup_steps=0,
         num_train_epochs=1,
         per_device_train_batch_size=10,
         max_length=48,
@@ -90,28 +96,32 @@ def test_checkpoint_problems_are_named(tmp_path):
     assert newest_complete_checkpoint(tmp_path) is None
 
 
-def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path, caplog):
+@pytest.mark.parametrize("reassignment", ["hard_em", "online_em"])
+def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path, caplog, reassignment):
     splits, tokenizer = simulated_splits(num_users=70, num_segments=2)
     torch.manual_seed(0)
     lm = build_language_model(tokenizer, "qwen2", "tiny", max_length=48)
     encoder = tiny_encoder(tokenizer)
 
-    uninterrupted = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "a")
+    uninterrupted = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "a", reassignment)
     uninterrupted.train()
     steps = uninterrupted.state.global_step
     assert steps >= 5
 
-    killed = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "b")
+    killed = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "b", reassignment)
     killed.add_callback(KillAt(3))
     killed.train()
     assert killed.state.global_step == 3
     checkpoint = tmp_path / "b" / "checkpoint-3"
     saved_clusters = json.loads((checkpoint / CLUSTER_STATE_FILE).read_text())
-    assert 2 not in saved_clusters["active_clusters"]
+    if reassignment == "hard_em":
+        assert 2 not in saved_clusters["active_clusters"]
+    else:
+        assert len(saved_clusters["em_labels"]) == len(uninterrupted.labels) and "row_scores" in saved_clusters
 
     # Newer checkpoints cut short by a crash while saving are passed over by --resume.
     plant_incomplete_checkpoints(checkpoint)
-    resumed = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "b")
+    resumed = make_trainer(splits, tokenizer, lm, encoder, tmp_path / "b", reassignment)
     assert resumed.cluster_mask.active_clusters == [0, 1, 2]
     with caplog.at_level(logging.INFO, logger="trainers"):
         resumed.train(resume_from_checkpoint=True)
@@ -121,6 +131,8 @@ def test_resume_after_a_kill_mid_epoch_equals_an_uninterrupted_run(tmp_path, cap
     assert resumed.state.global_step == steps
     assert resumed.cluster_mask.active_clusters == uninterrupted.cluster_mask.active_clusters
     assert resumed.cluster_history == uninterrupted.cluster_history
+    if reassignment == "online_em":
+        assert torch.equal(resumed.labels, uninterrupted.labels)
 
     expected = uninterrupted.model.state_dict()
     for name, value in resumed.model.state_dict().items():
