@@ -113,6 +113,13 @@ def wrong_start(groups: np.ndarray) -> np.ndarray:
     return labels
 
 
+def split_start(groups: np.ndarray) -> np.ndarray:
+    """Group A split 2:1 over clusters 0 and 1 (every third of its users in 1), group B in cluster 2."""
+    labels = np.where(groups == 1, 2, 0)
+    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    return labels
+
+
 def selector_gradient_norms(model: HeTLMForBrowsing, users: Dataset) -> tuple[float, float]:
     """Norms of the selector gradients of L1 and of alpha * L2 on the first 16 users."""
     batch = BrowsingCollator(pad_token_id=0)(users.select(range(16)).to_list())
@@ -185,8 +192,7 @@ def test_k_shrinks_when_hard_em_empties_a_cluster(tmp_path):
     """Group A split 2:1 over clusters 0 and 1 (one segment, two predictors): with the size prior the users of
     the smaller half join the larger one, cluster 1 empties and is retired; K 3 -> 2."""
     users, groups = planted_users()
-    labels = np.where(groups == 1, 2, 0)
-    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    labels = split_start(groups)
     trainer = planted_trainer(
         planted_model(3), users, labels, tmp_path, reassignment="hard_em", reassign_size_prior=3.0
     )
@@ -248,8 +254,7 @@ def test_online_em_with_mixing_weights_merges_a_split_segment(tmp_path):
     """Group A split 2:1 over clusters 0 and 1: classification EM's mixing weights send the smaller half to the
     larger; cluster 1 empties and is retired, and its users' rows train predictor 0."""
     users, groups = planted_users()
-    labels = np.where(groups == 1, 2, 0)
-    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    labels = split_start(groups)
     trainer = planted_trainer(
         planted_model(3),
         users,
@@ -334,8 +339,7 @@ def test_heldout_em_retires_a_cluster_that_adds_nothing(tmp_path):
     """Group A split 2:1 over clusters 0 and 1: on held-out sessions neither half's predictor beats the other,
     so the least gainful of the two is retired (by gain, not size: no size prior, minimum size 3) and K 3 -> 2."""
     users, groups = planted_users()
-    labels = np.where(groups == 1, 2, 0)
-    labels[np.flatnonzero(groups == 0)[::3]] = 1
+    labels = split_start(groups)
     trainer = planted_trainer(
         planted_model(3),
         users,
