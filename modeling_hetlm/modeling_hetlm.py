@@ -225,11 +225,7 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         if assignments is not None:
             assignments = self._checked_assignments(assignments, z.shape[0], active)
         else:
-            assignments = self.assign_clusters(
-                z, cluster_probs=probs.detach(), active_clusters=active, routing=self._embedding_routing
-            )
-            if self.config.routing == "likelihood":
-                assignments = self.likelihood_clusters(input_ids, attention_mask, assignments, active)
+            assignments = self.route(input_ids, attention_mask, z, active, cluster_probs=probs.detach())
         per_cluster_nll = self._per_cluster_nll(
             input_ids, attention_mask, labels, assignments, active, compute_selector_loss
         )
@@ -492,14 +488,15 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         active_clusters: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Cluster of each user `[B]`: argmax pi (`routing="selector"`) or the nearest centroid in
-        Euclidean distance (`"centroids"`, the K-means baseline); defaults to `config.routing`.
+        Euclidean distance (`"centroids"`, the K-means baseline); defaults to `config.routing`'s embedding rule
+        (the selector under `"likelihood"`, which needs the page ids: :meth:`route`).
         With `active_clusters` (`[K]` bool) only active clusters are chosen. The result is on the
         device of `user_embeddings`.
 
         Example:
             >>> clusters = model.assign_clusters(z)  # doctest: +SKIP
         """
-        routing = routing or self.config.routing
+        routing = routing or self._embedding_routing
         if routing == "selector":
             if cluster_probs is None:
                 cluster_probs = self.cluster_probabilities(user_embeddings, active_clusters)
@@ -529,15 +526,17 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         attention_mask: torch.LongTensor,
         user_embeddings: torch.Tensor,
         active_clusters: torch.Tensor | None = None,
+        cluster_probs: torch.Tensor | None = None,
     ) -> torch.LongTensor:
-        """Cluster of each row `[B]` per `config.routing`: `assign_clusters` on the embeddings, or with
-        `"likelihood"` :meth:`likelihood_clusters` on the page ids (the selector's choice as the fallback).
+        """Cluster of each row `[B]` per `config.routing`: `assign_clusters` on the embeddings (given
+        `cluster_probs`, pi is not computed again), or with `"likelihood"` :meth:`likelihood_clusters` on the page
+        ids (the selector's choice as the fallback).
 
         Example:
             >>> clusters = model.route(prompt_ids, prompt_mask, z)  # doctest: +SKIP
         """
         z = self._checked_embeddings(user_embeddings, input_ids.shape[0])
-        clusters = self.assign_clusters(z, routing=self._embedding_routing, active_clusters=active_clusters)
+        clusters = self.assign_clusters(z, cluster_probs=cluster_probs, active_clusters=active_clusters)
         if self.config.routing != "likelihood":
             return clusters
         return self.likelihood_clusters(input_ids, attention_mask, clusters.to(input_ids.device), active_clusters)

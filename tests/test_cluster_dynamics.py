@@ -248,6 +248,7 @@ def test_online_em_moves_wrongly_started_users_and_likelihood_routing_follows(tm
     outputs = model(**BrowsingCollator(pad_token_id=0)(users.select(range(4)).to_list()), compute_selector_loss=False)
     single_session = model.assign_clusters(embeddings[:4], routing="selector")
     assert torch.equal(outputs.assignments, single_session)  # no history before the row's only [BOS]: the selector
+    assert torch.equal(model.assign_clusters(embeddings[:4]), single_session)  # embeddings alone: the selector
 
 
 def test_online_em_with_mixing_weights_merges_a_split_segment(tmp_path):
