@@ -2,7 +2,8 @@
 
 A forecast's distribution of the next session is its S sampled sessions (weight 1/S each) or, with the
 history-aware decoding, their mixture with the user's own input sessions at weight lambda
-(:mod:`evaluation.history_blend`; lambda = 0 is the pure model). The predicted set of a user (used by
+(:mod:`evaluation.history_blend`; lambda = 0 is the pure model); P(cart) and P(purchase) are the forecast's
+own (for a model, its estimates along the samples), mixed at the same lambda. The predicted set of a user (used by
 every page metric and by the outcome metrics, so both agree) is
 
     G = (the non-outcome pages chosen by the page rule)  plus  cart if P(cart) >= theta_cart  plus
@@ -49,7 +50,7 @@ from tokenization.constants import OUTCOME_CART, OUTCOME_PURCHASE
 
 from .expected_iou import expected_iou_set, page_marginals
 from .forecasts import Forecast, Sessions
-from .history_blend import history_mixture
+from .history_blend import blended_outcome_probabilities, history_mixture
 from .page_metrics import per_user_page_scores
 from .thresholds import ThresholdChoice, f1_optimal_threshold, iou_optimal_page_threshold, pages_above_threshold
 
@@ -84,10 +85,8 @@ def distribution(forecast: Forecast, input_sessions: Sessions, weight: float) ->
     if not forecast.samples:
         raise ValueError("the history-aware decoding needs the forecast's sampled sessions, and it has none")
     sessions = history_mixture(forecast.samples, input_sessions, weight)
-    marginals = page_marginals(sessions)
-    either = sum(share for pages, share in sessions if OUTCOME_CART in pages or OUTCOME_PURCHASE in pages)
-    outcomes = (marginals.get(OUTCOME_CART, 0.0), marginals.get(OUTCOME_PURCHASE, 0.0), either)
-    return Distribution(marginals, outcomes, sessions)
+    outcomes = blended_outcome_probabilities(forecast.outcome_probabilities, input_sessions, weight)
+    return Distribution(page_marginals(sessions), outcomes, sessions)
 
 
 @dataclass(frozen=True)

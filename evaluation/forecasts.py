@@ -4,7 +4,8 @@ A forecast of a user's next session holds
 
 - ``session``: a point prediction (a greedy session, or a baseline's session);
 - ``page_probabilities``: P(page in the next session) for each page with P > 0 (outcome pages included);
-- ``outcome_probabilities``: P(cart), P(purchase), P(cart or purchase) in the next session;
+- ``outcome_probabilities``: P(cart), P(purchase), P(cart or purchase) in the next session (for a sampled
+  forecast, the model's own estimates along its samples);
 - ``ranked_pages``: candidate FIRST pages of the next session, most likely first (Recall@K, NDCG@K, MRR@K);
 - ``samples``: the sampled sessions the probabilities are shares of (empty for other forecasts), which the
   decisions of :mod:`evaluation.decisions` take as the distribution of the next session.
@@ -18,7 +19,7 @@ A session generator is adapted by :class:`SessionForecaster` with the defaults o
 :func:`session_forecast`: P = 1 for its pages, outcome P from its session (0 or 1), ranking = its
 session's pages in order, then a list of popular first pages; the baselines of :mod:`evaluation.baselines`,
 which score pages and estimate outcomes, by :class:`BaselineForecaster`. Sampled sessions become a
-forecast with :func:`sampled_forecast` (P = share of samples).
+forecast with :func:`sampled_forecast` (P(page) = share of samples).
 
 Example:
     >>> forecast = session_forecast(["home", "cart", "home"], popular_first_pages=["bags", "home"])
@@ -84,14 +85,21 @@ def session_forecast(session: Sequence[str], popular_first_pages: Sequence[str] 
 
 
 def sampled_forecast(
-    samples: Sequence[Sequence[str]], ranked_pages: list[str], session: Sequence[str] = ()
+    samples: Sequence[Sequence[str]],
+    ranked_pages: list[str],
+    session: Sequence[str] = (),
+    outcome_probabilities: Sequence[float] | None = None,
 ) -> Forecast:
-    """The forecast from S sampled sessions: P(page) and P(outcome) are shares of the samples containing them.
+    """The forecast from S sampled sessions: P(page) is the share of the samples containing the page; P(cart),
+    P(purchase), P(cart or purchase) are ``outcome_probabilities`` when given (the model's own estimates along the
+    samples, :mod:`inference.outcome_estimates`), else shares of the samples too.
 
     Example:
         >>> forecast = sampled_forecast([["home", "cart"], ["home"], ["home", "purchase"], ["bags"]], ["home"])
         >>> forecast.page_probabilities["home"], forecast.outcome_probabilities
         (0.75, (0.25, 0.25, 0.5))
+        >>> sampled_forecast([["home"]], [], outcome_probabilities=(0.2, 0.1, 0.25)).outcome_probabilities
+        (0.2, 0.1, 0.25)
     """
     if not samples:
         raise ValueError("no sampled session to estimate probabilities from")
@@ -99,14 +107,14 @@ def sampled_forecast(
     counts = Counter(page for pages in sets for page in pages)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     probabilities = {page: count / len(sets) for page, count in ranked}
-    either = sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in sets) / len(sets)
-    return Forecast(
-        list(session),
-        probabilities,
-        _outcome_probabilities(probabilities, either),
-        ranked_pages,
-        [list(sample) for sample in samples],
-    )
+    if outcome_probabilities is None:
+        either = sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in sets) / len(sets)
+        outcomes = _outcome_probabilities(probabilities, either)
+    else:
+        outcomes = tuple(float(probability) for probability in outcome_probabilities)
+        if len(outcomes) != 3 or not all(0.0 <= probability <= 1.0 for probability in outcomes):
+            raise ValueError(f"outcome probabilities must be 3 values in [0, 1], got {outcomes}")
+    return Forecast(list(session), probabilities, outcomes, ranked_pages, [list(sample) for sample in samples])
 
 
 class SessionForecaster:

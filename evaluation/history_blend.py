@@ -5,7 +5,8 @@ The blended distribution of a user's next session is the mixture
     (1 - lambda) * (the S sampled sessions, 1/S each)  +  lambda * (the user's input sessions, equal weights)
 
 so its marginals are ``P_blend(p) = (1 - lambda) P_LM(p) + lambda * (share of the user's input sessions
-holding p)``, for pages and for the outcome pages alike (the user's own cart and purchase rates).
+holding p)``, for pages and for the outcome pages alike (the user's own cart and purchase rates; there P_LM
+is the model's own outcome estimate, :func:`blended_outcome_probabilities`).
 ``lambda = 0`` is the pure model; ``lambda = 1`` ignores the model (the user's history alone, a
 personal-popularity forecast). The weight is a decoding option tuned on the validation split
 (:mod:`evaluation.decisions`) and named in every report that uses it, so the pure-model figures stay
@@ -20,6 +21,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from tokenization.constants import OUTCOME_CART, OUTCOME_PURCHASE
 
 # Appended to a model's name for its report with the history-aware decoding.
 HISTORY_SUFFIX = "+history"
@@ -49,3 +52,26 @@ def history_mixture(
     if weight > 0.0:
         mixture += [(frozenset(session), weight / len(input_sessions)) for session in input_sessions]
     return mixture
+
+
+def blended_outcome_probabilities(
+    model_outcomes: Sequence[float], input_sessions: Sequence[Sequence[str]], weight: float
+) -> tuple[float, float, float]:
+    """P(cart), P(purchase), P(cart or purchase) of the mixture: ``(1 - lambda)`` times the model's and ``lambda``
+    times the shares of the user's input sessions holding cart, purchase, either (the weight is 0 without history).
+
+    Example:
+        >>> blended_outcome_probabilities((0.5, 0.25, 0.5), [["cart"], ["home"]], 0.5)
+        (0.5, 0.125, 0.5)
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"the history weight must lie in [0, 1], got {weight}")
+    if not input_sessions:
+        return tuple(float(probability) for probability in model_outcomes)
+    history = [set(session) for session in input_sessions]
+    shares = [
+        sum(OUTCOME_CART in pages for pages in history) / len(history),
+        sum(OUTCOME_PURCHASE in pages for pages in history) / len(history),
+        sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in history) / len(history),
+    ]
+    return tuple((1.0 - weight) * float(model) + weight * share for model, share in zip(model_outcomes, shares))

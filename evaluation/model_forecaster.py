@@ -2,10 +2,11 @@
 model's own ranking of the next session's first page.
 
 - ``decoding="sampled"`` (the report's default): S sessions per user are sampled in one batched
-  ``generate`` call per batch (``num_return_sequences``, the prompt's KV cache shared); P(page),
-  P(cart), P(purchase) and P(cart or purchase) are shares of the samples
-  (:func:`evaluation.forecasts.sampled_forecast`); the predicted set is decided later by thresholds
-  tuned on the validation split (:mod:`evaluation.decisions`).
+  ``generate`` call per batch (``num_return_sequences``, the prompt's KV cache shared); P(page) is the
+  share of the samples holding the page (:func:`evaluation.forecasts.sampled_forecast`), P(cart),
+  P(purchase) and P(cart or purchase) the model's own probabilities along the samples
+  (:mod:`inference.outcome_estimates`, lower variance than shares); the predicted set is decided later
+  by thresholds tuned on the validation split (:mod:`evaluation.decisions`).
 - ``decoding="greedy"``: one greedy session per user, P = 1 for its pages (the paper's setting).
 
 Either way ``ranked_pages`` are the pages by the model's next-token distribution after the prompt's
@@ -105,12 +106,17 @@ class ModelForecaster:
             for forecast, pages in zip(forecasts, ranked):
                 forecast.ranked_pages = pages
             return forecasts, clusters
-        samples, clusters = self.generator.sample(
+        samples, clusters, outcomes = self.generator.sample(
             batch,
             self.num_samples,
             temperature=self.temperature,
             top_k=self.top_k,
             max_sequences_per_call=self.max_sequences_per_call,
             max_new_tokens=self.max_new_tokens,
+            return_outcome_probabilities=True,
         )
-        return [sampled_forecast(user_samples, pages) for user_samples, pages in zip(samples, ranked)], clusters
+        forecasts = [
+            sampled_forecast(user_samples, pages, outcome_probabilities=user_outcomes)
+            for user_samples, pages, user_outcomes in zip(samples, ranked, outcomes.tolist())
+        ]
+        return forecasts, clusters

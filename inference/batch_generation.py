@@ -8,8 +8,9 @@ events into sessions with the same sessioniser as ``hetlm prepare``
 the input (there is no target here: the prediction is the session after the last one in the log),
 encode them with the model's own page tokenizer (pages unseen in training become ``[UNK]`` and
 are counted), route each user to a cluster and generate the next session, greedy, in batches.
-With ``num_samples`` N, N more sessions are sampled per user and the share of them containing
-``cart`` / ``purchase`` estimates the probability of a cart / a purchase in the next session.
+With ``num_samples`` N, N more sessions are sampled per user and the model's probability of ``cart`` /
+``purchase`` along them (:mod:`inference.outcome_estimates`) estimates the probability of a cart / a
+purchase in the next session.
 Each row carries the user's cluster id and, when the model folder holds the clusters' profiles
 (``cluster_profiles.json``, :mod:`evaluation.cluster_profiles`), the cluster's readable label
 (``cluster_label``); without them the column is left out and a warning says why.
@@ -67,7 +68,7 @@ from inference.loading import first_line, load_model_folder
 from inference.session_generator import ModelSessionGenerator
 from modeling_hetlm import HeTLMForBrowsing
 from tokenization.atomic_files import atomic_open, write_text_atomically
-from tokenization.constants import DEFAULT_MAX_INPUT_SESSIONS, OUTCOME_CART, OUTCOME_PURCHASE, UNK_TOKEN
+from tokenization.constants import DEFAULT_MAX_INPUT_SESSIONS, UNK_TOKEN
 from tokenization.errors import DataFormatError
 from tokenization.event_partitions import EventPartitioner, hash_strings
 from tokenization.examples import sessionize
@@ -398,27 +399,17 @@ class NextSessionPredictor:
                 row["segment"] = int(history.segment)
             rows.append(row)
         if self.options.num_samples:
-            samples, _ = self.generator.sample(
+            _, _, outcomes = self.generator.sample(
                 batch,
                 self.options.num_samples,
                 temperature=self.options.temperature,
                 top_k=self.options.top_k,
                 max_sequences_per_call=self.options.batch_size,
+                return_outcome_probabilities=True,
             )
-            for row, user_samples in zip(rows, samples):
-                row["cart_probability"], row["purchase_probability"] = outcome_shares(user_samples)
+            for row, (cart, purchase, _) in zip(rows, outcomes.tolist()):
+                row["cart_probability"], row["purchase_probability"] = cart, purchase
         return rows
-
-
-def outcome_shares(sessions: Sequence[Sequence[str]]) -> tuple[float, float]:
-    """The share of ``sessions`` containing ``cart`` and the share containing ``purchase``.
-
-    Example:
-        >>> outcome_shares([["home", "cart"], ["cart", "purchase"], ["home"], ["shoes"]])
-        (0.5, 0.25)
-    """
-    hits = [(OUTCOME_CART in session, OUTCOME_PURCHASE in session) for session in map(set, sessions)]
-    return float(np.mean([cart for cart, _ in hits])), float(np.mean([purchase for _, purchase in hits]))
 
 
 class PredictionWriter:

@@ -11,7 +11,9 @@ length by the one truncation rule, left-padded with ``[PAD]``); the new tokens u
 - ``generator(users)`` (or :meth:`~ModelSessionGenerator.greedy`): one greedy session per user,
   the :class:`evaluation.report.SessionGenerator` protocol.
 - :meth:`~ModelSessionGenerator.sample`: ``num_samples`` sampled sessions per user, grouped per
-  user, generated with ``num_return_sequences`` (each prompt's KV cache is shared by its samples).
+  user, generated with ``num_return_sequences`` (each prompt's KV cache is shared by its samples); with
+  ``return_outcome_probabilities`` also each user's P(cart), P(purchase), P(either) from the model's step
+  probabilities along the samples (:mod:`inference.outcome_estimates`).
 - :meth:`~ModelSessionGenerator.first_page_log_probs` and :meth:`~ModelSessionGenerator.recommend`: the
   next-token distribution after the prompt's open ``[BOS]`` over the pages (specials excluded), i.e. the
   ranking of the next session's first page (HeTLM: under the routed predictor).
@@ -36,6 +38,9 @@ Example:
     >>> samples, _ = generator.sample(users, num_samples=4)
     >>> [len(user_samples) for user_samples in samples]
     [4, 4]
+    >>> _, _, outcomes = generator.sample(users, num_samples=4, return_outcome_probabilities=True)
+    >>> outcomes.shape, bool(((outcomes >= 0) & (outcomes <= 1)).all())
+    (torch.Size([2, 3]), True)
     >>> [len(pages) for pages in generator.recommend(users, k=2)]
     [2, 2]
 """
@@ -50,10 +55,11 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tokenization.constants import SPECIAL_TOKENS
+from tokenization.constants import OUTCOME_CART, OUTCOME_PURCHASE, SPECIAL_TOKENS
 from tokenization.page_tokenizer import decode_session
 
 from .loading import is_hetlm
+from .outcome_estimates import first_hit_probabilities, step_probabilities
 from .prompts import build_prompt, full_prompt_length, pad_sequences
 
 logger = logging.getLogger(__name__)
@@ -178,23 +184,43 @@ class ModelSessionGenerator:
         return users if isinstance(users, PromptBatch) else self.encode(users)
 
     @torch.no_grad()
-    def _generate(self, batch: PromptBatch, **generation_kwargs: Any) -> tuple[list[list[str]], list[int] | None]:
-        """Decoded new sessions (``[B * n]`` with ``num_return_sequences=n``, a user's n together) and clusters."""
+    def _generate(
+        self, batch: PromptBatch, outcome_probabilities: bool = False, **generation_kwargs: Any
+    ) -> tuple[list[list[str]], list[int] | None, torch.Tensor | None]:
+        """Decoded new sessions (``[B * n]`` with ``num_return_sequences=n``, a user's n together), clusters and,
+        with ``outcome_probabilities``, each session's ``[B * n, 3]`` estimates of P(cart), P(purchase),
+        P(either) (:mod:`inference.outcome_estimates`)."""
+        if outcome_probabilities:
+            generation_kwargs = {**generation_kwargs, "output_scores": True, "return_dict_in_generate": True}
         if is_hetlm(self.model):
-            new_tokens, assigned = self.model.generate(
+            output = self.model.generate(
                 batch.input_ids,
                 batch.attention_mask,
                 user_embeddings=batch.user_embeddings,
                 return_clusters=True,
                 **generation_kwargs,
             )
+            new_tokens, assigned = (output.sequences, output.clusters) if outcome_probabilities else output
             clusters = [int(cluster) for cluster in assigned]
         else:
             output = self.model.generate(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, **generation_kwargs
             )
-            new_tokens, clusters = output[:, batch.input_ids.shape[1] :], None
-        return [decode_session(self.tokenizer, row) for row in new_tokens.tolist()], clusters
+            sequences = output.sequences if outcome_probabilities else output
+            new_tokens, clusters = sequences[:, batch.input_ids.shape[1] :], None
+        estimates = self._outcome_estimates(new_tokens, output.scores) if outcome_probabilities else None
+        return [decode_session(self.tokenizer, row) for row in new_tokens.tolist()], clusters, estimates
+
+    def _outcome_estimates(self, new_tokens: torch.Tensor, scores: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``[R, 3]`` P(cart), P(purchase), P(cart or purchase) of each sampled row (Rao-Blackwellised)."""
+        cart, purchase = self.tokenizer.convert_tokens_to_ids([OUTCOME_CART, OUTCOME_PURCHASE])
+        stops = [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id]
+        probabilities = step_probabilities(scores)
+        columns = [
+            first_hit_probabilities(new_tokens, probabilities, hits, stops)
+            for hits in ([cart], [purchase], [cart, purchase])
+        ]
+        return torch.stack(columns, dim=1).cpu()
 
     def greedy(self, users: UserSessions | PromptBatch) -> tuple[list[list[str]], list[int] | None]:
         """Each user's next session (greedy unless ``generation_kwargs`` say otherwise) and, for HeTLM, cluster.
@@ -202,7 +228,8 @@ class ModelSessionGenerator:
         Args:
             users: Each user's input sessions (page names, oldest first), or their :meth:`encode` batch.
         """
-        return self._generate(self._as_batch(users), **self.generation_kwargs)
+        sessions, clusters, _ = self._generate(self._as_batch(users), **self.generation_kwargs)
+        return sessions, clusters
 
     def __call__(self, input_sessions: UserSessions) -> tuple[list[list[str]], list[int] | None]:
         return self.greedy(input_sessions)
@@ -216,7 +243,8 @@ class ModelSessionGenerator:
         top_k: int = 0,
         max_sequences_per_call: int | None = None,
         max_new_tokens: int | None = None,
-    ) -> tuple[list[list[list[str]]], list[int] | None]:
+        return_outcome_probabilities: bool = False,
+    ) -> tuple[list[list[list[str]]], list[int] | None] | tuple[list[list[list[str]]], list[int] | None, torch.Tensor]:
         """``num_samples`` sampled next sessions per user, grouped per user, and, for HeTLM, each user's cluster.
 
         Args:
@@ -227,9 +255,13 @@ class ModelSessionGenerator:
             max_sequences_per_call: Most sampled sequences (users x ``num_samples``) per ``generate``
                 call; a call holds at least one user. ``None``: the whole batch in one call.
             max_new_tokens: Most new tokens per sampled session (None: the generator's ``max_new_tokens``).
+            return_outcome_probabilities: Also return each user's ``[U, 3]`` P(cart), P(purchase), P(cart or
+                purchase) in the next session: the mean over its samples of the Rao-Blackwellised estimate of
+                :mod:`inference.outcome_estimates` (the model's step probabilities, not 0/1 shares).
 
         Returns:
-            ``(samples, clusters)``: ``samples[u]`` holds user ``u``'s ``num_samples`` sessions.
+            ``(samples, clusters)``: ``samples[u]`` holds user ``u``'s ``num_samples`` sessions; with
+            ``return_outcome_probabilities``, ``(samples, clusters, outcome_probabilities)``.
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}")
@@ -250,12 +282,20 @@ class ModelSessionGenerator:
             generation_kwargs["max_new_tokens"] = max_new_tokens
         samples: list[list[list[str]]] = []
         clusters: list[int] = []
+        estimates: list[torch.Tensor] = []
         for start in range(0, len(batch), users_per_call):
             part = self._part(batch, start, start + users_per_call)
-            sessions, part_clusters = self._generate(part, **generation_kwargs)
+            sessions, part_clusters, part_estimates = self._generate(
+                part, return_outcome_probabilities, **generation_kwargs
+            )
             samples += [sessions[user * num_samples : (user + 1) * num_samples] for user in range(len(part))]
             clusters += part_clusters or []
-        return samples, (clusters if is_hetlm(self.model) else None)
+            if part_estimates is not None:
+                estimates.append(part_estimates.view(len(part), num_samples, 3).mean(dim=1))
+        clusters_or_none = clusters if is_hetlm(self.model) else None
+        if return_outcome_probabilities:
+            return samples, clusters_or_none, torch.cat(estimates)
+        return samples, clusters_or_none
 
     @torch.no_grad()
     def first_page_log_probs(self, users: UserSessions | PromptBatch) -> torch.Tensor:

@@ -133,7 +133,8 @@ def test_one_valid_row_per_user(jsonl_run, model_dir, sessions_per_user):
         assert not {"[PAD]", "[BOS]", "[EOS]"} & set(row["predicted_session"])
         assert row["num_input_sessions"] == min(3, len(sessions_per_user[row["user_id"]]))
         assert 0 <= row["cart_probability"] <= 1 and 0 <= row["purchase_probability"] <= 1
-        assert round(row["cart_probability"] * NUM_SAMPLES, 6).is_integer()
+    # The model's own probabilities along the samples, not shares of NUM_SAMPLES sessions.
+    assert any(not round(row["cart_probability"] * NUM_SAMPLES, 6).is_integer() for row in rows)
     assert summary["users_predicted"] == summary["users_seen"] == len(rows)
     assert summary["users_skipped"] == {}
     assert sum(summary["users_per_cluster"].values()) == len(rows)

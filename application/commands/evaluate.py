@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--decoding",
         choices=("sampled", "greedy"),
         default="sampled",
-        help="sampled: S sessions per user, page/outcome probabilities = shares of samples, the "
+        help="sampled: S sessions per user, page probabilities = shares of samples, outcome "
+        "probabilities the model's own along them, the "
         "predicted set by thresholds tuned on the validation split (default); greedy: one "
         "greedy session per user (the paper's).",
     )
