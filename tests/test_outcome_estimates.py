@@ -1,4 +1,4 @@
-"""The outcome estimates of sampled decoding (inference/outcome_estimates.py): R along a sampled session, hand-computed;
+"""The outcome estimates of sampled decoding (inference/outcome_estimates.py): R along a sampled session, by hand;
 unbiased against the exact P(cart in the next session) of a tiny LM, enumerated over every path; lower variance than
 the share of samples; and served by the generator for a plain causal LM and for HeTLM (clusters merged)."""
 
