@@ -16,7 +16,7 @@ Example:
     >>> settings.num_clusters, settings.clusterwise_arguments().num_train_epochs
     (3, 1.0)
     >>> settings.family, settings.example_options().session_gap_minutes
-    ('opt', 30.0)
+    ('llama', 30.0)
 """
 
 from __future__ import annotations

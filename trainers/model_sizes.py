@@ -14,6 +14,7 @@ setting                     paper            CPU default      why
 ==========================  ===============  ===============  ==========================================
 pretrain learning rate      1e-5             5e-3             from scratch at 0.1-2M parameters (measured, below)
 pretrain weight decay       0.01             0.01
+backbone family             OPT/Qwen/SmolLM  llama            learns the session-to-session patterns best (below)
 pretrain batch size         32               32
 pretrain max length         512              512              browsing streams rarely reach it
 pretrain epochs             100              2.5              every session is an example (4.4x rows): same steps
@@ -31,6 +32,12 @@ Learning-rate sweep behind the pretraining default (opt/small, 1,282 simulated t
 default 1,098-page store, batch 32, 5 epochs, fp32): validation loss 5.40 at 3e-4, 4.18 at 1e-3,
 3.66 at 2e-3, 3.38 at 5e-3, 3.33 at 1e-2, 4.05 at 2e-2; 5e-3 sits on the flat part, away from the
 edge where training starts to diverge.
+
+Family behind the default (the default run's data: 2,000 simulated users, 7,585 training examples; small preset, 2
+epochs, lr 5e-3, fp32, one thread): validation loss OPT 3.081, Qwen2 3.023, Llama 3.017; ROC-AUC of the model's
+P(cart) for the 200 test users OPT 0.577, Qwen2 0.655, Llama 0.662 (a user who left a cart comes back for it: the
+rotary-position families learn that copy from the previous session, OPT's learned positions barely do). A Llama
+training step costs about 1.2x an OPT step of the same size (4.3 s vs 3.5 s for 20 steps of 32 users).
 
 Example:
     >>> from trainers.model_sizes import build_causal_lm_config

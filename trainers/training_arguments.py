@@ -115,7 +115,10 @@ class PretrainingArguments(BrowsingTrainingArguments):
         4
     """
 
-    family: str = field(default="opt", metadata={"help": "Model family.", "choices": FAMILIES})
+    family: str = field(
+        default="llama",
+        metadata={"help": "Model family (default llama, SmolLM2's; see trainers.model_sizes).", "choices": FAMILIES},
+    )
     size: str = field(default="small", metadata={"help": "Size preset (trainers.model_sizes).", "choices": SIZES})
     min_ratio: float = field(
         default=6.0, metadata={"help": "Size 'large' holds at least this many times 'small''s parameters."}

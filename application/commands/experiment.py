@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(SCENARIOS),
         help="default (segments differ in what they browse) or behaviour (only in how they browse).",
     )
-    parser.add_argument("--family", choices=FAMILIES, help="LM family of every model (default: opt).")
+    parser.add_argument("--family", choices=FAMILIES, help="LM family of every model (default: llama).")
     parser.add_argument(
         "--num-clusters", type=int, help="Initial K of HeTLM and K of the K-means baseline (default 6)."
     )
