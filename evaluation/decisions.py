@@ -6,10 +6,13 @@ history-aware decoding, their mixture with the user's own input sessions at weig
 own (for a model, its estimates along the samples), mixed at the same lambda. The predicted set of a user (used by
 every page metric and by the outcome metrics, so both agree) is
 
-    G = (the non-outcome pages chosen by the page rule)  plus  cart if P(cart) >= theta_cart  plus
-        purchase if P(purchase) >= theta_purchase
+    G = (the non-outcome pages chosen by the page rule)  plus, when P(cart or purchase) >= theta_CoP,
+        cart if P(cart) >= theta_cart and purchase if P(purchase) >= theta_purchase (the likelier of the
+        two when neither passes its own theta)
 
-and Cart-or-Purchase is predicted when G holds either outcome page. Two page rules:
+so Cart-or-Purchase is predicted, exactly when P(cart or purchase) >= theta_CoP, by its own probability
+and threshold rather than by the union of the two outcome decisions (two low thresholds made that union
+predict nearly every user). Two page rules:
 
 - ``"expected-iou"`` (the default): each user's prefix of the pages ranked by P(page) that maximises the
   user's expected IoU under the distribution (:func:`evaluation.expected_iou.expected_iou_set`), the
@@ -21,7 +24,7 @@ The objectives, computed on validation users only (never on test), in this order
 
 1. the outcome weight lambda_outcome minimises the validation Brier score of P(cart) and P(purchase)
    (a proper scoring rule: the mixture weight best supported by the validation outcomes);
-2. theta_cart and theta_purchase each maximise the F1 of their outcome at that weight
+2. theta_cart, theta_purchase and theta_CoP each maximise the F1 of their outcome at that weight
    (:func:`evaluation.thresholds.f1_optimal_threshold`);
 3. the page weight lambda_page (and, for the threshold rule, tau) maximises the mean IoU of G.
 
@@ -32,8 +35,9 @@ Example:
     >>> validation = [Forecast([], {"home": 0.9, "bags": 0.3, "cart": 0.6}, (0.6, 0.0, 0.6), []),
     ...               Forecast([], {"home": 0.8, "cart": 0.2}, (0.2, 0.0, 0.2), [])]
     >>> rule = DecisionRule.tune(validation, [["home", "cart"], ["home"]], page_rule="threshold")
-    >>> rule.page_threshold.threshold, rule.outcome_thresholds["Cart"].threshold
-    (0.8, 0.6)
+    >>> thresholds = rule.outcome_thresholds
+    >>> rule.page_threshold.threshold, thresholds["Cart"].threshold, thresholds["CoP"].threshold
+    (0.8, 0.6, 0.6)
     >>> rule.predicted_sets([Forecast([], {"home": 0.85, "shoes": 0.5, "cart": 0.7}, (0.7, 0.0, 0.7), [])])
     [['home', 'cart']]
 """
@@ -55,6 +59,8 @@ from .page_metrics import per_user_page_scores
 from .thresholds import ThresholdChoice, f1_optimal_threshold, iou_optimal_page_threshold, pages_above_threshold
 
 OUTCOME_PAGES: dict[str, str] = {"Cart": OUTCOME_CART, "Purchase": OUTCOME_PURCHASE}
+# The outcome "an outcome page in the session", whose theta gates both outcome pages.
+EITHER_OUTCOME = "CoP"
 PAGE_RULES: tuple[str, ...] = ("expected-iou", "threshold")
 
 
@@ -95,7 +101,8 @@ class DecisionRule:
 
     Attributes:
         page_threshold: tau of the ``"threshold"`` rule (None for ``"expected-iou"``).
-        outcome_thresholds: theta per outcome (``"Cart"``, ``"Purchase"``).
+        outcome_thresholds: theta per outcome (``"Cart"``, ``"Purchase"`` and, gating both, ``"CoP"``; a rule
+            without ``"CoP"`` decides each outcome page by its own theta alone).
         page_rule: One of :data:`PAGE_RULES`.
         page_history_weight: lambda of the page distribution (0: the pure model).
         outcome_history_weight: lambda of the outcome probabilities (0: the pure model).
@@ -147,17 +154,18 @@ class DecisionRule:
         if not scored:
             raise ValueError("no validation user has an actual session with a page to tune thresholds on")
         labels = np.array([[page in actual[user] for page in OUTCOME_PAGES.values()] for user in scored], dtype=float)
+        labels = np.column_stack([labels, labels.max(axis=1)])
 
         def outcome_matrix(weight: float) -> np.ndarray:
             rows = [distribution(forecasts[user], input_sessions[user], weight) for user in scored]
-            return np.array([row.outcome_probabilities[:2] for row in rows])
+            return np.array([row.outcome_probabilities for row in rows])
 
-        brier = {weight: float(np.mean((outcome_matrix(weight) - labels) ** 2)) for weight in weights}
+        brier = {weight: float(np.mean((outcome_matrix(weight)[:, :2] - labels[:, :2]) ** 2)) for weight in weights}
         outcome_weight = min(weights, key=lambda weight: (brier[weight], weight))
         probabilities = outcome_matrix(outcome_weight)
         outcome_thresholds = {
             outcome: f1_optimal_threshold(probabilities[:, column], labels[:, column].astype(bool))
-            for column, outcome in enumerate(OUTCOME_PAGES)
+            for column, outcome in enumerate([*OUTCOME_PAGES, EITHER_OUTCOME])
         }
         candidates = {}
         for weight in weights:
@@ -187,12 +195,20 @@ class DecisionRule:
         )
 
     def _decided_outcome_pages(self, outcome_probabilities: tuple[float, float, float]) -> list[str]:
-        return [
+        gate = self.outcome_thresholds.get(EITHER_OUTCOME)
+        either = outcome_probabilities[2]
+        if gate is not None and not (either > 0 and either >= gate.threshold):
+            return []
+        pages = [
             page
             for column, (outcome, page) in enumerate(OUTCOME_PAGES.items())
             if outcome_probabilities[column] > 0
             and outcome_probabilities[column] >= self.outcome_thresholds[outcome].threshold
         ]
+        if gate is not None and not pages:
+            likelier = max(range(len(OUTCOME_PAGES)), key=lambda column: outcome_probabilities[column])
+            pages = [list(OUTCOME_PAGES.values())[likelier]]
+        return pages
 
     def outcome_probabilities(self, forecast: Forecast, input_sessions: Sessions = ()) -> tuple[float, float, float]:
         """P(cart), P(purchase), P(cart or purchase) at the outcome weight."""
@@ -256,10 +272,10 @@ class DecisionRule:
                 kind: {str(weight): score for weight, score in scores.items()}
                 for kind, scores in self.validation_scores.items()
             },
-            "rule": f"G = {pages} + {{outcome page with P >= its theta}}; P from the model's samples mixed with "
-            "the user's input sessions at weight lambda (0: the pure model); lambda_outcome minimises the "
-            "validation Brier score, theta the F1 per outcome, then lambda_page (and tau) the mean IoU of G, "
-            "on the validation split",
+            "rule": f"G = {pages} + (if P(cart or purchase) >= theta_CoP) {{outcome page with P >= its theta, "
+            "else the likelier one}}; P from the model's samples mixed with the user's input sessions at weight "
+            "lambda (0: the pure model); lambda_outcome minimises the validation Brier score, theta the F1 per "
+            "outcome, then lambda_page (and tau) the mean IoU of G, on the validation split",
         }
 
 

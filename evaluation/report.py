@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 from evaluation.bleu import sentence_bleu_scores
 from evaluation.comparison_uncertainty import uncertainty_markdown, uncertainty_summary
 from evaluation.composite import COMPOSITE_GROUPS, OVERALL, composite_scores
-from evaluation.decisions import DecisionRule, outcome_probability_matrix
+from evaluation.decisions import EITHER_OUTCOME, DecisionRule, outcome_probability_matrix
 from evaluation.forecasts import Forecast, Forecaster, SessionForecaster
 from evaluation.glossary import glossary_markdown
 from evaluation.outcome_metrics import OUTCOME_METRICS, aggregate_outcome_scores, outcome_labels
@@ -401,6 +401,13 @@ def describe_decoding(report: EvaluationReport) -> str:
             + ", ".join(
                 f"{outcome.lower()} if P >= {choice['threshold']:.3f} (validation F1 {choice['score']:.3f})"
                 for outcome, choice in decisions["theta"].items()
+                if outcome != EITHER_OUTCOME
+            )
+            + "".join(
+                f", both only when P(cart or purchase) >= {choice['threshold']:.3f} (validation F1 "
+                f"{choice['score']:.3f}; the likelier one when neither passes its own)"
+                for outcome, choice in decisions["theta"].items()
+                if outcome == EITHER_OUTCOME
             )
         )
     if report.decoding is not None:

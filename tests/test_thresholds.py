@@ -1,10 +1,14 @@
-"""Thresholds chosen on validation: F1-optimal outcome threshold and IoU-optimal page threshold, by hand."""
+"""Thresholds chosen on validation: F1-optimal outcome threshold, IoU-optimal page threshold and the Cart-or-Purchase
+gate of the decision rule, by hand."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from evaluation.decisions import DecisionRule
+from evaluation.forecasts import Forecast
 from evaluation.thresholds import (
+    ThresholdChoice,
     f1_optimal_outcome_thresholds,
     f1_optimal_threshold,
     iou_optimal_page_threshold,
@@ -95,3 +99,31 @@ def test_iou_optimal_page_threshold_by_hand():
 def test_iou_threshold_bad_input(page_probabilities, actual, message):
     with pytest.raises(ValueError, match=message):
         iou_optimal_page_threshold(page_probabilities, actual)
+
+
+def test_cart_or_purchase_gates_both_outcome_pages():
+    def choice(threshold: float) -> ThresholdChoice:
+        return ThresholdChoice(threshold, 0.5, "F1", 4)
+
+    tau = ThresholdChoice(0.5, 0.5, "IoU", 4)
+    gated = DecisionRule(tau, {"Cart": choice(0.3), "Purchase": choice(0.2), "CoP": choice(0.5)}, "threshold")
+    ungated = DecisionRule(tau, {"Cart": choice(0.3), "Purchase": choice(0.2)}, "threshold")
+    forecasts = [
+        Forecast([], {"home": 0.9}, (0.4, 0.3, 0.45), []),  # both pass their own theta, P(either) does not
+        Forecast([], {"home": 0.9}, (0.2, 0.1, 0.6), []),  # P(either) passes, neither page does: the likelier
+        Forecast([], {"home": 0.9}, (0.6, 0.3, 0.7), []),  # all pass
+    ]
+    both = {"home", "cart", "purchase"}
+    assert [set(pages) for pages in gated.predicted_sets(forecasts)] == [{"home"}, {"home", "cart"}, both]
+    assert [set(pages) for pages in ungated.predicted_sets(forecasts)] == [both, {"home"}, both]
+
+
+def test_tuned_rule_predicts_cart_or_purchase_by_its_own_theta():
+    outcomes = [(0.3, 0.3, 0.6), (0.35, 0.25, 0.5), (0.4, 0.0, 0.4), (0.1, 0.3, 0.3)]
+    validation = [Forecast([], {"home": 0.9}, probabilities, []) for probabilities in outcomes]
+    actual = [["home", "cart"], ["home", "purchase"], ["home"], ["home"]]
+    rule = DecisionRule.tune(validation, actual, page_rule="threshold")
+    # CoP labels 1, 1, 0, 0 against P(either) 0.6, 0.5, 0.4, 0.3: F1 1.0 at theta 0.5.
+    assert rule.outcome_thresholds["CoP"].threshold == 0.5 and rule.outcome_thresholds["CoP"].score == 1.0
+    predicted = rule.predicted_sets(validation)
+    assert [("cart" in pages or "purchase" in pages) for pages in predicted] == [True, True, False, False]
