@@ -54,6 +54,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback
 
 from .checkpoints import CLUSTER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
+from .cluster_batches import ClusterGroupedSampler
 from .clustering import pretrain_selector
 from .data import BrowsingCollator
 from .reassignment import (
@@ -185,6 +186,10 @@ class HeTLMTrainer(Trainer):
             ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm`` each on its own.
         reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
             predictors first specialise on their starting clusters (copies of one LM score every user alike).
+        cluster_batches: Each training batch holds the rows of one cluster (:mod:`trainers.cluster_batches`): the
+            EM labels' with online / held-out EM (regrouped after each reassignment), else the latest routing's
+            (each pruning's), so each predictor trains on whole batches of its own cluster, as the K-means baseline's
+            do. ``train_dataset`` then needs ``user_index`` unless every row is a user of its own.
         Other keyword arguments go to ``Trainer``.
     """
 
@@ -211,6 +216,7 @@ class HeTLMTrainer(Trainer):
         retire_min_gain: float | None = None,
         label_smoothing: float = 0.0,
         grad_clipping: str = "global",
+        cluster_batches: bool = False,
         **kwargs: Any,
     ):
         if reassignment not in REASSIGNMENTS:
@@ -239,11 +245,13 @@ class HeTLMTrainer(Trainer):
             raise ValueError(f"grad_clipping must be one of {GRAD_CLIPPINGS}, got {grad_clipping!r}")
         self.grad_clipping = grad_clipping
         self.row_scores = None
+        self.cluster_batches = cluster_batches
         if reassignment == "heldout_em" and (heldout_users is None or len(heldout_users) != len(train_users)):
             raise ValueError("reassignment='heldout_em' needs heldout_users: one held-out row per training user")
-        if reassignment in LABEL_FOLLOWING:
-            if reference_labels is None:
-                raise ValueError(f"reassignment={reassignment!r} needs reference_labels (each user's first cluster)")
+        if reassignment in LABEL_FOLLOWING and reference_labels is None:
+            raise ValueError(f"reassignment={reassignment!r} needs reference_labels (each user's first cluster)")
+        if reassignment in LABEL_FOLLOWING or cluster_batches:
+            needs = f"reassignment={reassignment!r}" if reassignment in LABEL_FOLLOWING else "cluster_batches"
             if "user_index" in train_dataset.column_names:
                 row_users = np.asarray(train_dataset["user_index"])
             elif len(train_dataset) == len(train_users):
@@ -251,9 +259,11 @@ class HeTLMTrainer(Trainer):
                 train_dataset = train_dataset.add_column("user_index", row_users.tolist())
             else:
                 raise ValueError(
-                    f"reassignment={reassignment!r} needs a 'user_index' column: {len(train_dataset)} training rows "
-                    f"for {len(train_users)} users"
+                    f"{needs} needs a 'user_index' column: {len(train_dataset)} training rows for {len(train_users)} "
+                    f"users"
                 )
+            self.row_users = torch.as_tensor(row_users, dtype=torch.long)
+        if reassignment in LABEL_FOLLOWING:
             train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))
             if reassignment == "online_em":
                 self.row_scores = RowScores(row_users, len(train_users), model.config.num_clusters)
@@ -296,6 +306,20 @@ class HeTLMTrainer(Trainer):
         """Keep the online-EM index columns when ``remove_unused_columns`` drops what the forward does not take."""
         super()._set_signature_columns_if_needed()
         self._signature_columns = list(dict.fromkeys([*self._signature_columns, *INDEX_COLUMNS]))
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
+        """With ``cluster_batches``, each training batch holds the rows of one cluster: by the EM labels (online /
+        held-out EM), else by the latest routing of the training users (each pruning's;
+        :class:`~trainers.cluster_batches.ClusterGroupedSampler`). Without, ``Trainer``'s sampler."""
+        if not self.cluster_batches:
+            return super()._get_train_sampler(train_dataset)
+        seed = self.args.seed if self.args.data_seed is None else self.args.data_seed
+        return ClusterGroupedSampler(self._row_clusters, self._train_batch_size, seed)
+
+    def _row_clusters(self) -> torch.Tensor:
+        """``[rows]`` the cluster of every training row: its user's EM label, else its user's latest routing."""
+        users = self.labels if self.labels is not None else self.assignments
+        return users[self.row_users]
 
     # ----- optimisation -----
 

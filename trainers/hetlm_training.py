@@ -168,7 +168,8 @@ def build_hetlm_trainer(
     num_parameters = start.model.predictors[0].num_parameters()
     arguments = resolve_training_arguments(args, output_dir, num_parameters, has_validation)
     columns = ["input_ids", "labels", "user_embeddings"]
-    train_columns = columns + ["user_index"] if args.reassignment in LABEL_FOLLOWING else columns
+    needs_users = args.reassignment in LABEL_FOLLOWING or args.cluster_batches
+    train_columns = columns + ["user_index"] if needs_users else columns
     train_rows = start.users["train"]
     heldout_users = None
     if args.reassignment == "heldout_em":
@@ -202,6 +203,7 @@ def build_hetlm_trainer(
         retire_min_gain=args.retire_min_gain,
         label_smoothing=args.selector_label_smoothing,
         grad_clipping=args.grad_clipping,
+        cluster_batches=args.cluster_batches,
     )
 
 

@@ -278,6 +278,13 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             "choices": ("separate", "global"),
         },
     )
+    cluster_batches: bool = field(
+        default=True,
+        metadata={
+            "help": "Each training batch holds one cluster's rows (by the EM labels, regrouped after each "
+            "reassignment; else by the latest routing), as in the K-means baseline; False: shuffled batches."
+        },
+    )
     embedding_batch_size: int = field(default=64, metadata={"help": "Users per encoder batch when embedding."})
     embedding_cache_dir: str | None = field(
         default=None, metadata={"help": "Folder where user embeddings are kept and reused (default: no cache)."}
