@@ -7,7 +7,7 @@ import pytest
 import torch
 from datasets import Dataset
 from transformers import TrainingArguments
-from test_cluster_dynamics import planted_model, planted_trainer, planted_users, wrong_start
+from test_cluster_dynamics import planted_model, planted_trainer, planted_users, split_start, wrong_start
 
 from trainers.cluster_batches import ClusterGroupedSampler, cluster_batches
 from trainers.hetlm_trainer import HeTLMTrainer
@@ -140,3 +140,34 @@ def test_cluster_batches_need_the_users_of_the_rows(tmp_path):
             cluster_batches=True,
         )
     assert ClusterwiseTrainingArguments().cluster_batches
+
+
+def test_a_cluster_the_others_stand_in_for_is_merged_on_validation_users(tmp_path):
+    """Group A split 2:1 over clusters 0 and 1, group B in 2, no reassignment (the split stays). On validation
+    users (other streams of both groups, routed by likelihood) the two halves' predictors stand in for each other:
+    one of them is merged at the first epoch's end, cluster 2 never is; without ``merge_max_cost`` K stays 3."""
+    users, groups = planted_users()
+    validation, _ = planted_users(seed=2)
+    options = {"reassignment": "none"}
+    trainer = planted_trainer(
+        planted_model(3, routing="likelihood"),
+        users,
+        split_start(groups),
+        tmp_path,
+        eval_dataset=validation,
+        merge_max_cost=0.05,
+        **options,
+    )
+    trainer.train()
+    kept = trainer.finalize_clusters()
+    assert len(kept) == 2 and 2 in kept
+    assert sorted(trainer.cluster_sizes) == [24, 24]
+    costs = trainer.merge_history[0]["costs"]
+    assert min(costs[0], costs[1]) <= 0.05 < costs[2]
+    unmerged = planted_trainer(
+        planted_model(3, routing="likelihood"), users, split_start(groups), tmp_path, eval_dataset=validation, **options
+    )
+    unmerged.train()
+    assert unmerged.cluster_history[-1]["num_clusters"] == 3
+    with pytest.raises(ValueError, match="eval_dataset"):
+        planted_trainer(planted_model(2), users, groups, tmp_path, merge_max_cost=0.1)

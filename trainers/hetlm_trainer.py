@@ -64,6 +64,7 @@ from .reassignment import (
     classification_em_labels,
     cluster_gains,
     hard_em_labels,
+    merge_costs,
     score_users,
 )
 
@@ -186,6 +187,11 @@ class HeTLMTrainer(Trainer):
             ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm`` each on its own.
         reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
             predictors first specialise on their starting clusters (copies of one LM score every user alike).
+        merge_max_cost: Also retire, at each pruning after ``reassign_warmup_steps`` (at most one per pruning, never
+            the last), the cluster whose removal raises the routed NLL of the validation users (``eval_dataset``,
+            per token, each routed by the selector, or to its lowest-NLL predictor under likelihood routing) least,
+            if by at most this many nats per token (:func:`~trainers.reassignment.merge_costs`): its users join the
+            cluster that predicts them next best. ``None``: no such merging. Needs ``eval_dataset``.
         cluster_batches: Each training batch holds the rows of one cluster (:mod:`trainers.cluster_batches`): the
             EM labels' with online / held-out EM (regrouped after each reassignment), else the latest routing's
             (each pruning's), so each predictor trains on whole batches of its own cluster, as the K-means baseline's
@@ -217,6 +223,7 @@ class HeTLMTrainer(Trainer):
         label_smoothing: float = 0.0,
         grad_clipping: str = "global",
         cluster_batches: bool = False,
+        merge_max_cost: float | None = None,
         **kwargs: Any,
     ):
         if reassignment not in REASSIGNMENTS:
@@ -246,6 +253,10 @@ class HeTLMTrainer(Trainer):
         self.grad_clipping = grad_clipping
         self.row_scores = None
         self.cluster_batches = cluster_batches
+        if merge_max_cost is not None and kwargs.get("eval_dataset") is None:
+            raise ValueError("merge_max_cost needs an eval_dataset: merges are judged on the validation users")
+        self.merge_max_cost = merge_max_cost
+        self.merge_history: list[dict[str, Any]] = []
         if reassignment == "heldout_em" and (heldout_users is None or len(heldout_users) != len(train_users)):
             raise ValueError("reassignment='heldout_em' needs heldout_users: one held-out row per training user")
         if reassignment in LABEL_FOLLOWING and reference_labels is None:
@@ -507,6 +518,34 @@ class HeTLMTrainer(Trainer):
         cluster = int(gains.nan_to_num(nan=float("inf")).argmin())
         return cluster if float(gains[cluster]) < self.retire_min_gain else None
 
+    def _cheapest_merge(self) -> int | None:
+        """The active cluster whose retirement costs the validation users least (:func:`merge_costs` on their per-token
+        NLLs), if at most ``merge_max_cost``; recorded in ``merge_history``."""
+        active = self.cluster_mask.active
+        if self.merge_max_cost is None or int(active.sum()) < 2 or self.state.global_step < self.reassign_warmup_steps:
+            return None
+        users = self.eval_dataset
+        nll = self._score(users)
+        tokens = torch.tensor([sum(label != -100 for label in row[1:]) for row in users["labels"]])
+        nll = nll / tokens.clamp_min(1).unsqueeze(1)
+        if self.model.config.routing == "likelihood":
+            routed = nll.argmin(dim=1)
+        else:
+            model = self.model
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                embeddings = torch.tensor(users["user_embeddings"], dtype=torch.float32)
+                device = next(model.selector.parameters()).device
+                routed = model.assign_clusters(embeddings.to(device), routing="selector").cpu()
+            model.train(was_training)
+        costs = merge_costs(nll, routed, active)
+        cluster = int(costs.nan_to_num(nan=float("inf")).argmin())
+        self.merge_history.append(
+            {"step": self.state.global_step, "costs": [None if c != c else round(float(c), 5) for c in costs.tolist()]}
+        )
+        return cluster if float(costs[cluster]) <= self.merge_max_cost else None
+
     def prune_small_clusters(self) -> list[int]:
         """Retire active clusters routed fewer than ``min_cluster_size`` training users; returns those retired.
 
@@ -520,6 +559,8 @@ class HeTLMTrainer(Trainer):
         largest = max(active, key=lambda cluster: self.cluster_sizes[cluster])
         retired = [c for c in active if self.cluster_sizes[c] < self.min_cluster_size and c != largest]
         least_gainful = None if retired else self._least_gainful_cluster()
+        if least_gainful is None and not retired:
+            least_gainful = self._cheapest_merge()
         if least_gainful is not None:
             retired = [least_gainful]
         if retired:
@@ -578,6 +619,7 @@ class HeTLMTrainer(Trainer):
             "active_clusters": self.cluster_mask.active_clusters,
             "history": self.cluster_history,
             "reassignments": self.reassignment_history,
+            "merges": self.merge_history,
             "assignments": self.assignments.tolist(),
         }
         if self.labels is not None:
@@ -598,6 +640,7 @@ class HeTLMTrainer(Trainer):
         )
         self.cluster_history = state["history"]
         self.reassignment_history = state.get("reassignments", [])
+        self.merge_history = state.get("merges", [])
         if self.labels is not None:
             if "em_labels" not in state:
                 raise ValueError(f"{path} holds no EM labels: not written with reassignment={self.reassignment!r}")

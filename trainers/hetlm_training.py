@@ -181,6 +181,11 @@ def build_hetlm_trainer(
             len(train_rows),
             len(start.users["train"]),
         )
+    if args.merge_max_cost is not None and not has_validation:
+        logger.warning(
+            "merge_max_cost=%s is not used: merges are judged on validation users, and there are none",
+            args.merge_max_cost,
+        )
     return HeTLMTrainer(
         model=start.model,
         args=arguments,
@@ -204,6 +209,7 @@ def build_hetlm_trainer(
         label_smoothing=args.selector_label_smoothing,
         grad_clipping=args.grad_clipping,
         cluster_batches=args.cluster_batches,
+        merge_max_cost=args.merge_max_cost if has_validation else None,
     )
 
 
@@ -278,6 +284,7 @@ def train_hetlm(
         "cluster_sizes": trainer.cluster_sizes,
         "cluster_history": trainer.cluster_history,
         "reassignments": trainer.reassignment_history,
+        "merges": trainer.merge_history,
         "dynamics": cluster_dynamics(trainer.cluster_history, trainer.state.log_history, len(start.clusters.labels)),
         "log_history": trainer.state.log_history,
     }

@@ -253,6 +253,14 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             "best other cluster, when below this (one per pruning)."
         },
     )
+    merge_max_cost: float | None = field(
+        default=None,
+        metadata={
+            "help": "Also retire the cluster whose users the others predict nearly as well: when routing its "
+            "validation users to their next best cluster raises the routed validation NLL by at most this many "
+            "nats per token (one per pruning)."
+        },
+    )
     reassign_warmup_steps: int = field(
         default=50,
         metadata={"help": "No hard-EM step (and no online-EM score recorded) before this step: the critic warms up."},
@@ -321,6 +329,8 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             raise ValueError(f"grad_clipping must be 'separate' or 'global', got {self.grad_clipping!r}")
         if self.routing not in ("selector", "likelihood"):
             raise ValueError(f"routing must be 'selector' or 'likelihood', got {self.routing!r}")
+        if self.merge_max_cost is not None and self.merge_max_cost < 0:
+            raise ValueError(f"merge_max_cost must be >= 0 or None, got {self.merge_max_cost}")
         if self.reassign_size_prior < 0:
             raise ValueError(f"reassign_size_prior must be >= 0, got {self.reassign_size_prior}")
         super().__post_init__()

@@ -109,6 +109,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="global (default): one gradient norm; separate: the predictors and the selector clipped each on its own.",
     )
     parser.add_argument(
+        "--cluster-batches",
+        action=argparse.BooleanOptionalAction,
+        help="Each HeTLM training batch holds one cluster's rows, as the K-means baseline's (default); "
+        "--no-cluster-batches: shuffled batches.",
+    )
+    parser.add_argument(
         "--routing",
         choices=("selector", "likelihood"),
         help="HeTLM's routing: the selector (default) or the predictor with the lowest NLL of the input history.",
@@ -153,6 +159,7 @@ FLAGS_TO_SETTINGS = (
     "reassign_warmup_steps",
     "routing",
     "grad_clipping",
+    "cluster_batches",
     "reassign_selector_epochs",
     "reassign_size_prior",
 )
