@@ -3,12 +3,13 @@
 For each simulator scenario (data and single LM cached as by ``benchmarks/clustering_dynamics.py``, same
 flags) it fine-tunes one copy of the single LM per true segment (the data's ``segment`` column), on the
 training users of that segment only, exactly as the K-means baseline fine-tunes one per cluster, and then
-assigns every training, validation and test user to the segment predictor giving it the lowest summed NLL, scored on
-(a) its input sessions (what routing by likelihood sees), (b) its target session, (c) both. The adjusted Rand
-index of each assignment against the true segments is the best a clustering by these predictors' likelihood
-can hope for: if it is low on users the predictors never trained on (validation, test), EM has nothing to find
-(on the training users it is inflated: the predictors were fine-tuned on those very streams). Also printed: K-means' ARI (K clusters on the embeddings),
-and the routed validation NLL when each user is routed to its own true segment's predictor and by likelihood.
+assigns every training, validation and test user to the segment predictor giving it the lowest summed NLL,
+scored on (a) its input sessions (what routing by likelihood sees), (b) its target session, (c) both. The
+adjusted Rand index of each assignment against the true segments is the best a clustering by these predictors'
+likelihood can hope for: if it is low on users the predictors never trained on (validation, test), EM has
+nothing to find (on the training users it is inflated: the predictors were fine-tuned on those very streams).
+Also printed: K-means' ARI (K = the number of segments, on the embeddings), and the routed validation NLL when
+each user is routed to its own true segment's predictor and by likelihood.
 
 Example:
     python benchmarks/segment_oracle.py --out runs/clustering-dynamics --scenarios behaviour --users 1000

@@ -7,8 +7,8 @@ import pytest
 import torch
 from datasets import Dataset
 from transformers import TrainingArguments
-from test_cluster_dynamics import planted_model, planted_trainer, planted_users, split_start, wrong_start
 
+from test_cluster_dynamics import planted_model, planted_trainer, planted_users, split_start, wrong_start
 from trainers.cluster_batches import ClusterGroupedSampler, cluster_batches
 from trainers.hetlm_trainer import HeTLMTrainer
 from trainers.training_arguments import ClusterwiseTrainingArguments
@@ -165,7 +165,12 @@ def test_a_cluster_the_others_stand_in_for_is_merged_on_validation_users(tmp_pat
     costs = trainer.merge_history[0]["costs"]
     assert min(costs[0], costs[1]) <= 0.05 < costs[2]
     unmerged = planted_trainer(
-        planted_model(3, routing="likelihood"), users, split_start(groups), tmp_path, eval_dataset=validation, **options
+        planted_model(3, routing="likelihood"),
+        users,
+        split_start(groups),
+        tmp_path,
+        eval_dataset=validation,
+        **options,
     )
     unmerged.train()
     assert unmerged.cluster_history[-1]["num_clusters"] == 3
