@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
@@ -67,6 +68,12 @@ class ClusterGroupedSampler(Sampler[int]):
         self.seed = seed
         self.epoch = 0
         self.regroupings = 0
+        # The running epoch: rows drawn, batches planned, the labels they were grouped by, the shuffles' generator.
+        self._drawn: list[int] = []
+        self._planned: list[torch.Tensor] = []
+        self._grouping: torch.Tensor | None = None
+        self._generator = torch.Generator()
+        self._resume: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.row_clusters())
@@ -74,19 +81,57 @@ class ClusterGroupedSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where the running epoch stands (JSON-ready): restored by :meth:`load_state_dict`, the next iteration of
+        that epoch draws the same rows in the same order, so a resumed training sees the batches an uninterrupted
+        one does (its data loader skips the batches drawn before the checkpoint).
+
+        Example:
+            >>> sampler = ClusterGroupedSampler(lambda: torch.tensor([0, 0, 1, 1]), batch_size=2)
+            >>> first = next(iter(sampler))
+            >>> again = ClusterGroupedSampler(lambda: torch.tensor([0, 0, 1, 1]), batch_size=2)
+            >>> again.load_state_dict(sampler.state_dict())
+            >>> list(again) == list(ClusterGroupedSampler(lambda: torch.tensor([0, 0, 1, 1]), batch_size=2))
+            True
+        """
+        return {
+            "epoch": self.epoch,
+            "drawn": list(self._drawn),
+            "planned": [batch.tolist() for batch in self._planned],
+            "grouping": None if self._grouping is None else self._grouping.tolist(),
+            "generator": self._generator.get_state().tolist(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume the epoch saved by :meth:`state_dict` at the next iteration (of that epoch)."""
+        self._resume = state
+
+    def _start_epoch(self) -> None:
+        resume, self._resume = self._resume, None
+        if resume is not None and resume["epoch"] == self.epoch and resume["grouping"] is not None:
+            self._generator = torch.Generator()
+            self._generator.set_state(torch.tensor(resume["generator"], dtype=torch.uint8))
+            self._grouping = torch.tensor(resume["grouping"], dtype=torch.long)
+            self._drawn = list(resume["drawn"])
+            self._planned = [torch.tensor(batch, dtype=torch.long) for batch in resume["planned"]]
+            return
+        self._generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        self._grouping = self.row_clusters().clone()
+        remaining = torch.randperm(len(self._grouping), generator=self._generator)
+        self._drawn = []
+        self._planned = cluster_batches(remaining, self._grouping[remaining], self.batch_size, self._generator)
+
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        clusters = self.row_clusters().clone()
-        remaining = torch.randperm(len(clusters), generator=generator)
-        while len(remaining):
-            batches = cluster_batches(remaining, clusters[remaining], self.batch_size, generator)
-            for position, batch in enumerate(batches):
-                if position and not torch.equal(self.row_clusters(), clusters):
-                    clusters = self.row_clusters().clone()
-                    self.regroupings += 1
-                    rest = torch.cat(batches[position:])
-                    remaining = rest[torch.randperm(len(rest), generator=generator)]
-                    break
-                yield from batch.tolist()
-            else:
-                return
+        self._start_epoch()
+        yield from list(self._drawn)  # a resumed epoch: the rows drawn before the checkpoint, in their order
+        while self._planned:
+            current = self.row_clusters()
+            if not torch.equal(current, self._grouping):
+                self._grouping = current.clone()
+                self.regroupings += 1
+                rest = torch.cat(self._planned)
+                rest = rest[torch.randperm(len(rest), generator=self._generator)]
+                self._planned = cluster_batches(rest, self._grouping[rest], self.batch_size, self._generator)
+            batch = self._planned.pop(0).tolist()
+            self._drawn.extend(batch)
+            yield from batch

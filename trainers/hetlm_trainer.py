@@ -253,6 +253,8 @@ class HeTLMTrainer(Trainer):
         self.grad_clipping = grad_clipping
         self.row_scores = None
         self.cluster_batches = cluster_batches
+        self.cluster_sampler: ClusterGroupedSampler | None = None
+        self._sampler_state: dict[str, Any] | None = None
         if merge_max_cost is not None and kwargs.get("eval_dataset") is None:
             raise ValueError("merge_max_cost needs an eval_dataset: merges are judged on the validation users")
         self.merge_max_cost = merge_max_cost
@@ -325,7 +327,10 @@ class HeTLMTrainer(Trainer):
         if not self.cluster_batches:
             return super()._get_train_sampler(train_dataset)
         seed = self.args.seed if self.args.data_seed is None else self.args.data_seed
-        return ClusterGroupedSampler(self._row_clusters, self._train_batch_size, seed)
+        self.cluster_sampler = ClusterGroupedSampler(self._row_clusters, self._train_batch_size, seed)
+        if self._sampler_state is not None:  # resuming: the epoch's batches as the interrupted run drew them
+            self.cluster_sampler.load_state_dict(self._sampler_state)
+        return self.cluster_sampler
 
     def _row_clusters(self) -> torch.Tensor:
         """``[rows]`` the cluster of every training row: its user's EM label, else its user's latest routing."""
@@ -626,6 +631,8 @@ class HeTLMTrainer(Trainer):
             state["em_labels"] = self.labels.tolist()
         if self.row_scores is not None:
             state["row_scores"] = self.row_scores.table.nan_to_num(nan=-1.0).tolist()
+        if self.cluster_sampler is not None:
+            state["cluster_sampler"] = self.cluster_sampler.state_dict()
         (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def load_cluster_state(self, folder: str | os.PathLike) -> None:
@@ -641,6 +648,7 @@ class HeTLMTrainer(Trainer):
         self.cluster_history = state["history"]
         self.reassignment_history = state.get("reassignments", [])
         self.merge_history = state.get("merges", [])
+        self._sampler_state = state.get("cluster_sampler")
         if self.labels is not None:
             if "em_labels" not in state:
                 raise ValueError(f"{path} holds no EM labels: not written with reassignment={self.reassignment!r}")
