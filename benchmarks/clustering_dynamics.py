@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from datasets import DatasetDict
+
 from application.stages import StageRunner
 from inference.loading import load_pretrained_lm
 from modeling_hetlm.builders import tiny_encoder
@@ -67,8 +69,9 @@ def option_tag(options: dict[str, Any]) -> str:
     return ",".join(f"{key}={value}" for key, value in options.items()) or "defaults"
 
 
-def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[str, Any]) -> dict[str, Any]:
-    """Data, single LM, K-means and HeTLM on one scenario; returns the figures printed."""
+def prepared_scenario(scenario: str, args: argparse.Namespace) -> tuple[DatasetDict, Any, Path]:
+    """The simulated data of ``scenario`` and the pretrained single LM (stages cached in ``args.out``): the
+    splits, the page tokenizer and the LM's folder."""
     runner = StageRunner(Path(args.out) / scenario)
     reader_options = {"num_users": args.users, "seed": args.seed, "scenario": scenario}
     runner.run(
@@ -92,7 +95,14 @@ def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[st
         {**reader_options, "epochs": args.pretrain_epochs, "k": args.num_clusters},
         lambda out: {"loss": pretrain_language_model(splits, tokenizer, out, lm_settings).final_eval_loss},
     )
-    lm_dir = runner.stage_dir("lm-small")
+    return splits, tokenizer, runner.stage_dir("lm-small")
+
+
+def run_scenario(scenario: str, args: argparse.Namespace, hetlm_options: dict[str, Any]) -> dict[str, Any]:
+    """Data, single LM, K-means and HeTLM on one scenario; returns the figures printed."""
+    runner = StageRunner(Path(args.out) / scenario)
+    reader_options = {"num_users": args.users, "seed": args.seed, "scenario": scenario}
+    splits, tokenizer, lm_dir = prepared_scenario(scenario, args)
     encoder = {}
     if args.encoder == "tiny":
         encoder_tokenizer, encoder_config = tiny_encoder(tokenizer)
@@ -196,8 +206,8 @@ def print_result(result: dict[str, Any]) -> None:
     print("targets: " + ", ".join(f"{name}: {'yes' if met else 'NO'}" for name, met in result["targets"].items()))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the data and the single LM (shared with ``benchmarks/segment_oracle.py``, same cache)."""
     parser.add_argument("--out", default="runs/clustering-dynamics", help="work folder (data and LMs are reused)")
     parser.add_argument("--scenarios", nargs="+", default=["default", "behaviour"], choices=SCENARIOS)
     parser.add_argument("--users", type=int, default=3000)
@@ -206,6 +216,11 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=float, default=10.0)
     parser.add_argument("--encoder", choices=("minilm", "tiny"), default="minilm")
     parser.add_argument("--seed", type=int, default=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_scenario_arguments(parser)
     parser.add_argument(
         "--hetlm-option",
         type=parse_option,

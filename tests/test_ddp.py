@@ -37,10 +37,12 @@ WORKER = textwrap.dedent(
     encoder_config = tiny_encoder(tokenizer)[1]
     encoder_tokenizer = PreTrainedTokenizerFast.from_pretrained(encoder_folder)
     # beta=0: L3 of a batch's soft centroids is the one term that is not a mean over users, so it is
-    # the one term whose value depends on how the global batch is split across ranks.
+    # the one term whose value depends on how the global batch is split across ranks. Shuffled batches: cluster
+    # batches group each device's batch, so one process's batch of 2B and two ranks' of B hold different rows.
     settings = ClusterwiseTrainingArguments(num_clusters=2, num_train_epochs=1, per_device_train_batch_size=batch_size,
                                             max_length=48, beta=0.0, selector_hidden_sizes=(16,),
-                                            selector_pretrain_epochs=3, bf16=False, logging_steps=1,
+                                            cluster_batches=False, selector_pretrain_epochs=3, bf16=False,
+                                            logging_steps=1,
                                             disable_tqdm=True, max_steps=3, eval_strategy="no")
     start = initialize_clusterwise_model(splits, tokenizer, lm, settings,
                                          encoder_tokenizer=encoder_tokenizer, encoder_config=encoder_config)

@@ -187,14 +187,24 @@ def test_the_training_settings_are_the_argument_dataclasses_and_the_seed_is_the_
             "2",
             "--centroid-distance",
             "normalized",
+            "--no-cluster-batches",
+            "--merge-max-cost",
+            "0.01",
             "--seed",
             "7",
         ]
     )
-    assert settings.clusterwise == {"num_clusters": 4, "num_train_epochs": 2.0, "centroid_distance": "normalized"}
+    assert settings.clusterwise == {
+        "num_clusters": 4,
+        "num_train_epochs": 2.0,
+        "centroid_distance": "normalized",
+        "cluster_batches": False,
+        "merge_max_cost": 0.01,
+    }
     assert settings.pretraining == {"family": "qwen2"}
     hetlm = settings.clusterwise_arguments(alpha=0.5, beta=1.0)
     assert (hetlm.num_clusters, hetlm.num_train_epochs, hetlm.centroid_distance) == (4, 2.0, "normalized")
+    assert (hetlm.cluster_batches, hetlm.merge_max_cost) == (False, 0.01)
     assert (hetlm.alpha, hetlm.beta, hetlm.seed) == (0.5, 1.0, 7)
     lm = settings.pretraining_arguments("tiny", 2.0)
     assert (lm.family, lm.min_ratio, lm.seed, settings.example_options().seed) == ("qwen2", 4.0, 7, 7)

@@ -91,11 +91,16 @@ def test_the_em_options_reach_the_arguments_from_flags_and_config_files_and_bad_
     config = tmp_path / "train.yaml"
     config.write_text("reassignment: heldout_em\nretire_min_gain: 0.5\nrouting: likelihood\n")
     namespace = build_parser(["train"]).parse_args(
-        [*COMMAND, "--reassign-every-steps", "0", "--reassign-warmup-steps", "10", "--grad-clipping", "global"]
+        [
+            *COMMAND,
+            *("--reassign-every-steps", "0", "--reassign-warmup-steps", "10", "--grad-clipping", "global"),
+            "--no_cluster_batches",
+        ]
     )
     (args,) = build_arguments((ClusterwiseTrainingArguments,), load_config_file(config), vars(namespace))
     assert (args.reassignment, args.retire_min_gain, args.routing) == ("heldout_em", 0.5, "likelihood")
     assert (args.reassign_every_steps, args.reassign_warmup_steps, args.grad_clipping) == (0, 10, "global")
+    assert not args.cluster_batches and ClusterwiseTrainingArguments().cluster_batches
     for bad in ({"routing": "centroids"}, {"grad_clipping": "none"}, {"reassign_every_steps": -1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ClusterwiseTrainingArguments(**bad)

@@ -54,6 +54,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback
 
 from .checkpoints import CLUSTER_STATE_FILE, checkpoint_problem, newest_complete_checkpoint
+from .cluster_batches import ClusterGroupedSampler
 from .clustering import pretrain_selector
 from .data import BrowsingCollator
 from .reassignment import (
@@ -63,6 +64,7 @@ from .reassignment import (
     classification_em_labels,
     cluster_gains,
     hard_em_labels,
+    merge_costs,
     score_users,
 )
 
@@ -185,6 +187,15 @@ class HeTLMTrainer(Trainer):
             ``"separate"`` clips the predictors' and the selector's gradients to ``max_grad_norm`` each on its own.
         reassign_warmup_steps: No reassignment before this step, and online EM records no score before it: the
             predictors first specialise on their starting clusters (copies of one LM score every user alike).
+        merge_max_cost: Also retire, at each pruning after ``reassign_warmup_steps`` (at most one per pruning, never
+            the last), the cluster whose removal raises the routed NLL of the validation users (``eval_dataset``,
+            per token, each routed by the selector, or to its lowest-NLL predictor under likelihood routing) least,
+            if by at most this many nats per token (:func:`~trainers.reassignment.merge_costs`): its users join the
+            cluster that predicts them next best. ``None``: no such merging. Needs ``eval_dataset``.
+        cluster_batches: Each training batch holds the rows of one cluster (:mod:`trainers.cluster_batches`): the
+            EM labels' with online / held-out EM (regrouped after each reassignment), else the latest routing's
+            (each pruning's), so each predictor trains on whole batches of its own cluster, as the K-means baseline's
+            do. ``train_dataset`` then needs ``user_index`` unless every row is a user of its own.
         Other keyword arguments go to ``Trainer``.
     """
 
@@ -211,6 +222,8 @@ class HeTLMTrainer(Trainer):
         retire_min_gain: float | None = None,
         label_smoothing: float = 0.0,
         grad_clipping: str = "global",
+        cluster_batches: bool = False,
+        merge_max_cost: float | None = None,
         **kwargs: Any,
     ):
         if reassignment not in REASSIGNMENTS:
@@ -239,11 +252,19 @@ class HeTLMTrainer(Trainer):
             raise ValueError(f"grad_clipping must be one of {GRAD_CLIPPINGS}, got {grad_clipping!r}")
         self.grad_clipping = grad_clipping
         self.row_scores = None
+        self.cluster_batches = cluster_batches
+        self.cluster_sampler: ClusterGroupedSampler | None = None
+        self._sampler_state: dict[str, Any] | None = None
+        if merge_max_cost is not None and kwargs.get("eval_dataset") is None:
+            raise ValueError("merge_max_cost needs an eval_dataset: merges are judged on the validation users")
+        self.merge_max_cost = merge_max_cost
+        self.merge_history: list[dict[str, Any]] = []
         if reassignment == "heldout_em" and (heldout_users is None or len(heldout_users) != len(train_users)):
             raise ValueError("reassignment='heldout_em' needs heldout_users: one held-out row per training user")
-        if reassignment in LABEL_FOLLOWING:
-            if reference_labels is None:
-                raise ValueError(f"reassignment={reassignment!r} needs reference_labels (each user's first cluster)")
+        if reassignment in LABEL_FOLLOWING and reference_labels is None:
+            raise ValueError(f"reassignment={reassignment!r} needs reference_labels (each user's first cluster)")
+        if reassignment in LABEL_FOLLOWING or cluster_batches:
+            needs = f"reassignment={reassignment!r}" if reassignment in LABEL_FOLLOWING else "cluster_batches"
             if "user_index" in train_dataset.column_names:
                 row_users = np.asarray(train_dataset["user_index"])
             elif len(train_dataset) == len(train_users):
@@ -251,9 +272,11 @@ class HeTLMTrainer(Trainer):
                 train_dataset = train_dataset.add_column("user_index", row_users.tolist())
             else:
                 raise ValueError(
-                    f"reassignment={reassignment!r} needs a 'user_index' column: {len(train_dataset)} training rows "
-                    f"for {len(train_users)} users"
+                    f"{needs} needs a 'user_index' column: {len(train_dataset)} training rows for {len(train_users)} "
+                    f"users"
                 )
+            self.row_users = torch.as_tensor(row_users, dtype=torch.long)
+        if reassignment in LABEL_FOLLOWING:
             train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))
             if reassignment == "online_em":
                 self.row_scores = RowScores(row_users, len(train_users), model.config.num_clusters)
@@ -296,6 +319,23 @@ class HeTLMTrainer(Trainer):
         """Keep the online-EM index columns when ``remove_unused_columns`` drops what the forward does not take."""
         super()._set_signature_columns_if_needed()
         self._signature_columns = list(dict.fromkeys([*self._signature_columns, *INDEX_COLUMNS]))
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
+        """With ``cluster_batches``, each training batch holds the rows of one cluster: by the EM labels (online /
+        held-out EM), else by the latest routing of the training users (each pruning's;
+        :class:`~trainers.cluster_batches.ClusterGroupedSampler`). Without, ``Trainer``'s sampler."""
+        if not self.cluster_batches:
+            return super()._get_train_sampler(train_dataset)
+        seed = self.args.seed if self.args.data_seed is None else self.args.data_seed
+        self.cluster_sampler = ClusterGroupedSampler(self._row_clusters, self._train_batch_size, seed)
+        if self._sampler_state is not None:  # resuming: the epoch's batches as the interrupted run drew them
+            self.cluster_sampler.load_state_dict(self._sampler_state)
+        return self.cluster_sampler
+
+    def _row_clusters(self) -> torch.Tensor:
+        """``[rows]`` the cluster of every training row: its user's EM label, else its user's latest routing."""
+        users = self.labels if self.labels is not None else self.assignments
+        return users[self.row_users]
 
     # ----- optimisation -----
 
@@ -483,6 +523,34 @@ class HeTLMTrainer(Trainer):
         cluster = int(gains.nan_to_num(nan=float("inf")).argmin())
         return cluster if float(gains[cluster]) < self.retire_min_gain else None
 
+    def _cheapest_merge(self) -> int | None:
+        """The active cluster whose retirement costs the validation users least (:func:`merge_costs` on their per-token
+        NLLs), if at most ``merge_max_cost``; recorded in ``merge_history``."""
+        active = self.cluster_mask.active
+        if self.merge_max_cost is None or int(active.sum()) < 2 or self.state.global_step < self.reassign_warmup_steps:
+            return None
+        users = self.eval_dataset
+        nll = self._score(users)
+        tokens = torch.tensor([sum(label != -100 for label in row[1:]) for row in users["labels"]])
+        nll = nll / tokens.clamp_min(1).unsqueeze(1)
+        if self.model.config.routing == "likelihood":
+            routed = nll.argmin(dim=1)
+        else:
+            model = self.model
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                embeddings = torch.tensor(users["user_embeddings"], dtype=torch.float32)
+                device = next(model.selector.parameters()).device
+                routed = model.assign_clusters(embeddings.to(device), routing="selector").cpu()
+            model.train(was_training)
+        costs = merge_costs(nll, routed, active)
+        cluster = int(costs.nan_to_num(nan=float("inf")).argmin())
+        self.merge_history.append(
+            {"step": self.state.global_step, "costs": [None if c != c else round(float(c), 5) for c in costs.tolist()]}
+        )
+        return cluster if float(costs[cluster]) <= self.merge_max_cost else None
+
     def prune_small_clusters(self) -> list[int]:
         """Retire active clusters routed fewer than ``min_cluster_size`` training users; returns those retired.
 
@@ -496,6 +564,8 @@ class HeTLMTrainer(Trainer):
         largest = max(active, key=lambda cluster: self.cluster_sizes[cluster])
         retired = [c for c in active if self.cluster_sizes[c] < self.min_cluster_size and c != largest]
         least_gainful = None if retired else self._least_gainful_cluster()
+        if least_gainful is None and not retired:
+            least_gainful = self._cheapest_merge()
         if least_gainful is not None:
             retired = [least_gainful]
         if retired:
@@ -554,12 +624,15 @@ class HeTLMTrainer(Trainer):
             "active_clusters": self.cluster_mask.active_clusters,
             "history": self.cluster_history,
             "reassignments": self.reassignment_history,
+            "merges": self.merge_history,
             "assignments": self.assignments.tolist(),
         }
         if self.labels is not None:
             state["em_labels"] = self.labels.tolist()
         if self.row_scores is not None:
             state["row_scores"] = self.row_scores.table.nan_to_num(nan=-1.0).tolist()
+        if self.cluster_sampler is not None:
+            state["cluster_sampler"] = self.cluster_sampler.state_dict()
         (Path(folder) / CLUSTER_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def load_cluster_state(self, folder: str | os.PathLike) -> None:
@@ -574,6 +647,8 @@ class HeTLMTrainer(Trainer):
         )
         self.cluster_history = state["history"]
         self.reassignment_history = state.get("reassignments", [])
+        self.merge_history = state.get("merges", [])
+        self._sampler_state = state.get("cluster_sampler")
         if self.labels is not None:
             if "em_labels" not in state:
                 raise ValueError(f"{path} holds no EM labels: not written with reassignment={self.reassignment!r}")

@@ -168,7 +168,8 @@ def build_hetlm_trainer(
     num_parameters = start.model.predictors[0].num_parameters()
     arguments = resolve_training_arguments(args, output_dir, num_parameters, has_validation)
     columns = ["input_ids", "labels", "user_embeddings"]
-    train_columns = columns + ["user_index"] if args.reassignment in LABEL_FOLLOWING else columns
+    needs_users = args.reassignment in LABEL_FOLLOWING or args.cluster_batches
+    train_columns = columns + ["user_index"] if needs_users else columns
     train_rows = start.users["train"]
     heldout_users = None
     if args.reassignment == "heldout_em":
@@ -179,6 +180,11 @@ def build_hetlm_trainer(
             "held-out EM: each training user's last session is scored, not trained on (%d of %d rows kept)",
             len(train_rows),
             len(start.users["train"]),
+        )
+    if args.merge_max_cost is not None and not has_validation:
+        logger.warning(
+            "merge_max_cost=%s is not used: merges are judged on validation users, and there are none",
+            args.merge_max_cost,
         )
     return HeTLMTrainer(
         model=start.model,
@@ -202,6 +208,8 @@ def build_hetlm_trainer(
         retire_min_gain=args.retire_min_gain,
         label_smoothing=args.selector_label_smoothing,
         grad_clipping=args.grad_clipping,
+        cluster_batches=args.cluster_batches,
+        merge_max_cost=args.merge_max_cost if has_validation else None,
     )
 
 
@@ -276,6 +284,7 @@ def train_hetlm(
         "cluster_sizes": trainer.cluster_sizes,
         "cluster_history": trainer.cluster_history,
         "reassignments": trainer.reassignment_history,
+        "merges": trainer.merge_history,
         "dynamics": cluster_dynamics(trainer.cluster_history, trainer.state.log_history, len(start.clusters.labels)),
         "log_history": trainer.state.log_history,
     }

@@ -194,3 +194,24 @@ def cluster_gains(
         others[:, cluster] = float("inf")
         gains[cluster] = (others.min(dim=1).values - scores[members, cluster]).mean()
     return gains
+
+
+def merge_costs(nll: torch.Tensor, routed: torch.Tensor, active_clusters: torch.Tensor) -> torch.Tensor:
+    """``[K]`` what retiring each active cluster costs: the rise of the mean routed NLL over all users of ``nll``
+    ``[V, K]`` (e.g. per-token NLLs of held-out users, routed to ``routed [V]``) if the users routed to it went to
+    their best other active cluster; NaN for inactive clusters. A cluster whose predictor the others can stand in
+    for costs about nothing (a negative cost: its users are better off elsewhere).
+
+    Example:
+        >>> nll = torch.tensor([[1.0, 1.1, 3.0], [2.0, 1.9, 3.0], [3.0, 3.0, 1.0], [3.0, 3.0, 2.0]])
+        >>> merge_costs(nll, torch.tensor([0, 1, 2, 2]), torch.tensor([True, True, True]))
+        tensor([0.0250, 0.0250, 0.7500])
+    """
+    scores = nll.masked_fill(~active_clusters, float("inf"))
+    costs = torch.full((nll.shape[1],), float("nan"))
+    for cluster in active_clusters.nonzero().flatten().tolist():
+        members = routed == cluster
+        others = scores[members].clone()
+        others[:, cluster] = float("inf")
+        costs[cluster] = (others.min(dim=1).values - scores[members, cluster]).sum() / len(routed)
+    return costs

@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reassignment",
         choices=("hard_em", "online_em", "heldout_em", "none"),
-        help="hard_em (default): retrain the selector towards argmin_k NLL_k every few epochs; online_em: the same "
+        help="hard_em: retrain the selector towards argmin_k NLL_k every few epochs; online_em (default): the same "
         "on the NLLs L1 computed before training on each row, the critic following the labels; heldout_em: online "
         "EM scored on each user's last session, kept out of training.",
     )
@@ -97,6 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--retire-min-gain",
         type=float,
         help="Retire a cluster whose users gain less than this many nats each over their best other cluster.",
+    )
+    parser.add_argument(
+        "--merge-max-cost",
+        type=float,
+        help="Retire a cluster when routing its validation users to their next best cluster raises the routed "
+        "validation NLL by at most this many nats per token.",
     )
     parser.add_argument("--reassign-every-epochs", type=int, help="Hard-EM step every N epochs (default 1).")
     parser.add_argument("--reassign-every-steps", type=int, help="Hard-EM step every N steps instead.")
@@ -106,7 +112,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grad-clipping",
         choices=("global", "separate"),
-        help="global (default): one gradient norm; separate: the predictors and the selector clipped each on its own.",
+        help="global: one gradient norm; separate (default): the predictors and the selector clipped each on its own.",
+    )
+    parser.add_argument(
+        "--no-cluster-batches",
+        dest="cluster_batches",
+        action="store_false",
+        default=None,
+        help="Shuffled HeTLM training batches (default: each batch holds one cluster's rows, as the K-means "
+        "baseline's).",
     )
     parser.add_argument(
         "--routing",
@@ -115,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reassign-selector-epochs", type=int, help="Selector epochs per hard-EM step (default 5).")
     parser.add_argument(
-        "--reassign-size-prior", type=float, help="Weight of -log(cluster share) in the hard-EM choice (default 0)."
+        "--reassign-size-prior", type=float, help="Weight of -log(cluster share) in the hard-EM choice (default 1)."
     )
     parser.add_argument("--max-test-users", type=int, help="Score at most this many test users.")
     parser.add_argument("--seed", type=int, help="Seed of the data split, training and generation (default 0).")
@@ -150,9 +164,11 @@ FLAGS_TO_SETTINGS = (
     "reassign_every_epochs",
     "reassign_every_steps",
     "retire_min_gain",
+    "merge_max_cost",
     "reassign_warmup_steps",
     "routing",
     "grad_clipping",
+    "cluster_batches",
     "reassign_selector_epochs",
     "reassign_size_prior",
 )
