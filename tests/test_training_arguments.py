@@ -89,7 +89,7 @@ def test_the_papers_settings_are_arguments():
 
 def test_the_em_options_reach_the_arguments_from_flags_and_config_files_and_bad_values_are_refused(tmp_path):
     config = tmp_path / "train.yaml"
-    config.write_text("reassignment: heldout_em\nretire_min_gain: 0.5\nrouting: likelihood\n")
+    config.write_text("reassignment: heldout_em\nretire_min_gain: 0.5\nrouting: selector\n")
     namespace = build_parser(["train"]).parse_args(
         [
             *COMMAND,
@@ -98,7 +98,8 @@ def test_the_em_options_reach_the_arguments_from_flags_and_config_files_and_bad_
         ]
     )
     (args,) = build_arguments((ClusterwiseTrainingArguments,), load_config_file(config), vars(namespace))
-    assert (args.reassignment, args.retire_min_gain, args.routing) == ("heldout_em", 0.5, "likelihood")
+    assert (args.reassignment, args.retire_min_gain, args.routing) == ("heldout_em", 0.5, "selector")
+    assert ClusterwiseTrainingArguments().routing == "likelihood"
     assert (args.reassign_every_steps, args.reassign_warmup_steps, args.grad_clipping) == (0, 10, "global")
     assert not args.cluster_batches and ClusterwiseTrainingArguments().cluster_batches
     for bad in ({"routing": "centroids"}, {"grad_clipping": "none"}, {"reassign_every_steps": -1}):

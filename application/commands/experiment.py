@@ -125,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--routing",
         choices=("selector", "likelihood"),
-        help="HeTLM's routing: the selector (default) or the predictor with the lowest NLL of the input history.",
+        help="HeTLM's routing: the predictor with the lowest NLL of the input history (default) or the selector.",
     )
     parser.add_argument("--reassign-selector-epochs", type=int, help="Selector epochs per hard-EM step (default 5).")
     parser.add_argument(
