@@ -148,31 +148,27 @@ def test_a_cluster_the_others_stand_in_for_is_merged_on_validation_users(tmp_pat
     one of them is merged at the first epoch's end, cluster 2 never is; without ``merge_max_cost`` K stays 3."""
     users, groups = planted_users()
     validation, _ = planted_users(seed=2)
-    options = {"reassignment": "none"}
-    trainer = planted_trainer(
-        planted_model(3, routing="likelihood"),
-        users,
-        split_start(groups),
-        tmp_path,
-        eval_dataset=validation,
-        merge_max_cost=0.05,
-        **options,
-    )
-    trainer.train()
+
+    def trained(**merge: float):
+        trainer = planted_trainer(
+            planted_model(3, routing="likelihood"),
+            users,
+            split_start(groups),
+            tmp_path,
+            eval_dataset=validation,
+            reassignment="none",
+            **merge,
+        )
+        trainer.train()
+        return trainer
+
+    trainer = trained(merge_max_cost=0.05)
     kept = trainer.finalize_clusters()
     assert len(kept) == 2 and 2 in kept
     assert sorted(trainer.cluster_sizes) == [24, 24]
     costs = trainer.merge_history[0]["costs"]
     assert min(costs[0], costs[1]) <= 0.05 < costs[2]
-    unmerged = planted_trainer(
-        planted_model(3, routing="likelihood"),
-        users,
-        split_start(groups),
-        tmp_path,
-        eval_dataset=validation,
-        **options,
-    )
-    unmerged.train()
+    unmerged = trained()
     assert unmerged.cluster_history[-1]["num_clusters"] == 3
     with pytest.raises(ValueError, match="eval_dataset"):
         planted_trainer(planted_model(2), users, groups, tmp_path, merge_max_cost=0.1)
