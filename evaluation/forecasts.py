@@ -70,6 +70,23 @@ def _outcome_probabilities(page_probabilities: dict[str, float], either: float) 
     return page_probabilities.get(OUTCOME_CART, 0.0), page_probabilities.get(OUTCOME_PURCHASE, 0.0), either
 
 
+def outcome_shares(sessions: Sequence[Sequence[str]]) -> tuple[float, float, float]:
+    """The shares of ``sessions`` holding ``cart``, ``purchase`` and either (a sampled forecast's outcome estimate
+    without the model's own probabilities; a user's history's own rates).
+
+    Example:
+        >>> outcome_shares([["home", "cart"], ["cart", "purchase"], ["home"], ["purchase"]])
+        (0.5, 0.5, 0.75)
+    """
+    if not sessions:
+        raise ValueError("no session to take outcome shares of")
+    sets = [set(session) for session in sessions]
+    cart = sum(OUTCOME_CART in pages for pages in sets) / len(sets)
+    purchase = sum(OUTCOME_PURCHASE in pages for pages in sets) / len(sets)
+    either = sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in sets) / len(sets)
+    return cart, purchase, either
+
+
 def session_forecast(session: Sequence[str], popular_first_pages: Sequence[str] = ()) -> Forecast:
     """The forecast of a predictor that only gives a session: P = 1 for its pages (0 for the others).
 
@@ -108,8 +125,7 @@ def sampled_forecast(
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     probabilities = {page: count / len(sets) for page, count in ranked}
     if outcome_probabilities is None:
-        either = sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in sets) / len(sets)
-        outcomes = _outcome_probabilities(probabilities, either)
+        outcomes = outcome_shares(samples)
     else:
         outcomes = tuple(float(probability) for probability in outcome_probabilities)
         if len(outcomes) != 3 or not all(0.0 <= probability <= 1.0 for probability in outcomes):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tokenization.constants import OUTCOME_CART, OUTCOME_PURCHASE
+from .forecasts import outcome_shares
 
 # Appended to a model's name for its report with the history-aware decoding.
 HISTORY_SUFFIX = "+history"
@@ -68,10 +68,5 @@ def blended_outcome_probabilities(
         raise ValueError(f"the history weight must lie in [0, 1], got {weight}")
     if not input_sessions:
         return tuple(float(probability) for probability in model_outcomes)
-    history = [set(session) for session in input_sessions]
-    shares = [
-        sum(OUTCOME_CART in pages for pages in history) / len(history),
-        sum(OUTCOME_PURCHASE in pages for pages in history) / len(history),
-        sum(OUTCOME_CART in pages or OUTCOME_PURCHASE in pages for pages in history) / len(history),
-    ]
+    shares = outcome_shares(input_sessions)
     return tuple((1.0 - weight) * float(model) + weight * share for model, share in zip(model_outcomes, shares))

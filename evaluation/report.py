@@ -383,6 +383,8 @@ def describe_decoding(report: EvaluationReport) -> str:
     if report.decisions is not None:
         decisions, samples = report.decisions, report.metadata.get("num_samples")
         weights = decisions.get("history_weight", {"pages": 0.0, "outcomes": 0.0})
+        theta = dict(decisions["theta"])
+        gate = theta.pop(EITHER_OUTCOME, None)
         if decisions.get("page_rule", "threshold") == "threshold":
             tau = decisions["tau"]
             pages = f"pages with P >= tau={tau['threshold']:.3f} (validation mean IoU {tau['score']:.3f})"
@@ -400,14 +402,13 @@ def describe_decoding(report: EvaluationReport) -> str:
             f"G = {pages} plus "
             + ", ".join(
                 f"{outcome.lower()} if P >= {choice['threshold']:.3f} (validation F1 {choice['score']:.3f})"
-                for outcome, choice in decisions["theta"].items()
-                if outcome != EITHER_OUTCOME
+                for outcome, choice in theta.items()
             )
-            + "".join(
-                f", both only when P(cart or purchase) >= {choice['threshold']:.3f} (validation F1 "
-                f"{choice['score']:.3f}; the likelier one when neither passes its own)"
-                for outcome, choice in decisions["theta"].items()
-                if outcome == EITHER_OUTCOME
+            + (
+                f", both only when P(cart or purchase) >= {gate['threshold']:.3f} (validation F1 "
+                f"{gate['score']:.3f}; the likelier one when neither passes its own)"
+                if gate is not None
+                else ""
             )
         )
     if report.decoding is not None:

@@ -259,6 +259,7 @@ class HeTLMTrainer(Trainer):
             raise ValueError("merge_max_cost needs an eval_dataset: merges are judged on the validation users")
         self.merge_max_cost = merge_max_cost
         self.merge_history: list[dict[str, Any]] = []
+        self._merge_tokens: torch.Tensor | None = None
         if reassignment == "heldout_em" and (heldout_users is None or len(heldout_users) != len(train_users)):
             raise ValueError("reassignment='heldout_em' needs heldout_users: one held-out row per training user")
         if reassignment in LABEL_FOLLOWING and reference_labels is None:
@@ -444,13 +445,19 @@ class HeTLMTrainer(Trainer):
         of the current selector and mask."""
         if self.labels is not None:
             return self.labels.clone()
+        return self._assign(self.routing_embeddings)
+
+    @torch.no_grad()
+    def _assign(self, embeddings: torch.Tensor, routing: str | None = None) -> torch.Tensor:
+        """``[N]`` clusters of user ``embeddings`` under the current selector and mask, in eval mode, on the CPU
+        (``routing``: as ``HeTLMForBrowsing.assign_clusters``; None is the config's embedding rule)."""
         model = self.model
         was_training = model.training
         model.eval()
         device = next(model.selector.parameters()).device
-        assignments = model.assign_clusters(self.routing_embeddings.to(device)).cpu()
+        clusters = model.assign_clusters(embeddings.to(device), routing=routing).cpu()
         model.train(was_training)
-        return assignments
+        return clusters
 
     def _sizes(self, assignments: torch.Tensor) -> list[int]:
         return torch.bincount(assignments, minlength=len(self.cluster_mask.active)).tolist()
@@ -531,19 +538,13 @@ class HeTLMTrainer(Trainer):
             return None
         users = self.eval_dataset
         nll = self._score(users)
-        tokens = torch.tensor([sum(label != -100 for label in row[1:]) for row in users["labels"]])
-        nll = nll / tokens.clamp_min(1).unsqueeze(1)
+        if self._merge_tokens is None:  # the validation users' scored tokens: the same at every pruning
+            self._merge_tokens = torch.tensor([sum(label != -100 for label in row[1:]) for row in users["labels"]])
+        nll = nll / self._merge_tokens.clamp_min(1).unsqueeze(1)
         if self.model.config.routing == "likelihood":
             routed = nll.argmin(dim=1)
         else:
-            model = self.model
-            was_training = model.training
-            model.eval()
-            with torch.no_grad():
-                embeddings = torch.tensor(users["user_embeddings"], dtype=torch.float32)
-                device = next(model.selector.parameters()).device
-                routed = model.assign_clusters(embeddings.to(device), routing="selector").cpu()
-            model.train(was_training)
+            routed = self._assign(torch.tensor(users["user_embeddings"], dtype=torch.float32), routing="selector")
         costs = merge_costs(nll, routed, active)
         cluster = int(costs.nan_to_num(nan=float("inf")).argmin())
         self.merge_history.append(
@@ -609,13 +610,7 @@ class HeTLMTrainer(Trainer):
         users = len(self.labels)
         nll, seen = self._em_scores or (torch.zeros(users, len(active)), torch.zeros(users, dtype=torch.bool))
         best = nll.masked_fill(~active, float("inf")).argmin(dim=1)
-        model = self.model
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            device = next(model.selector.parameters()).device
-            routed = model.assign_clusters(self.routing_embeddings.to(device), routing="selector").cpu()
-        model.train(was_training)
+        routed = self._assign(self.routing_embeddings, routing="selector")
         self.labels = torch.where(stranded, torch.where(seen, best, routed), self.labels)
 
     def save_cluster_state(self, folder: str | os.PathLike) -> None:
