@@ -17,7 +17,7 @@ length by the one truncation rule, left-padded with ``[PAD]``); the new tokens u
 - :meth:`~ModelSessionGenerator.first_page_log_probs` and :meth:`~ModelSessionGenerator.recommend`: the
   next-token distribution after the prompt's open ``[BOS]`` over the pages (specials excluded), i.e. the
   ranking of the next session's first page (HeTLM: under the routed predictor).
-- :meth:`~ModelSessionGenerator.encode` builds a batch's prompts (and HeTLM's user embeddings)
+- :meth:`~ModelSessionGenerator.encode` builds a batch's prompts (and HeTLM's routing of them)
   once, so a greedy and a sampled pass over the same users reuse them.
 
 Sampling draws from torch's global generator: seed it (``torch.manual_seed``) for repeatable samples.
@@ -76,7 +76,8 @@ class PromptBatch:
         input_ids: The prompts left-padded, ``[B, longest]``, on the model's device.
         attention_mask: 1 on prompt tokens, 0 on padding.
         truncated: Whether each prompt lost sessions (or tokens) to fit the model.
-        user_embeddings: HeTLM's embedding of each user (``None`` for a plain causal LM).
+        clusters: HeTLM's routing of each user, ``[B]`` (``None`` for a plain causal LM): made once (with the
+            user embeddings it needs), so the ranking, greedy and sampled passes over the batch reuse it.
 
     Example:
         >>> batch = PromptBatch([[2, 2]], torch.tensor([[2, 2]]), torch.tensor([[1, 1]]), [False])
@@ -88,10 +89,30 @@ class PromptBatch:
     input_ids: torch.LongTensor
     attention_mask: torch.LongTensor
     truncated: list[bool]
-    user_embeddings: torch.Tensor | None = None
+    clusters: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.prompts)
+
+
+def _generate_calls(users: int, clusters: torch.Tensor | None, users_per_call: int) -> list[list[int]]:
+    """The users (batch rows) of each sampling ``generate`` call: at most ``users_per_call``, and with HeTLM's
+    ``clusters`` all of one cluster, so that each call runs one predictor on a full-sized batch (cut by
+    position instead, every call would hold a user or two of each cluster, one small batch per predictor).
+
+    Example:
+        >>> _generate_calls(4, torch.tensor([1, 0, 1, 1]), 2)
+        [[1], [0, 2], [3]]
+        >>> _generate_calls(3, None, 2)
+        [[0, 1], [2]]
+    """
+    if clusters is None:
+        groups = [list(range(users))]
+    else:
+        assigned = clusters.tolist()
+        groups = [[row for row in range(users) if assigned[row] == cluster] for cluster in sorted(set(assigned))]
+    steps = range(0, users, users_per_call)
+    return [group[start : start + users_per_call] for group in groups for start in steps if start < len(group)]
 
 
 def _max_positions(model: PreTrainedModel) -> int | None:
@@ -150,7 +171,7 @@ class ModelSessionGenerator:
 
     @torch.no_grad()
     def encode(self, input_sessions: UserSessions) -> PromptBatch:
-        """The users' prompts, padded on the model's device, with HeTLM's user embeddings (computed once).
+        """The users' prompts, padded on the model's device, with HeTLM's clusters (routed once).
 
         Prompts cut to fit are counted in ``truncated_prompts`` (and logged).
         """
@@ -164,21 +185,25 @@ class ModelSessionGenerator:
         return self._batch(prompts, truncated)
 
     def _batch(
-        self, prompts: list[list[int]], truncated: list[bool], user_embeddings: torch.Tensor | None = None
+        self,
+        prompts: list[list[int]],
+        truncated: list[bool],
+        clusters: torch.Tensor | None = None,
     ) -> PromptBatch:
         input_ids, attention_mask = (
             tensor.to(self.model.device) for tensor in pad_sequences(prompts, self.tokenizer.pad_token_id, side="left")
         )
-        if user_embeddings is None and is_hetlm(self.model):
-            user_embeddings = self.model.embed_users(input_ids, attention_mask)
-        return PromptBatch(prompts, input_ids, attention_mask, truncated, user_embeddings)
+        if is_hetlm(self.model) and clusters is None:
+            clusters = self.model.route(input_ids, attention_mask)
+        return PromptBatch(prompts, input_ids, attention_mask, truncated, clusters)
 
-    def _part(self, batch: PromptBatch, start: int, stop: int) -> PromptBatch:
-        """Users ``start:stop`` of ``batch``, padded to their own longest prompt."""
-        if start == 0 and stop >= len(batch):
+    def _part(self, batch: PromptBatch, rows: Sequence[int]) -> PromptBatch:
+        """Users ``rows`` of ``batch`` (with their clusters), padded to their own longest prompt."""
+        if list(rows) == list(range(len(batch))):
             return batch
-        embeddings = None if batch.user_embeddings is None else batch.user_embeddings[start:stop]
-        return self._batch(batch.prompts[start:stop], batch.truncated[start:stop], embeddings)
+        clusters = None if batch.clusters is None else batch.clusters[list(rows)]
+        prompts, truncated = [batch.prompts[row] for row in rows], [batch.truncated[row] for row in rows]
+        return self._batch(prompts, truncated, clusters)
 
     def _as_batch(self, users: UserSessions | PromptBatch) -> PromptBatch:
         return users if isinstance(users, PromptBatch) else self.encode(users)
@@ -196,7 +221,7 @@ class ModelSessionGenerator:
             output = self.model.generate(
                 batch.input_ids,
                 batch.attention_mask,
-                user_embeddings=batch.user_embeddings,
+                clusters=batch.clusters,
                 return_clusters=True,
                 **generation_kwargs,
             )
@@ -280,22 +305,20 @@ class ModelSessionGenerator:
         }
         if max_new_tokens is not None:
             generation_kwargs["max_new_tokens"] = max_new_tokens
-        samples: list[list[list[str]]] = []
-        clusters: list[int] = []
-        estimates: list[torch.Tensor] = []
-        for start in range(0, len(batch), users_per_call):
-            part = self._part(batch, start, start + users_per_call)
-            sessions, part_clusters, part_estimates = self._generate(
-                part, return_outcome_probabilities, **generation_kwargs
+        samples: list[list[list[str]]] = [[] for _ in range(len(batch))]
+        estimates = torch.zeros(len(batch), 3)
+        for rows in _generate_calls(len(batch), batch.clusters, users_per_call):
+            sessions, _, part_estimates = self._generate(
+                self._part(batch, rows), return_outcome_probabilities, **generation_kwargs
             )
-            samples += [sessions[user * num_samples : (user + 1) * num_samples] for user in range(len(part))]
-            clusters += part_clusters or []
+            for position, row in enumerate(rows):
+                samples[row] = sessions[position * num_samples : (position + 1) * num_samples]
             if part_estimates is not None:
-                estimates.append(part_estimates.view(len(part), num_samples, 3).mean(dim=1))
-        clusters_or_none = clusters if is_hetlm(self.model) else None
+                estimates[rows] = part_estimates.view(len(rows), num_samples, 3).mean(dim=1)
+        clusters = None if batch.clusters is None else [int(cluster) for cluster in batch.clusters]
         if return_outcome_probabilities:
-            return samples, clusters_or_none, torch.cat(estimates)
-        return samples, clusters_or_none
+            return samples, clusters, estimates
+        return samples, clusters
 
     @torch.no_grad()
     def first_page_log_probs(self, users: UserSessions | PromptBatch) -> torch.Tensor:
@@ -303,7 +326,7 @@ class ModelSessionGenerator:
         batch = self._as_batch(users)
         if is_hetlm(self.model):
             return self.model.first_page_log_probs(
-                batch.input_ids, batch.attention_mask, user_embeddings=batch.user_embeddings
+                batch.input_ids, batch.attention_mask, clusters=batch.clusters
             ).cpu()
         positions = (batch.attention_mask.cumsum(dim=1) * batch.attention_mask - 1).clamp(min=0)
         logits = (

@@ -292,16 +292,18 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         input_ids: torch.LongTensor,
         attention_mask: torch.LongTensor | None = None,
         user_embeddings: torch.FloatTensor | None = None,
+        clusters: torch.LongTensor | None = None,
     ) -> torch.FloatTensor:
         """`[B, V]` log-probabilities of the next session's first page after left-padded prompts that end
-        with its open `[BOS]`, under each user's routed predictor; the special tokens get `-inf` (they are
-        not pages) and the pages' probabilities are renormalised."""
+        with its open `[BOS]`, under each user's routed predictor (or that of `clusters`, `[B]`, a routing of
+        these prompts already made, e.g. by :meth:`route`); the special tokens get `-inf` (they are not pages)
+        and the pages' probabilities are renormalised."""
         input_ids, attention_mask = self.check_inputs(input_ids, attention_mask)
         if attention_mask[:, -1].eq(0).any():
             raise ValueError("expected left-padded prompts, but a row ends with padding")
-        if user_embeddings is None:
-            user_embeddings = self.embed_users(input_ids, attention_mask)
-        clusters = self.route(input_ids, attention_mask, user_embeddings)
+        if clusters is None:
+            clusters = self.route(input_ids, attention_mask, user_embeddings)
+        clusters = self._checked_clusters(clusters, input_ids)
         logits = self.routed_logits(input_ids, attention_mask, clusters, logits_to_keep=1)[:, -1].float()
         logits = logits[:, : self.vocabulary_size]
         logits[:, list(self.config.special_token_ids.values())] = float("-inf")
@@ -524,20 +526,29 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.LongTensor,
-        user_embeddings: torch.Tensor,
+        user_embeddings: torch.Tensor | None = None,
         active_clusters: torch.Tensor | None = None,
         cluster_probs: torch.Tensor | None = None,
     ) -> torch.LongTensor:
         """Cluster of each row `[B]` per `config.routing`: `assign_clusters` on the embeddings (given
         `cluster_probs`, pi is not computed again), or with `"likelihood"` :meth:`likelihood_clusters` on the page
-        ids (the selector's choice as the fallback).
+        ids (the selector's choice as the fallback). Without `user_embeddings` the rows are embedded here
+        (:meth:`embed_users`); under likelihood routing only when a row has no history to score.
 
         Example:
             >>> clusters = model.route(prompt_ids, prompt_mask, z)  # doctest: +SKIP
         """
+        likelihood = self.config.routing == "likelihood"
+        if likelihood and user_embeddings is None:
+            self._history_layout(input_ids, attention_mask)  # a row without pages is refused, as by embed_users
+            clusters = self.likelihood_clusters(input_ids, attention_mask, None, active_clusters)
+            if (clusters >= 0).all():
+                return clusters
+        if user_embeddings is None:  # (under likelihood routing: a row without history falls back on the selector)
+            user_embeddings = self.embed_users(input_ids, attention_mask)
         z = self._checked_embeddings(user_embeddings, input_ids.shape[0])
         clusters = self.assign_clusters(z, cluster_probs=cluster_probs, active_clusters=active_clusters)
-        if self.config.routing != "likelihood":
+        if not likelihood:
             return clusters
         return self.likelihood_clusters(input_ids, attention_mask, clusters.to(input_ids.device), active_clusters)
 
@@ -546,15 +557,16 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.LongTensor,
-        fallback: torch.LongTensor,
+        fallback: torch.LongTensor | None,
         active_clusters: torch.Tensor | None = None,
     ) -> torch.LongTensor:
         """`[B]` the active predictor giving each row's history the lowest summed NLL (`routing="likelihood"`).
 
         The history is a row's tokens up to and including its last `[BOS]`: a training stream's input
         sessions (its target session is not looked at), all of a generation prompt (which ends with the
-        open `[BOS]`). A row with no history token to score (a prompt of `[BOS]` alone) takes `fallback`.
-        Ties go to the lower cluster id. One no-gradient pass of each active predictor over all rows.
+        open `[BOS]`). A row with no history token to score (a prompt of `[BOS]` alone) takes `fallback`
+        (-1 when `fallback` is None). Ties go to the lower cluster id. One no-gradient pass of each active
+        predictor over all rows.
 
         Example:
             >>> model.likelihood_clusters(prompt_ids, prompt_mask, fallback=model.assign_clusters(z))  # doctest: +SKIP
@@ -568,8 +580,10 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         history = real & (torch.arange(width, device=input_ids.device) <= last_bos.unsqueeze(1))
         labels = input_ids.masked_fill(~history, -100)
         scored = (labels[:, 1:] != -100).sum(dim=1)
+        if fallback is None:
+            fallback = torch.full_like(scored, -1)
         # Every row given to cluster 0: each active predictor makes one pass over all rows (no gradient here).
-        everyone = torch.zeros_like(fallback, device=input_ids.device)
+        everyone = torch.zeros_like(scored)
         active = None if active_clusters is None else self._checked_active_clusters(active_clusters, input_ids.device)
         per_token = self._per_cluster_nll(input_ids, attention_mask, labels, everyone, active, True)
         summed = (per_token * scored.unsqueeze(1)).nan_to_num(nan=float("inf"))
@@ -626,6 +640,15 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             raise ValueError(f"row {row} is assigned cluster {int(assignments[row])}, not one of the active clusters")
         return assignments
 
+    def _checked_clusters(self, clusters: torch.Tensor, input_ids: torch.Tensor) -> torch.LongTensor:
+        """`clusters` as a `[B]` long tensor on the prompts' device, each an existing cluster."""
+        rows = input_ids.shape[0]
+        if not isinstance(clusters, torch.Tensor) or tuple(clusters.shape) != (rows,) or clusters.is_floating_point():
+            raise ValueError(f"clusters must be a [{rows}] integer tensor, got {_describe(clusters)}")
+        if rows and not 0 <= int(clusters.min()) <= int(clusters.max()) < self.config.num_clusters:
+            raise ValueError(f"clusters must lie in [0, {self.config.num_clusters}), got {clusters.tolist()}")
+        return clusters.to(device=input_ids.device, dtype=torch.long)
+
     def _checked_embeddings(self, user_embeddings: torch.Tensor, rows: int) -> torch.Tensor:
         expected = (rows, self.config.embedding_dim)
         if not isinstance(user_embeddings, torch.Tensor) or tuple(user_embeddings.shape) != expected:
@@ -672,13 +695,15 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         user_embeddings: torch.FloatTensor | None = None,
         return_clusters: bool = False,
         session_ids: torch.LongTensor | None = None,
+        clusters: torch.LongTensor | None = None,
         **generation_kwargs,
     ) -> torch.LongTensor | tuple[torch.LongTensor, torch.LongTensor] | HeTLMGenerateOutput:
         """Generate each user's next session with the predictor of the user's cluster.
 
         `input_ids` (alias `session_ids`) are left-padded prompts (input sessions then `[BOS]`) as the
         page tokenizer produces them; the mask must be 0/1 with each row's ones contiguous. Rows are
-        embedded (or `user_embeddings` used, which must be finite), routed (`assign_clusters`), and
+        embedded (or `user_embeddings` used, which must be finite), routed (:meth:`route`; or `clusters`
+        used, `[B]`, a routing of these prompts already made: neither embedding nor routing then runs), and
         each cluster's rows are generated as one batch with the KV cache by the predictor's own
         `generate` (stopping at `[EOS]`; greedy unless `generation_kwargs` say otherwise; defaults
         from a `generation_config=` argument or `self.generation_config`, e.g. `max_new_tokens=64`).
@@ -712,17 +737,24 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
             raise ValueError(
                 f"row {int(right_padded.nonzero()[0])} ends with padding: generate expects left-padded prompts"
             )
-        if user_embeddings is None:
+        if clusters is not None:
+            clusters = self._checked_clusters(clusters, input_ids)
+        elif user_embeddings is not None:
+            user_embeddings = self._checked_embeddings(user_embeddings, input_ids.shape[0])
+        elif self.config.routing != "likelihood":  # embedded before the prompts are fitted: it reads them whole
             user_embeddings = self.embed_users(input_ids, attention_mask)
-        user_embeddings = self._checked_embeddings(user_embeddings, input_ids.shape[0])
         if "max_length" in generation_kwargs:
             raise ValueError(
                 "use max_new_tokens, not max_length: rows are regrouped per cluster, so a total length is ambiguous"
             )
         generation_config = copy.deepcopy(generation_kwargs.pop("generation_config", None) or self.generation_config)
         predictor_kwargs = generation_config.update(**generation_kwargs)
+        if generation_config.use_cache is None:
+            # Else the predictor's config decides, and training leaves it False: 2.7x slower sampling, measured.
+            generation_config.use_cache = True
         input_ids, attention_mask = self._fit_prompts(input_ids, attention_mask, generation_config.max_new_tokens)
-        clusters = self.route(input_ids, attention_mask, user_embeddings)
+        if clusters is None:
+            clusters = self.route(input_ids, attention_mask, user_embeddings)
         copies = generation_config.num_return_sequences or 1
         as_dict = bool(generation_config.return_dict_in_generate)
         pieces = []

@@ -60,6 +60,65 @@ def test_precomputed_embeddings_and_centroid_routing():
     assert clusters[:3].tolist() == [1, 2, 0]
 
 
+def test_a_given_routing_is_used_as_is_and_checked(monkeypatch):
+    model = tiny_model("llama", num_clusters=3, selector_hidden_sizes=[])
+    ids, mask = prompt_batch(model.page_tokenizer)
+    route_rows_to_distinct_clusters(model, ids, mask)
+    routed, clusters = model.generate(ids, mask, return_clusters=True, **GREEDY)
+    monkeypatch.setattr(model, "embed_users", lambda *a, **k: pytest.fail("a given routing needs no embedding"))
+    given, same = model.generate(ids, mask, clusters=clusters, return_clusters=True, **GREEDY)
+    assert torch.equal(given, routed) and torch.equal(same, clusters)
+    other = (clusters + 1) % 3
+    _, moved = model.generate(ids, mask, clusters=other, return_clusters=True, **GREEDY)
+    assert torch.equal(moved, other)
+    log_probs = model.first_page_log_probs(ids, mask, clusters=other)
+    for row in range(ids.shape[0]):
+        alone = model.first_page_log_probs(ids[row : row + 1], mask[row : row + 1], clusters=other[row : row + 1])
+        assert torch.allclose(log_probs[row], alone[0], atol=1e-5)
+    for bad, message in (
+        (clusters[:2], r"clusters must be a \[5\] integer tensor"),
+        (clusters.float(), "integer"),
+        (clusters + 3, r"clusters must lie in \[0, 3\)"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            model.generate(ids, mask, clusters=bad, **GREEDY)
+
+
+def test_generation_uses_the_kv_cache_though_training_turned_it_off(monkeypatch):
+    """The predictors' configs say use_cache=False (as training leaves them); sampling without the cache measured
+    2.7x slower."""
+    model = tiny_model("llama", num_clusters=2)
+    ids, mask = prompt_batch(model.page_tokenizer)
+    model.predictors[0].config.use_cache = model.predictors[1].config.use_cache = False
+    seen = []
+    for predictor in model.predictors:
+        real = predictor.generate
+        monkeypatch.setattr(
+            predictor,
+            "generate",
+            lambda *a, real=real, **k: seen.append(k["generation_config"].use_cache) or real(*a, **k),
+        )
+    model.generate(ids, mask, **GREEDY)
+    model.generate(ids, mask, use_cache=False, **GREEDY)
+    calls = len(seen) // 2
+    assert seen[:calls] == [True] * calls and seen[calls:] == [False] * calls
+
+
+def test_likelihood_routing_needs_no_embedding(monkeypatch):
+    model = tiny_model("llama", num_clusters=3, routing="likelihood")
+    ids, mask = prompt_batch(model.page_tokenizer)
+    with_embeddings = model.route(ids, mask, model.embed_users(ids, mask))
+    real = model.embed_users
+    monkeypatch.setattr(model, "embed_users", lambda *a, **k: pytest.fail("likelihood routing embedded the users"))
+    assert torch.equal(model.route(ids, mask), with_embeddings)
+    monkeypatch.setattr(model, "embed_users", real)
+    bos_only = prompt_batch(model.page_tokenizer, [*USERS, []])  # the last user has no session: nothing to score
+    with pytest.raises(ValueError, match="row 5 has no page before its last"):  # nor to embed for the selector
+        model.route(*bos_only)
+    model.config.routing = "selector"
+    assert torch.equal(model.route(ids, mask), model.assign_clusters(real(ids, mask)))
+
+
 def test_generation_stops_at_eos_and_pads():
     model = tiny_model("qwen2", num_clusters=2)
     ids, mask = prompt_batch(model.page_tokenizer)

@@ -29,13 +29,17 @@ def tiny_llama(vocab_size: int, positions: int = 64) -> LlamaForCausalLM:
     return LlamaForCausalLM(config).eval()
 
 
+def hetlm_generator() -> ModelSessionGenerator:
+    # Routed to the nearest of three users' embeddings, so the users spread over the clusters.
+    model = tiny_model("opt", num_clusters=3, seed=1, routing="centroids")
+    model.set_centroids(model.embed_users(*prompt_batch(model.page_tokenizer, [USERS[0], USERS[2], USERS[4]])))
+    return ModelSessionGenerator(model, model.page_tokenizer, max_new_tokens=5)
+
+
 @pytest.fixture(scope="module", params=["causal-lm", "hetlm"])
 def generator(request) -> ModelSessionGenerator:
     if request.param == "hetlm":
-        # Routed to the nearest of three users' embeddings, so the users spread over the clusters.
-        model = tiny_model("opt", num_clusters=3, seed=1, routing="centroids")
-        model.set_centroids(model.embed_users(*prompt_batch(model.page_tokenizer, [USERS[0], USERS[2], USERS[4]])))
-        return ModelSessionGenerator(model, model.page_tokenizer, max_new_tokens=5)
+        return hetlm_generator()
     tokenizer = tiny_model("llama").page_tokenizer
     return ModelSessionGenerator(tiny_llama(len(tokenizer)), tokenizer, max_new_tokens=5)
 
@@ -68,12 +72,29 @@ def test_an_encoded_batch_is_reused_by_greedy_and_sampling(generator):
     length = generator.max_prompt_length
     assert batch.prompts == [build_prompt(generator.tokenizer, sessions, length) for sessions in USERS]
     assert batch.input_ids[:, -1].tolist() == [generator.tokenizer.bos_token_id] * len(USERS)
-    assert (batch.user_embeddings is not None) == (generator.model.config.model_type == "hetlm")
+    assert (batch.clusters is not None) == (generator.model.config.model_type == "hetlm")
     assert generator.greedy(batch) == generator(USERS)
     torch.manual_seed(0)
     from_batch = generator.sample(batch, 2)
     torch.manual_seed(0)
     assert from_batch == generator.sample(USERS, 2)
+
+
+def test_hetlm_is_routed_once_and_each_sampling_call_runs_one_predictor(monkeypatch):
+    """Cut by position, a call would hold a user or two of each cluster: one tiny batch per predictor."""
+    generator = hetlm_generator()
+    model = generator.model
+    batch = generator.encode(USERS)
+    routes, calls = [], []
+    real_route, real_generate = model.route, model.generate
+    monkeypatch.setattr(model, "route", lambda *a, **k: routes.append(1) or real_route(*a, **k))
+    monkeypatch.setattr(
+        model, "generate", lambda *a, **k: calls.append(k["clusters"].tolist()) or real_generate(*a, **k)
+    )
+    samples, clusters = generator.sample(batch, NUM_SAMPLES, max_sequences_per_call=2 * NUM_SAMPLES)
+    assert not routes and clusters == batch.clusters.tolist() and len(set(clusters)) > 1
+    assert all(len(set(call)) == 1 and len(call) <= 2 for call in calls)
+    assert sorted(sum(calls, [])) == sorted(clusters) and len(samples) == len(USERS)
 
 
 def test_prompts_cut_to_fit_are_counted():
