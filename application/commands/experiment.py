@@ -115,6 +115,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="global: one gradient norm; separate (default): the predictors and the selector clipped each on its own.",
     )
     parser.add_argument(
+        "--kmeans-silhouette",
+        action="store_true",
+        default=None,
+        help="Also train the K-means baseline with K chosen by silhouette (kmeans-auto; off by default: about a "
+        "minute of the default run).",
+    )
+    parser.add_argument(
         "--no-cluster-batches",
         dest="cluster_batches",
         action="store_false",
@@ -169,6 +176,7 @@ FLAGS_TO_SETTINGS = (
     "routing",
     "grad_clipping",
     "cluster_batches",
+    "kmeans_silhouette",
     "reassign_selector_epochs",
     "reassign_size_prior",
 )
