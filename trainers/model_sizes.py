@@ -33,7 +33,7 @@ default 1,098-page store, batch 32, 5 epochs, fp32): validation loss 5.40 at 3e-
 3.66 at 2e-3, 3.38 at 5e-3, 3.33 at 1e-2, 4.05 at 2e-2; 5e-3 sits on the flat part, away from the
 edge where training starts to diverge.
 
-Family behind the default (the default run's data: 2,000 simulated users, 7,585 training examples; small preset, 2
+Family behind the default (the default run's data until 2026-12-02: 2,000 simulated users, 7,585 training examples; small preset, 2
 epochs, lr 5e-3, fp32, one thread): validation loss OPT 3.081, Qwen2 3.023, Llama 3.017; ROC-AUC of the model's
 P(cart) for the 200 test users OPT 0.577, Qwen2 0.655, Llama 0.662 (a user who left a cart comes back for it: the
 rotary-position families learn that copy from the previous session, OPT's learned positions barely do). A Llama

@@ -187,7 +187,7 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     - ``routing``: how HeTLM routes a user: ``"likelihood"`` (default: the predictor giving the user's input
       history the lowest NLL, appendix A.1's objective on what is known at inference; see
       :class:`~modeling_hetlm.HeTLMConfig`) or ``"selector"`` (argmax pi, the paper's). The selector cannot
-      reproduce EM's labels from the sentence embedding: on the default experiment (2,000 simulated users, Llama
+      reproduce EM's labels from the sentence embedding: on the default experiment of 2,000 simulated users (Llama
       predictors, cluster batches) the routed validation NLL is 2.7101 by likelihood, 2.7242 by the selector,
       2.7206 for K-means. The K-means baseline always routes to the nearest centroid.
     - ``cluster_batches`` (default on): each training batch holds the rows of one cluster (the EM labels', else
