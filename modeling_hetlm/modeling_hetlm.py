@@ -533,18 +533,18 @@ class HeTLMForBrowsing(HeTLMHubMixin, HeTLMEncoderInputsMixin, PreTrainedModel):
         """Cluster of each row `[B]` per `config.routing`: `assign_clusters` on the embeddings (given
         `cluster_probs`, pi is not computed again), or with `"likelihood"` :meth:`likelihood_clusters` on the page
         ids (the selector's choice as the fallback). Without `user_embeddings` the rows are embedded here
-        (:meth:`embed_users`); under likelihood routing only when a row has no history to score.
+        (:meth:`embed_users`), except under likelihood routing, which then needs no embedding.
 
         Example:
             >>> clusters = model.route(prompt_ids, prompt_mask, z)  # doctest: +SKIP
         """
         likelihood = self.config.routing == "likelihood"
         if likelihood and user_embeddings is None:
-            self._history_layout(input_ids, attention_mask)  # a row without pages is refused, as by embed_users
-            clusters = self.likelihood_clusters(input_ids, attention_mask, None, active_clusters)
-            if (clusters >= 0).all():
-                return clusters
-        if user_embeddings is None:  # (under likelihood routing: a row without history falls back on the selector)
+            # A row without pages is refused, as embed_users refuses it; every other row has history to score, so
+            # no fallback is needed.
+            self._history_layout(input_ids, attention_mask)
+            return self.likelihood_clusters(input_ids, attention_mask, None, active_clusters)
+        if user_embeddings is None:
             user_embeddings = self.embed_users(input_ids, attention_mask)
         z = self._checked_embeddings(user_embeddings, input_ids.shape[0])
         clusters = self.assign_clusters(z, cluster_probs=cluster_probs, active_clusters=active_clusters)
