@@ -65,6 +65,7 @@ CLUSTERWISE_SUMMARY_KEYS = (
     "dynamics",
     "selector_pretraining_agreement",
     "selector_pretraining_mean_max_probability",
+    "initial_partition",
 )
 EMBEDDING_CACHE = "embedding-cache"
 SIMPLE_BASELINES: tuple[str, ...] = ("repeat-last", "most-popular", "markov", "personal-popular", "sknn")

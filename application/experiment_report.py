@@ -70,8 +70,9 @@ def summary_table(summary: dict[str, Any]) -> str:
 
 
 def cluster_dynamics_lines(clusterwise: dict[str, Any]) -> list[str]:
-    """The report's "Cluster dynamics" section: per HeTLM model, how many training users left their K-means
-    cluster and how K changed, against the K-means baseline of the same K, then the per-epoch table.
+    """The report's "Cluster dynamics" section: per HeTLM model, how many training users left their start's cluster
+    (the K-means one, or the browsing-statistics one when ``initial_partition`` chose it) and how K changed, against
+    the K-means baseline of the same K, then the per-epoch table.
 
     Example:
         >>> row = {"epoch": 1.0, "num_clusters": 1, "cluster_sizes": [10], "users_moved_since_kmeans": 4,
@@ -97,9 +98,14 @@ def cluster_dynamics_lines(clusterwise: dict[str, Any]) -> list[str]:
         users = sum(result["cluster_sizes"])
         last = dynamics[-1]
         moved = last.get("users_moved_since_kmeans")
+        partition = result.get("initial_partition") or {"chosen": "encoder"}
+        since = "K-means" if partition["chosen"] == "encoder" else "start"
         sentence = f"**{name}**: "
+        if partition["chosen"] != "encoder":
+            sentence += f"started from the {partition['chosen']} partition ({start_description(partition)}); "
         if moved is not None:
-            sentence += f"{moved} of {users} training users moved ({moved / users:.1%}); "
+            sentence += f"{moved} of {users} training users moved{' from it' if since == 'start' else ''} "
+            sentence += f"({moved / users:.1%}); "
         sentence += f"K {start_k} -> {result['num_clusters']}; "
         sentence += f"sizes {result['kmeans']['sizes']} -> {result['cluster_sizes']}"
         if result.get("routed_validation_nll") is not None:
@@ -122,17 +128,35 @@ def cluster_dynamics_lines(clusterwise: dict[str, Any]) -> list[str]:
                 "Epoch": row["epoch"],
                 "K": row["num_clusters"],
                 "Sizes": str(row["cluster_sizes"]),
-                "Moved since K-means": row.get("users_moved_since_kmeans"),
+                f"Moved since {since}": row.get("users_moved_since_kmeans"),
                 "Moved since last": row.get("users_moved_since_last"),
                 "Validation NLL": row.get("validation_nll"),
             }
             for row in dynamics
         ]
         lines += [
-            markdown_table(rows, ["Epoch", "K", "Sizes", "Moved since K-means", "Moved since last", "Validation NLL"]),
+            markdown_table(
+                rows, ["Epoch", "K", "Sizes", f"Moved since {since}", "Moved since last", "Validation NLL"]
+            ),
             "",
         ]
     return lines if len(lines) > 2 else []
+
+
+def start_description(partition: dict[str, Any]) -> str:
+    """How HeTLM's start was chosen, in words (``partition``: its training history's ``initial_partition``).
+
+    Example:
+        >>> start_description({"chosen": "browsing", "validation_nll": {"encoder": 2.857, "browsing": 2.840},
+        ...                    "ari_with_encoder_kmeans": {"encoder": 1.0, "browsing": 0.002}})
+        'routed validation NLL 2.840 vs 2.857 for the encoder K-means; ARI with the encoder K-means 0.002'
+    """
+    chosen, scores = partition["chosen"], partition.get("validation_nll") or {}
+    agreement = f"ARI with the encoder K-means {partition['ari_with_encoder_kmeans'][chosen]:.3f}"
+    if scores.get(chosen) is None:
+        return f"set by initial_partition; {agreement}"
+    others = "; ".join(f"{scores[name]:.3f} for the {name} K-means" for name in scores if name != chosen)
+    return f"routed validation NLL {scores[chosen]:.3f} vs {others}; {agreement}"
 
 
 def cluster_profile_lines(clusterwise: dict[str, Any], run_dir: Path) -> list[str]:

@@ -67,12 +67,14 @@ def fine_tune_clusters(
 
 
 def routed_figures(model, start) -> dict[str, float]:
-    """Validation and test users routed by likelihood: routed NLL per token and ARI against the true segments."""
+    """Validation and test users routed by likelihood: routed NLL per token (whole stream, and ``_target``: the next
+    session alone) and ARI against the true segments."""
     figures = {}
     for name in ("validation", "test"):
         split = start.users[name].select_columns(["input_ids", "labels", "user_embeddings", "segment"])
         clusters, nll = route_and_score(model, split)
         figures[f"{name}_nll"] = float(nll.mean())
+        figures[f"{name}_target_nll"] = float(route_and_score(model, split, target_only=True)[1].mean())
         figures[f"{name}_ari"] = float(adjusted_rand_score(segment_codes(split), clusters))
     return figures
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
@@ -86,6 +87,24 @@ def test_hetlm_lowers_validation_nll_and_recovers_segments(pretrained, tmp_path)
     )
     assert result.history["cluster_history"][-1]["num_clusters"] == result.model.config.num_clusters
     assert (tmp_path / "hetlm" / "training_history.json").is_file()
+
+
+def test_hetlm_starts_from_the_partition_the_likelihood_chooses(pretrained, tmp_path):
+    splits, tokenizer, lm, (encoder_tokenizer, encoder_config) = pretrained
+    splits = DatasetDict({name: split.select(range(min(64, len(split)))) for name, split in splits.items()})
+    settings = small_settings(num_train_epochs=1, initial_partition="likelihood", initial_partition_epochs=1)
+    encoder = {"encoder_tokenizer": encoder_tokenizer, "encoder_config": encoder_config}
+    history = train_hetlm(splits, tokenizer, lm, tmp_path / "hetlm", settings, **encoder).history
+    partition = history["initial_partition"]
+    scores = partition["validation_nll"]
+    assert set(scores) == {"encoder", "browsing"} and all(np.isfinite(value) for value in scores.values())
+    assert partition["chosen"] == min(scores, key=scores.get)
+    assert sum(partition["sizes"]) == sum(history["kmeans"]["sizes"])
+    if partition["chosen"] == "browsing":
+        assert partition["sizes"] == history["kmeans"]["sizes"]
+    without_validation = DatasetDict({name: split for name, split in splits.items() if name != "validation"})
+    with pytest.raises(ValueError, match="chooses the start on validation users"):
+        train_hetlm(without_validation, tokenizer, lm, tmp_path / "none", settings, **encoder)
 
 
 def test_optimizer_has_separate_selector_and_predictor_groups(pretrained, tmp_path):

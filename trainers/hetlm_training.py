@@ -32,6 +32,7 @@ from modeling_hetlm import HeTLMForBrowsing
 from .checkpoints import newest_complete_checkpoint
 from .data import BrowsingCollator
 from .hetlm_trainer import HeTLMTrainer
+from .initial_partition import apply_partition, choose_initial_partition
 from .initialization import (
     ClusterwiseStart,
     save_clusterwise_model,
@@ -236,6 +237,8 @@ def train_hetlm(
         resume_from_checkpoint = newest_complete_checkpoint(output_dir / "trainer")
         if resume_from_checkpoint is None:
             raise ValueError(f"No complete checkpoint found in {output_dir / 'trainer'} to resume from")
+    if args.initial_partition == "likelihood" and "validation" not in splits:
+        raise ValueError("initial_partition='likelihood' chooses the start on validation users, and there are none")
     start = start_clusterwise_training(
         splits,
         tokenizer,
@@ -245,6 +248,16 @@ def train_hetlm(
         encoder_tokenizer=encoder_tokenizer,
         encoder_config=encoder_config,
     )
+    choice = choose_initial_partition(
+        start,
+        tokenizer,
+        args,
+        output_dir / "initial-partition",
+        lambda model: routed_nll(model, start.users["validation"]),
+    )
+    if choice.name != "encoder":
+        apply_partition(start, choice.labels, args)
+    logger.info("HeTLM starts from the %r partition (%s)", choice.name, choice.to_dict())
     trainer = build_hetlm_trainer(start, output_dir / "trainer", args)
     has_validation = trainer.eval_dataset is not None
     initial_eval_nll = trainer.evaluate()["eval_loss"] if has_validation else float("nan")
@@ -263,6 +276,7 @@ def train_hetlm(
             "silhouette_by_k": start.clusters.silhouette_by_k,
             "sizes": np.bincount(start.clusters.labels, minlength=start.clusters.k).tolist(),
         },
+        "initial_partition": choice.to_dict(),
         "selector_pretraining": start.selector.history,
         "selector_pretraining_agreement": start.selector.accuracy,
         "selector_pretraining_mean_max_probability": start.selector.mean_max_probability,
@@ -290,7 +304,7 @@ def train_hetlm(
     }
     moved = history["dynamics"][-1].get("users_moved_since_kmeans") if history["dynamics"] else None
     logger.info(
-        "HeTLM: K %d -> %d, %s of %d training users moved from their K-means cluster, validation NLL %.4f -> %.4f, "
+        "HeTLM: K %d -> %d, %s of %d training users moved from their start's cluster, validation NLL %.4f -> %.4f, "
         "segment ARI %s -> %s",
         start.clusters.k,
         len(kept),

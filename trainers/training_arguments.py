@@ -30,6 +30,8 @@ from transformers import TrainingArguments
 from .data import SCORE_MODES
 from .model_sizes import FAMILIES, SIZES, default_bf16
 
+INITIAL_PARTITIONS = ("encoder", "browsing", "likelihood")
+
 # Short names kept from the first command line (flags and config-file keys) -> TrainingArguments' names.
 ARGUMENT_ALIASES: dict[str, str] = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size"}
 
@@ -198,6 +200,12 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
       (K-means): one epoch 3.4795 -> 3.4415 (3.4255) default scenario, 3.4261 -> 3.4229 (3.4051) behaviour;
       three epochs 3.6500 -> 3.5302 (3.4942) and 3.6229 -> 3.4695 (3.4813); with likelihood routing one epoch
       3.4336 -> 3.4195 and 3.3891 -> 3.3648, below K-means' on both scenarios.
+    - ``initial_partition``: HeTLM's start (:mod:`trainers.initial_partition`): ``"encoder"`` (default, the paper's:
+      K-means on the encoder's embeddings, the K-means baseline's clusters), ``"browsing"`` (K-means on each user's
+      browsing statistics: pages per session, revisits, the share of each page group; no page names) or
+      ``"likelihood"`` (each of the two starts' predictors fine-tuned for ``initial_partition_epochs`` from the single
+      LM, the start with the lower routed validation NLL kept; needs validation users). EM keeps the start it is
+      given, so the start decides which segments HeTLM can find.
     - ``merge_max_cost`` C: at each pruning after the warm-up, retire the cluster whose validation users the other
       predictors stand in for best, if routing them to their next best cluster raises the routed validation NLL
       by at most C nats per token (:func:`~trainers.reassignment.merge_costs`; needs a validation split).
@@ -287,6 +295,18 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
     reassign_size_prior: float = field(
         default=1.0, metadata={"help": "Weight w of -w log(n_k/N) in the hard-EM choice (near-ties join the larger)."}
     )
+    initial_partition: str = field(
+        default="encoder",
+        metadata={
+            "help": "HeTLM's start: K-means on the encoder's embeddings (the paper's), on the users' browsing "
+            "statistics, or the one of the two with the lower routed validation NLL after a fine-tune of each.",
+            "choices": INITIAL_PARTITIONS,
+        },
+    )
+    initial_partition_epochs: float = field(
+        default=1.0,
+        metadata={"help": "Fine-tuning epochs of each candidate start's predictors (initial_partition=likelihood)."},
+    )
     routing: str = field(
         default="likelihood",
         metadata={
@@ -346,6 +366,10 @@ class ClusterwiseTrainingArguments(BrowsingTrainingArguments):
             raise ValueError(f"grad_clipping must be 'separate' or 'global', got {self.grad_clipping!r}")
         if self.routing not in ("selector", "likelihood"):
             raise ValueError(f"routing must be 'selector' or 'likelihood', got {self.routing!r}")
+        if self.initial_partition not in INITIAL_PARTITIONS:
+            raise ValueError(f"initial_partition must be one of {INITIAL_PARTITIONS}, got {self.initial_partition!r}")
+        if self.initial_partition_epochs <= 0:
+            raise ValueError(f"initial_partition_epochs must be > 0, got {self.initial_partition_epochs}")
         if self.merge_max_cost is not None and self.merge_max_cost < 0:
             raise ValueError(f"merge_max_cost must be >= 0 or None, got {self.merge_max_cost}")
         if self.reassign_size_prior < 0:

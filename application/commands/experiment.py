@@ -99,6 +99,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Retire a cluster whose users gain less than this many nats each over their best other cluster.",
     )
     parser.add_argument(
+        "--initial-partition",
+        choices=("encoder", "browsing", "likelihood"),
+        help="HeTLM's start: K-means on the encoder's embeddings (default), on browsing statistics, or the one "
+        "with the lower routed validation NLL.",
+    )
+    parser.add_argument(
         "--merge-max-cost",
         type=float,
         help="Retire a cluster when routing its validation users to their next best cluster raises the routed "
@@ -172,6 +178,7 @@ FLAGS_TO_SETTINGS = (
     "reassign_every_steps",
     "retire_min_gain",
     "merge_max_cost",
+    "initial_partition",
     "reassign_warmup_steps",
     "routing",
     "grad_clipping",
