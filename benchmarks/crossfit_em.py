@@ -34,8 +34,8 @@ from sklearn.metrics import adjusted_rand_score
 from inference.loading import load_pretrained_lm
 from trainers.data import BrowsingCollator
 from trainers.hetlm_training import route_and_score
+from trainers.initial_partition import fine_tune_partition
 from trainers.initialization import start_clusterwise_training
-from trainers.pretrain import train_language_model
 from trainers.reassignment import classification_em_labels, cluster_gains, score_users
 from trainers.training_arguments import ClusterwiseTrainingArguments
 
@@ -43,27 +43,6 @@ from trainers.training_arguments import ClusterwiseTrainingArguments
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustering_dynamics import add_scenario_arguments, prepared_scenario  # noqa: E402
 from segment_oracle import segment_codes  # noqa: E402
-
-
-def fine_tune_clusters(
-    model, rows, single_lm: dict, labels: np.ndarray, users: np.ndarray, tokenizer, settings, folder: Path
-) -> None:
-    """Predictor k <- the single LM (state dict ``single_lm``) fine-tuned on the training ``rows`` of the users in
-    the mask ``users`` labelled k."""
-    row_users = np.asarray(rows["user_index"])
-    for cluster in range(model.config.num_clusters):
-        model.predictors[cluster].load_state_dict(single_lm)
-        selected = np.flatnonzero(users[row_users] & (labels[row_users] == cluster))
-        if len(selected):
-            train_language_model(
-                model.predictors[cluster],
-                rows.select(selected),
-                None,
-                tokenizer,
-                folder / str(cluster),
-                settings,
-                save_strategy="no",
-            )
 
 
 def routed_figures(model, start) -> dict[str, float]:
@@ -95,7 +74,7 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
     rows, single_lm = start.users["train"], copy.deepcopy(model.predictors[0].state_dict())
 
     def fine_tune(labels: np.ndarray, users: np.ndarray, name: str) -> None:
-        fine_tune_clusters(model, rows, single_lm, labels, users, tokenizer, settings, folder / name)
+        fine_tune_partition(model, rows, labels, single_lm, tokenizer, settings, folder / name, users=users)
 
     latest = start.train_users_latest.select_columns(["input_ids", "labels", "user_embeddings"])
     truth, kmeans = segment_codes(start.train_users_latest), start.clusters.labels.copy()

@@ -12,8 +12,8 @@ same flags) it fixes several partitions of the training users,
   share of pages seen before in the stream, the share of each page group), which know nothing of pages' names,
 
 each at K = the number of segments and at ``--num-clusters``, fine-tunes one copy of the single LM per cluster for
-``--epochs`` (:func:`~crossfit_em.fine_tune_clusters`, as the K-means baseline does), routes the validation and test
-users by likelihood, and prints their routed NLL per token and ARI against the segments
+``--epochs`` (:func:`~trainers.initial_partition.fine_tune_partition`, as the K-means baseline does), routes the
+validation and test users by likelihood, and prints their routed NLL per token and ARI against the segments
 (:func:`~crossfit_em.routed_figures`) and the partition's ARI on the training users.
 
 Example:
@@ -31,20 +31,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from inference.loading import load_pretrained_lm
-from trainers.initial_partition import browsing_statistics, page_groups
+from trainers.initial_partition import browsing_statistics, fine_tune_partition, page_groups
 from trainers.initialization import start_clusterwise_training
 from trainers.training_arguments import ClusterwiseTrainingArguments
 
 # The data and LM stages of the sibling scripts (benchmarks/ is a folder of scripts, not a package).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustering_dynamics import add_scenario_arguments, prepared_scenario  # noqa: E402
-from crossfit_em import fine_tune_clusters, routed_figures  # noqa: E402
+from crossfit_em import routed_figures  # noqa: E402
 from segment_oracle import segment_codes  # noqa: E402
 
 
@@ -64,7 +63,7 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
         starts[k] = (start_clusterwise_training(splits, tokenizer, lm, settings, routing="likelihood"), settings)
     start = starts[num_segments][0]
     single_lm, latest = copy.deepcopy(start.model.predictors[0].state_dict()), start.train_users_latest
-    truth, everyone = segment_codes(latest), np.ones(len(latest), dtype=bool)
+    truth = segment_codes(latest)
     statistics = browsing_statistics(latest["input_ids"], page_groups(tokenizer), start.model.config.bos_token_id)
     partitions = [("segments", num_segments, truth)]
     for k, (start, _) in starts.items():
@@ -74,7 +73,7 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
     for name, k, labels in partitions:
         start, settings = starts[k]
         folder = Path(args.out) / scenario / "partition-likelihood" / f"{name}-{k}"
-        fine_tune_clusters(start.model, start.users["train"], single_lm, labels, everyone, tokenizer, settings, folder)
+        fine_tune_partition(start.model, start.users["train"], labels, single_lm, tokenizer, settings, folder)
         entry = {"partition": name, "k": k, "train_ari": float(adjusted_rand_score(truth, labels))}
         entry.update(routed_figures(start.model, start))
         result["partitions"].append(entry)

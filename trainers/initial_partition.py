@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
@@ -42,7 +43,7 @@ from modeling_hetlm import HeTLMForBrowsing
 from .clustering import KMeansClusters, pretrain_selector
 from .initialization import ClusterwiseStart
 from .pretrain import train_language_model
-from .training_arguments import INITIAL_PARTITIONS, ClusterwiseTrainingArguments
+from .training_arguments import ClusterwiseTrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -88,30 +89,34 @@ def browsing_statistics(streams: list[list[int]], groups: np.ndarray, bos_token_
 
 def fine_tune_partition(
     model: HeTLMForBrowsing,
-    start: ClusterwiseStart,
+    rows: Dataset,
     labels: np.ndarray,
     single_lm: dict[str, torch.Tensor],
     tokenizer: PreTrainedTokenizerBase,
     args: ClusterwiseTrainingArguments,
     output_dir: str | os.PathLike,
+    *,
+    epochs: float | None = None,
+    users: np.ndarray | None = None,
 ) -> None:
-    """Predictor k <- the single LM (state dict ``single_lm``) fine-tuned for ``args.initial_partition_epochs`` on
-    the training rows of the users labelled k (``labels [users]``), as the K-means baseline fine-tunes."""
-    row_labels = labels[np.asarray(start.users["train"]["user_index"])]
+    """Predictor k <- the single LM (state dict ``single_lm``) fine-tuned for ``epochs`` (default
+    ``args.num_train_epochs``) on the training ``rows`` (with ``user_index``) of the users labelled k
+    (``labels [users]``), only those in the mask ``users`` if given, as the K-means baseline fine-tunes."""
+    row_users = np.asarray(rows["user_index"])
+    chosen = labels[row_users] if users is None else np.where(users[row_users], labels[row_users], -1)
     for cluster in range(len(model.predictors)):
         model.predictors[cluster].load_state_dict(single_lm)
-        rows = np.flatnonzero(row_labels == cluster)
-        if len(rows):
+        selected = np.flatnonzero(chosen == cluster)
+        if len(selected):
             train_language_model(
                 model.predictors[cluster],
-                start.users["train"].select(rows),
+                rows.select(selected),
                 None,
                 tokenizer,
                 Path(output_dir) / f"cluster-{cluster}",
                 args,
-                num_train_epochs=args.initial_partition_epochs,
+                num_train_epochs=args.num_train_epochs if epochs is None else epochs,
                 save_strategy="no",
-                disable_tqdm=True,
             )
 
 
@@ -150,8 +155,6 @@ def choose_initial_partition(
         >>> choice.name, choice.validation_nll  # doctest: +SKIP
         ('browsing', {'encoder': 2.8574, 'browsing': 2.8404})
     """
-    if args.initial_partition not in INITIAL_PARTITIONS:
-        raise ValueError(f"initial_partition must be one of {INITIAL_PARTITIONS}, got {args.initial_partition!r}")
     kmeans = start.clusters.labels
     candidates = {"encoder": kmeans}
     if args.initial_partition != "encoder":
@@ -169,7 +172,9 @@ def choose_initial_partition(
     model.config.routing = "likelihood"
     try:
         for name, labels in candidates.items():
-            fine_tune_partition(model, start, labels, saved[0], tokenizer, args, Path(output_dir) / name)
+            folder = Path(output_dir) / name
+            rows, epochs = start.users["train"], args.initial_partition_epochs
+            fine_tune_partition(model, rows, labels, saved[0], tokenizer, args, folder, epochs=epochs)
             scores[name] = float(validation_nll(model))
             logger.info("initial partition %r: routed validation NLL %.4f", name, scores[name])
     finally:

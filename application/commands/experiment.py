@@ -27,6 +27,7 @@ import argparse
 
 from tokenization.simulator import SCENARIOS
 from trainers.model_sizes import FAMILIES
+from trainers.training_arguments import INITIAL_PARTITIONS
 
 from ..config_files import load_config_file
 from ..experiment_settings import PRESETS, ExperimentSettings, merge_settings, route_setting
@@ -100,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--initial-partition",
-        choices=("encoder", "browsing", "likelihood"),
+        choices=INITIAL_PARTITIONS,
         help="HeTLM's start: K-means on the encoder's embeddings (default), on browsing statistics, or the one "
         "with the lower routed validation NLL.",
     )
